@@ -1,0 +1,71 @@
+package event
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Type names a kind of trouble, such as "pod-restart" or "alert-firing".
+type Type string
+
+// The event types the Kubernetes source provides.
+const (
+	PodRestart  Type = "pod-restart"
+	PodPending  Type = "pod-pending"
+	OOMKill     Type = "oom-kill"
+	ProbeFailed Type = "probe-failed"
+)
+
+// KubernetesTypes lists the event types that the built-in Kubernetes source provides.
+var KubernetesTypes = []Type{PodRestart, PodPending, OOMKill, ProbeFailed}
+
+// typeFormat is the shape of every event type: lower-case words joined by dashes. The Hook CRD
+// enforces the same pattern.
+var typeFormat = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
+
+// MaxTypeLength is the longest event type accepted.
+const MaxTypeLength = 63
+
+// Validate reports whether t has the shape of an event type.
+func (t Type) Validate() error {
+	if len(t) > MaxTypeLength {
+		return fmt.Errorf("event type %q is longer than %d characters", t, MaxTypeLength)
+	}
+	if !typeFormat.MatchString(string(t)) {
+		return fmt.Errorf("event type %q is not lower-case words joined by dashes", t)
+	}
+	return nil
+}
+
+// Event is one observation of trouble, as a source reports it.
+type Event struct {
+	Type         Type
+	ResourceKind string // e.g. "Pod"; empty when the source does not know
+	ResourceName string
+	// Namespace is the resource's namespace; empty for cluster-wide events such as an alert
+	// without a namespace label.
+	Namespace string
+	Reason    string
+	Message   string
+	Timestamp time.Time
+	Source    string            // which source reported it, e.g. "kubernetes"
+	Metadata  map[string]string // source-specific detail, passed to the agent as context
+}
+
+// Key identifies "the same trouble": the same event type on the same resource.
+type Key struct {
+	Type         Type
+	Namespace    string
+	ResourceName string
+}
+
+// Key returns the dedup key of e.
+func (e Event) Key() Key {
+	return Key{Type: e.Type, Namespace: e.Namespace, ResourceName: e.ResourceName}
+}
+
+// String renders the key as type/namespace/name (or type//name without a namespace).
+func (k Key) String() string {
+	return string(k.Type) + "/" + k.Namespace + "/" + k.ResourceName
+}

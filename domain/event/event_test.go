@@ -1,0 +1,44 @@
+package event_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/khook-dev/khook/domain/event"
+)
+
+func TestTypeValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		typ     event.Type
+		wantErr bool
+	}{
+		{"a built-in Kubernetes type is valid", event.PodRestart, false},
+		{"an external type of dashed words is valid", "alert-firing", false},
+		{"digits after the first letter are valid", "http5xx-burst", false},
+		{"an empty type is invalid", "", true},
+		{"upper case is invalid", "Pod-Restart", true},
+		{"a leading dash is invalid", "-restart", true},
+		{"a double dash is invalid", "pod--restart", true},
+		{"an underscore is invalid", "pod_restart", true},
+		{"a type longer than 63 characters is invalid", event.Type("a" + strings.Repeat("-b", 32)), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.typ.Validate(); (err != nil) != tt.wantErr {
+				t.Fatalf("Validate(%q) = %v, want error: %v", tt.typ, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestKeyIgnoresEverythingButTypeNamespaceAndName(t *testing.T) {
+	a := event.Event{Type: event.OOMKill, Namespace: "shop", ResourceName: "cart-1", Reason: "OOMKilled", Message: "one"}
+	b := event.Event{Type: event.OOMKill, Namespace: "shop", ResourceName: "cart-1", Reason: "Other", Message: "two"}
+	if a.Key() != b.Key() {
+		t.Fatalf("keys differ: %v vs %v", a.Key(), b.Key())
+	}
+	if got, want := a.Key().String(), "oom-kill/shop/cart-1"; got != want {
+		t.Fatalf("Key().String() = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,11 @@
+// Package matching answers "which hook configurations does this event match?" from an index by
+// event type and namespace, so the cost of a lookup does not grow with the number of hooks.
+//
+// The rules:
+//   - the event type must equal the configuration's event type exactly;
+//   - a Hook sees events of its own namespace only;
+//   - an event without a namespace (a cluster-wide alert, say) is seen by the Hooks in the
+//     namespaces named as cluster-event namespaces when the index is made (typically the
+//     controller's own namespace), and by no other Hook. Cluster-wide trouble therefore reaches
+//     only the team that runs khook, never every tenant.
+package matching
