@@ -41,6 +41,9 @@ type AgentRequest struct {
 	ResourceName string
 	// Context is passed to the agent as message metadata: namespace, reason, source, …
 	Context map[string]string
+	// IdempotencyKey is the same for every attempt to tell this agent of this firing, so an
+	// agent (or a proxy) can recognise a retry; the A2A adapter uses it as the message id.
+	IdempotencyKey string
 }
 
 // AgentResponse is the agent's answer.

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -175,7 +177,7 @@ func (p *Pipeline) deliver(ctx context.Context, ref hook.Ref, configs []hook.Con
 		if entry.Delivered[target] {
 			continue
 		}
-		if err := p.call(ctx, ref, c, e); err != nil {
+		if err := p.call(ctx, ref, c, e, idempotencyKey(ref, entry, c.Agent)); err != nil {
 			complete = false
 			continue
 		}
@@ -185,7 +187,7 @@ func (p *Pipeline) deliver(ctx context.Context, ref hook.Ref, configs []hook.Con
 	p.markDirty(ref)
 }
 
-func (p *Pipeline) call(ctx context.Context, ref hook.Ref, c hook.Configuration, e event.Event) error {
+func (p *Pipeline) call(ctx context.Context, ref hook.Ref, c hook.Configuration, e event.Event, idempotencyKey string) error {
 	log := p.deps.Logger.With("hook", ref.String(), "key", e.Key().String(), "agent", c.Agent.String())
 	prompt, err := p.deps.Renderer.Render(c.Prompt, e)
 	if err != nil {
@@ -197,7 +199,7 @@ func (p *Pipeline) call(ctx context.Context, ref hook.Ref, c hook.Configuration,
 	req := ports.AgentRequest{
 		Hook: ref, Agent: c.Agent, Prompt: prompt,
 		EventName: string(e.Type), EventTime: e.Timestamp, ResourceName: e.ResourceName,
-		Context: contextFor(ref, e),
+		Context: contextFor(ref, e), IdempotencyKey: idempotencyKey,
 	}
 	p.deps.Metrics.CallsInFlight(1)
 	start := p.deps.Clock.Now()
@@ -391,6 +393,13 @@ func byHook(matches []matching.Match) []hookGroup {
 		groups = append(groups, hookGroup{ref: m.Hook, configs: []hook.Configuration{m.Configuration}})
 	}
 	return groups
+}
+
+// idempotencyKey names one firing of one key for one hook and agent: stable across retries and
+// restarts (FirstSeen is restored from status), different for the next firing.
+func idempotencyKey(ref hook.Ref, entry dedup.Entry, agent hook.AgentRef) string {
+	sum := sha256.Sum256([]byte(ref.String() + "|" + entry.Key.String() + "|" + agent.String() + "|" + entry.FirstSeen.UTC().Format(time.RFC3339)))
+	return hex.EncodeToString(sum[:16])
 }
 
 func resourceOf(e event.Event) string {

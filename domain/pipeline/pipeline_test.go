@@ -94,7 +94,9 @@ func onRestart(agent hook.AgentRef, prompt string) hook.Configuration {
 	return hook.Configuration{EventType: event.PodRestart, Agent: agent, Prompt: prompt}
 }
 
-func ok() (ports.AgentResponse, error) { return ports.AgentResponse{Success: true, RequestID: "task-1"}, nil }
+func ok() (ports.AgentResponse, error) {
+	return ports.AgentResponse{Success: true, RequestID: "task-1"}, nil
+}
 
 func TestAMatchingEventCallsEachConfiguredAgentOnceWithTheRenderedPrompt(t *testing.T) {
 	f := newFixture(t,
