@@ -21,14 +21,15 @@ type EventSink interface {
 	Handle(ctx context.Context, e event.Event)
 }
 
-// EventSource produces events until ctx is done.
+// EventSource produces events.
 type EventSource interface {
 	// Name identifies the source in logs and in event.Event.Source.
 	Name() string
 	// EventTypes lists the event types the source can produce.
 	EventTypes() []event.Type
-	// Run delivers events to sink until ctx is done.
-	Run(ctx context.Context, sink EventSink) error
+	// Start begins delivering events to sink and returns once it is delivering (or failed to
+	// start); delivery stops when ctx is done.
+	Start(ctx context.Context, sink EventSink) error
 }
 
 // AgentRequest is one call to an agent.

@@ -1,0 +1,92 @@
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+
+	"github.com/khook-dev/khook/api/v1alpha2"
+	"github.com/khook-dev/khook/domain/hook"
+	"github.com/khook-dev/khook/ports"
+)
+
+// HookRegistry is what the reconciler keeps current; *pipeline.Pipeline is one.
+type HookRegistry interface {
+	UpsertHook(ctx context.Context, h hook.Hook) ports.Condition
+	RestoreHook(ref hook.Ref, active []ports.ActiveEvent) bool
+	RemoveHook(ref hook.Ref)
+}
+
+// HookReconciler keeps the registry in step with the Hooks in the cluster.
+type HookReconciler struct {
+	Client client.Client
+	Hooks  HookRegistry
+	Status ports.HookStatusWriter
+}
+
+// SetupWithManager registers the reconciler; it rejects missing dependencies.
+func (r *HookReconciler) SetupWithManager(mgr ctrl.Manager, name string) error {
+	if r.Client == nil || r.Hooks == nil || r.Status == nil {
+		return errors.New("hook reconciler: Client, Hooks and Status are required")
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha2.Hook{}).
+		Named(name).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
+		Complete(r)
+}
+
+// Reconcile loads one Hook into the registry, or removes it when it is gone.
+func (r *HookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ref := hook.Ref{Namespace: req.Namespace, Name: req.Name}
+	var h v1alpha2.Hook
+	if err := r.Client.Get(ctx, req.NamespacedName, &h); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Hooks.RemoveHook(ref)
+			ctrl.LoggerFrom(ctx).Info("hook deleted; its state is dropped")
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("reading hook %s: %w", ref, err)
+	}
+	if !h.DeletionTimestamp.IsZero() {
+		r.Hooks.RemoveHook(ref)
+		return ctrl.Result{}, nil
+	}
+	if err := r.load(ctx, &h); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, nil
+}
+
+// LoadAll loads every Hook; the event source calls it before it starts, so that no event is
+// matched against an incomplete set of hooks or without the state restored from status.
+func (r *HookReconciler) LoadAll(ctx context.Context) error {
+	var list v1alpha2.HookList
+	if err := r.Client.List(ctx, &list); err != nil {
+		return fmt.Errorf("listing hooks: %w", err)
+	}
+	var errs []error
+	for i := range list.Items {
+		if list.Items[i].DeletionTimestamp.IsZero() {
+			errs = append(errs, r.load(ctx, &list.Items[i]))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *HookReconciler) load(ctx context.Context, h *v1alpha2.Hook) error {
+	ref := RefOf(h)
+	if r.Hooks.RestoreHook(ref, ActiveEventsOf(h.Status)) {
+		ctrl.LoggerFrom(ctx).Info("restored dedup state from status", "hook", ref.String(), "activeEvents", len(h.Status.ActiveEvents))
+	}
+	cond := r.Hooks.UpsertHook(ctx, ToDomain(h))
+	if err := r.Status.WriteConditions(ctx, ref, h.Generation, []ports.Condition{cond}); err != nil {
+		return fmt.Errorf("writing conditions of hook %s: %w", ref, err)
+	}
+	return nil
+}

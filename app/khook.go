@@ -1,0 +1,146 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/khook-dev/khook/adapters/kubernetes"
+	"github.com/khook-dev/khook/domain/pipeline"
+	"github.com/khook-dev/khook/ports"
+)
+
+// Khook is khook wired together, as SetupWithManager adds it to a manager.
+type Khook struct {
+	Pipeline   *pipeline.Pipeline
+	Reconciler *kubernetes.HookReconciler
+	Sources    []ports.EventSource
+	Log        logr.Logger
+	Options    Options
+
+	ready     chan struct{}
+	readyOnce sync.Once
+}
+
+// Ready is closed once every event source is delivering into the pipeline.
+func (k *Khook) Ready() <-chan struct{} { return k.ready }
+
+// ReadyCheck is a healthz.Checker for the manager's readiness probe: ready once the sources run.
+// A replica that is not the leader never runs sources, so it reports not ready unless told
+// otherwise; use it on the leader-aware probe only.
+func (k *Khook) ReadyCheck(_ *http.Request) error {
+	select {
+	case <-k.ready:
+		return nil
+	default:
+		return errors.New("event sources are not running (not the leader, or still starting)")
+	}
+}
+
+// SetupWithManager builds khook and adds it to mgr: the Hook reconciler, the event sources and
+// the background loops. Nothing runs until mgr.Start. It returns khook so that callers can reach
+// the pipeline (for tests, or to feed events from their own sources).
+func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) (*Khook, error) {
+	if mgr == nil {
+		return nil, errors.New("app.SetupWithManager: manager is nil")
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("app.SetupWithManager: %w", err)
+	}
+	k, err := buildKhook(mgr, opts.withDefaults())
+	if err != nil {
+		return nil, fmt.Errorf("app.SetupWithManager: wiring: %w", err)
+	}
+	k.ready = make(chan struct{})
+	if err := k.Reconciler.SetupWithManager(mgr, k.Options.ControllerName); err != nil {
+		return nil, fmt.Errorf("app.SetupWithManager: %w", err)
+	}
+	for _, r := range []manager.Runnable{&sourcesRunnable{k: k, mgr: mgr}, &loopsRunnable{k: k}} {
+		if err := mgr.Add(r); err != nil {
+			return nil, fmt.Errorf("app.SetupWithManager: adding runnable: %w", err)
+		}
+	}
+	return k, nil
+}
+
+// sourcesRunnable loads every Hook, then runs the event sources into the pipeline.
+type sourcesRunnable struct {
+	k   *Khook
+	mgr ctrl.Manager
+}
+
+func (r *sourcesRunnable) NeedLeaderElection() bool { return true }
+
+func (r *sourcesRunnable) Start(ctx context.Context) error {
+	if !r.mgr.GetCache().WaitForCacheSync(ctx) {
+		return errors.New("event sources: cache did not sync")
+	}
+	// Hooks and their restored state come first, or early events would meet no hook.
+	if err := r.k.Reconciler.LoadAll(ctx); err != nil {
+		return fmt.Errorf("event sources: loading hooks: %w", err)
+	}
+	for _, s := range r.k.Sources {
+		if err := s.Start(ctx, r.k.Pipeline); err != nil {
+			return fmt.Errorf("starting event source %s: %w", s.Name(), err)
+		}
+	}
+	r.k.readyOnce.Do(func() { close(r.k.ready) })
+	r.k.Log.Info("event sources running", "sources", len(r.k.Sources))
+	<-ctx.Done()
+	return nil
+}
+
+// loopsRunnable flushes status, resolves quiet events and retries failed calls; at shutdown it
+// lets calls under way finish (up to ShutdownTimeout) and writes the final status, so that a
+// successor does not call an agent again for what was already notified.
+type loopsRunnable struct{ k *Khook }
+
+func (r *loopsRunnable) NeedLeaderElection() bool { return true }
+
+func (r *loopsRunnable) Start(ctx context.Context) error {
+	p, o, log := r.k.Pipeline, r.k.Options, r.k.Log
+	flush := time.NewTicker(o.StatusFlushInterval)
+	sweep := time.NewTicker(o.CleanupInterval)
+	retry := time.NewTicker(max(o.RetryAfter/2, 100*time.Millisecond))
+	defer flush.Stop()
+	defer sweep.Stop()
+	defer retry.Stop()
+	writeStatus := func(ctx context.Context) {
+		if err := p.FlushStatus(ctx); err != nil {
+			log.Error(err, "writing hook status failed; will try again")
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
+			defer cancel()
+			if err := p.Shutdown(shutdownCtx); err != nil {
+				log.Error(err, "agent calls did not finish before the shutdown deadline; they stay due for the next leader")
+			}
+			finalCtx, cancelFinal := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancelFinal()
+			writeStatus(finalCtx)
+			return nil
+		case <-p.Changed():
+			select { // coalesce a burst of changes into one write per hook
+			case <-time.After(o.StatusCoalesceDelay):
+			case <-ctx.Done():
+			}
+			writeStatus(ctx)
+		case <-flush.C:
+			writeStatus(ctx)
+		case <-sweep.C:
+			p.Sweep(ctx)
+		case <-retry.C:
+			p.RetryDue(ctx)
+		}
+	}
+}

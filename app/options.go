@@ -1,0 +1,174 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/khook-dev/khook/adapters/a2a"
+	clockadapter "github.com/khook-dev/khook/adapters/clock"
+	"github.com/khook-dev/khook/adapters/kubernetes"
+	"github.com/khook-dev/khook/domain/dedup"
+	"github.com/khook-dev/khook/domain/event"
+	"github.com/khook-dev/khook/domain/matching"
+	"github.com/khook-dev/khook/domain/pipeline"
+	"github.com/khook-dev/khook/domain/templating"
+	"github.com/khook-dev/khook/ports"
+)
+
+// Options configure khook. Only KagentURL is required.
+type Options struct {
+	// KagentURL is Kagent's base URL, e.g. http://kagent-controller.kagent:8083.
+	KagentURL string
+	// UserID is sent to Kagent as X-User-Id (default "admin@kagent.dev").
+	UserID string
+	// CallTimeout bounds one agent call attempt (default 10m: LLM investigations are slow).
+	CallTimeout time.Duration
+	// Retry and Breaker tune the agent caller's resilience; zero values mean the defaults.
+	Retry   a2a.RetryPolicy
+	Breaker a2a.BreakerSettings
+
+	// DedupWindow: an event not seen again for this long is resolved (default 10m).
+	DedupWindow time.Duration
+	// MaxConcurrentCalls bounds agent calls under way at once (default 8).
+	MaxConcurrentCalls int
+	// RetryAfter: a failed call is tried again this long after its last attempt (default 30s).
+	RetryAfter time.Duration
+	// CleanupInterval: how often quiet events are resolved and old ones forgotten (default 5m).
+	CleanupInterval time.Duration
+	// StatusFlushInterval: the longest a status change waits to be written (default 1m);
+	// changes are normally written within StatusCoalesceDelay.
+	StatusFlushInterval time.Duration
+	// StatusCoalesceDelay: after a change, wait this long for more before writing (default 1s).
+	StatusCoalesceDelay time.Duration
+	// ShutdownTimeout: how long agent calls under way may finish at shutdown (default 30s).
+	ShutdownTimeout time.Duration
+
+	// ClusterEventNamespaces: Hooks in these namespaces receive events that have no namespace.
+	ClusterEventNamespaces []string
+	// ExtraSources are further event sources (e.g. Alertmanager); their event types become valid.
+	ExtraSources []ports.EventSource
+	// Clock replaces the real clock (tests).
+	Clock ports.Clock
+	// ControllerName names the controller and the audit Events' reporter (default "khook").
+	ControllerName string
+	// Logger replaces the manager's logger.
+	Logger *logr.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.UserID == "" {
+		o.UserID = "admin@kagent.dev"
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 10 * time.Minute
+	}
+	if o.DedupWindow <= 0 {
+		o.DedupWindow = dedup.DefaultWindow
+	}
+	if o.MaxConcurrentCalls <= 0 {
+		o.MaxConcurrentCalls = pipeline.DefaultMaxConcurrentCalls
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = pipeline.DefaultRetryAfter
+	}
+	if o.CleanupInterval <= 0 {
+		o.CleanupInterval = 5 * time.Minute
+	}
+	if o.StatusFlushInterval <= 0 {
+		o.StatusFlushInterval = time.Minute
+	}
+	if o.StatusCoalesceDelay <= 0 {
+		o.StatusCoalesceDelay = time.Second
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	if o.ControllerName == "" {
+		o.ControllerName = "khook"
+	}
+	return o
+}
+
+// Validate reports what is wrong with the options, naming the field.
+func (o Options) Validate() error {
+	var errs []error
+	if o.KagentURL == "" {
+		errs = append(errs, errors.New("Options.KagentURL is required"))
+	} else if u, err := url.Parse(o.KagentURL); err != nil || u.Scheme == "" || u.Host == "" {
+		errs = append(errs, fmt.Errorf("Options.KagentURL %q is not an absolute URL", o.KagentURL))
+	}
+	for i, s := range o.ExtraSources {
+		if s == nil {
+			errs = append(errs, fmt.Errorf("Options.ExtraSources[%d] is nil", i))
+			continue
+		}
+		for _, t := range s.EventTypes() {
+			if err := t.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("Options.ExtraSources[%d] (%s): %w", i, s.Name(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Providers that read Options or the Manager; they keep wire.go a plain list.
+
+func provideLogger(mgr ctrl.Manager, o Options) logr.Logger {
+	if o.Logger != nil {
+		return *o.Logger
+	}
+	return mgr.GetLogger().WithName(o.ControllerName)
+}
+
+func provideClock(o Options) ports.Clock {
+	if o.Clock != nil {
+		return o.Clock
+	}
+	return clockadapter.Real()
+}
+
+func provideClient(mgr ctrl.Manager) client.Client      { return mgr.GetClient() }
+func provideReader(mgr ctrl.Manager) client.Reader      { return mgr.GetClient() }
+func provideInformers(mgr ctrl.Manager) cache.Informers { return mgr.GetCache() }
+func provideRecorder(mgr ctrl.Manager, o Options) events.EventRecorder {
+	return mgr.GetEventRecorder(o.ControllerName)
+}
+
+func provideA2AConfig(o Options, log logr.Logger) a2a.Config {
+	return a2a.Config{KagentURL: o.KagentURL, UserID: o.UserID, CallTimeout: o.CallTimeout, Logger: log.WithName("a2a")}
+}
+func provideRetryPolicy(o Options) a2a.RetryPolicy         { return o.Retry }
+func provideBreakerSettings(o Options) a2a.BreakerSettings { return o.Breaker }
+func provideEventMaxAge(o Options) kubernetes.EventMaxAge {
+	return kubernetes.EventMaxAge(o.DedupWindow)
+}
+
+func provideIndex(o Options) *matching.Index             { return matching.NewIndex(o.ClusterEventNamespaces...) }
+func provideStore(c ports.Clock, o Options) *dedup.Store { return dedup.NewStore(c, o.DedupWindow) }
+
+func providePipeline(index *matching.Index, store *dedup.Store, renderer *templating.Renderer, agent ports.AgentCaller,
+	audit ports.AuditRecorder, status ports.HookStatusWriter, clk ports.Clock, metrics ports.Metrics,
+	log logr.Logger, source *kubernetes.EventSource, o Options) (*pipeline.Pipeline, error) {
+	known := append([]event.Type(nil), source.EventTypes()...)
+	for _, s := range o.ExtraSources {
+		known = append(known, s.EventTypes()...)
+	}
+	return pipeline.New(pipeline.Dependencies{
+		Index: index, Store: store, Renderer: renderer, Agent: agent, Audit: audit, Status: status,
+		Clock: clk, Metrics: metrics, Logger: slog.New(logr.ToSlogHandler(log.WithName("pipeline"))),
+	}, pipeline.Options{MaxConcurrentCalls: o.MaxConcurrentCalls, RetryAfter: o.RetryAfter, KnownEventTypes: known})
+}
+
+// provideSources lists every event source: the Kubernetes one and the extra ones.
+func provideSources(k *kubernetes.EventSource, o Options) []ports.EventSource {
+	return append([]ports.EventSource{k}, o.ExtraSources...)
+}

@@ -1,0 +1,42 @@
+//go:build wireinject
+
+package app
+
+import (
+	"github.com/google/wire"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/khook-dev/khook/adapters/a2a"
+	"github.com/khook-dev/khook/adapters/kubernetes"
+	"github.com/khook-dev/khook/adapters/prometheus"
+	"github.com/khook-dev/khook/domain/matching"
+	"github.com/khook-dev/khook/domain/pipeline"
+	"github.com/khook-dev/khook/domain/templating"
+)
+
+// managerSet reads what khook needs from the controller-runtime manager.
+var managerSet = wire.NewSet(provideClient, provideReader, provideInformers, provideRecorder, provideLogger)
+
+// optionsSet turns Options into each part's configuration.
+var optionsSet = wire.NewSet(provideClock, provideA2AConfig, provideRetryPolicy, provideBreakerSettings, provideEventMaxAge)
+
+// domainSet builds the pure core.
+var domainSet = wire.NewSet(
+	provideIndex, provideStore, templating.NewRenderer, providePipeline, provideSources,
+	wire.Bind(new(kubernetes.NamespaceFilter), new(*matching.Index)),
+	wire.Bind(new(kubernetes.HookRegistry), new(*pipeline.Pipeline)),
+)
+
+// buildKhook is the one place where khook is put together.
+func buildKhook(mgr ctrl.Manager, opts Options) (*Khook, error) {
+	wire.Build(
+		managerSet,
+		optionsSet,
+		domainSet,
+		a2a.ProviderSet,
+		kubernetes.ProviderSet,
+		prometheus.ProviderSet,
+		wire.Struct(new(Khook), "Pipeline", "Reconciler", "Sources", "Log", "Options"),
+	)
+	return nil, nil
+}

@@ -1,0 +1,378 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/khook-dev/khook/api/v1alpha2"
+	"github.com/khook-dev/khook/test/echoagent"
+)
+
+const restartPrompt = "Pod {{.ResourceName}} in {{.Namespace}} restarted: {{.Message}}"
+
+// received waits until agent has exactly want messages, and returns them.
+func received(t *testing.T, agentSrv *echoagent.Server, agent string, want int) []echoagent.Received {
+	t.Helper()
+	var got []echoagent.Received
+	eventually(t, 15*time.Second, func() error {
+		got = agentSrv.ReceivedBy(agent)
+		if len(got) != want {
+			return fmt.Errorf("agent %s received %d messages, want %d", agent, len(got), want)
+		}
+		return nil
+	})
+	return got
+}
+
+// settle waits until sentinel (a later event for another pod) reached agent, so that anything
+// sent before it has been processed too; then it returns what agent received for pod.
+func receivedFor(agentSrv *echoagent.Server, agent, pod string) int {
+	n := 0
+	for _, r := range agentSrv.ReceivedBy(agent) {
+		if strings.Contains(r.Text, "Pod "+pod+" ") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestAnEventReachesTheAgentOnceAndIsRecordedOnTheHook(t *testing.T) {
+	ns := newNamespace(t)
+	agent := startAgent(t, echoagent.Options{RequireV1: true})
+	startKhook(t, fastOptions(agent.URL))
+	create(t, newHook(ns, "restarts", "k8s-agent", restartPrompt, "pod-restart"))
+	if c := waitAccepted(t, ns, "restarts"); c.Status != metav1.ConditionTrue {
+		t.Fatalf("hook not accepted: %+v", c)
+	}
+
+	create(t, backOffEvent(ns, "web-1"))
+
+	got := received(t, agent, "kagent/k8s-agent", 1)[0]
+	want := fmt.Sprintf("Pod web-1 in %s restarted: Back-off restarting failed container app in pod web-1", ns)
+	if got.Text != want || got.UserID != "tester@khook.dev" || got.A2AVersion != "1.0" {
+		t.Fatalf("agent received %+v\nwant text %q from tester@khook.dev over A2A 1.0", got, want)
+	}
+	eventually(t, 10*time.Second, func() error {
+		st := hookStatus(t, ns, "restarts")
+		if len(st.ActiveEvents) != 1 {
+			return fmt.Errorf("activeEvents = %+v", st.ActiveEvents)
+		}
+		a := st.ActiveEvents[0]
+		if a.EventType != "pod-restart" || a.ResourceName != "web-1" || a.Status != v1alpha2.EventFiring || a.NotifiedAt == nil || st.LastUpdated == nil {
+			return fmt.Errorf("activeEvents[0] = %+v", a)
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, func() error {
+		reasons := auditReasons(t, ns, "restarts")
+		if !slices.Contains(reasons, "EventFiring") || !slices.Contains(reasons, "AgentCallSucceeded") {
+			return fmt.Errorf("events on the hook: %v", reasons)
+		}
+		return nil
+	})
+}
+
+func TestARepeatInsideTheWindowIsNotSentAndAfterTheWindowItResolvesAndFiresAgain(t *testing.T) {
+	ns := newNamespace(t)
+	agent := startAgent(t, echoagent.Options{})
+	opts := fastOptions(agent.URL)
+	opts.DedupWindow = 2 * time.Second
+	startKhook(t, opts)
+	create(t, newHook(ns, "restarts", "k8s-agent", restartPrompt, "pod-restart"))
+	waitAccepted(t, ns, "restarts")
+
+	create(t, backOffEvent(ns, "web-1"))
+	received(t, agent, "kagent/k8s-agent", 1)
+	create(t, backOffEvent(ns, "web-1"))
+	create(t, backOffEvent(ns, "web-2")) // sentinel: once it arrives, the repeat was handled
+	eventually(t, 10*time.Second, func() error {
+		if receivedFor(agent, "kagent/k8s-agent", "web-2") != 1 {
+			return fmt.Errorf("sentinel not received yet")
+		}
+		return nil
+	})
+	if n := receivedFor(agent, "kagent/k8s-agent", "web-1"); n != 1 {
+		t.Fatalf("a repeat inside the window was sent: web-1 received %d times", n)
+	}
+
+	eventually(t, 15*time.Second, func() error {
+		for _, a := range hookStatus(t, ns, "restarts").ActiveEvents {
+			if a.ResourceName == "web-1" && a.Status == v1alpha2.EventResolved {
+				return nil
+			}
+		}
+		return fmt.Errorf("web-1 not resolved yet")
+	})
+	create(t, backOffEvent(ns, "web-1"))
+	eventually(t, 10*time.Second, func() error {
+		if n := receivedFor(agent, "kagent/k8s-agent", "web-1"); n != 2 {
+			return fmt.Errorf("web-1 received %d times, want 2 after it fired again", n)
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, func() error {
+		if !slices.Contains(auditReasons(t, ns, "restarts"), "EventResolved") {
+			return fmt.Errorf("no EventResolved on the hook")
+		}
+		return nil
+	})
+}
+
+func TestEveryMatchingHookAndConfigurationIsCalledOnceAndOtherNamespacesAreNot(t *testing.T) {
+	ns, other := newNamespace(t), newNamespace(t)
+	agent := startAgent(t, echoagent.Options{})
+	startKhook(t, fastOptions(agent.URL))
+	two := newHook(ns, "two-configs", "agent-a", "A {{.ResourceName}}", "pod-restart")
+	two.Spec.EventConfigurations = append(two.Spec.EventConfigurations, v1alpha2.EventConfiguration{
+		EventType: "pod-restart", AgentID: "kagent/agent-b", Prompt: "B {{.ResourceName}}",
+	})
+	create(t, two)
+	create(t, newHook(ns, "second-hook", "agent-c", "C {{.ResourceName}}", "pod-restart"))
+	create(t, newHook(other, "elsewhere", "agent-d", "D {{.ResourceName}}", "pod-restart"))
+	for _, h := range []struct{ ns, name string }{{ns, "two-configs"}, {ns, "second-hook"}, {other, "elsewhere"}} {
+		waitAccepted(t, h.ns, h.name)
+	}
+
+	create(t, backOffEvent(ns, "web-1"))
+
+	for agentName, prompt := range map[string]string{"agent-a": "A web-1", "agent-b": "B web-1", "agent-c": "C web-1"} {
+		if got := received(t, agent, "kagent/"+agentName, 1); got[0].Text != prompt {
+			t.Fatalf("%s received %q, want %q", agentName, got[0].Text, prompt)
+		}
+	}
+	create(t, backOffEvent(other, "sentinel"))
+	received(t, agent, "kagent/agent-d", 1) // the other namespace's hook saw only its own event
+	if got := agent.ReceivedBy("kagent/agent-d"); got[0].Text != "D sentinel" {
+		t.Fatalf("the hook in another namespace received %q", got[0].Text)
+	}
+}
+
+func TestAFailingAgentIsRetriedAndReceivesTheEventOnce(t *testing.T) {
+	ns := newNamespace(t)
+	agent := startAgent(t, echoagent.Options{})
+	startKhook(t, fastOptions(agent.URL))
+	create(t, newHook(ns, "restarts", "k8s-agent", restartPrompt, "pod-restart"))
+	waitAccepted(t, ns, "restarts")
+	agent.FailNext(2)
+
+	create(t, backOffEvent(ns, "web-1"))
+
+	received(t, agent, "kagent/k8s-agent", 1)
+	if agent.Attempts() != 3 {
+		t.Fatalf("attempts = %d, want 2 failures and 1 delivery", agent.Attempts())
+	}
+}
+
+func TestADownAgentOpensTheBreakerWithoutACallStormAndGetsEveryEventAfterRecovery(t *testing.T) {
+	ns := newNamespace(t)
+	agent := startAgent(t, echoagent.Options{})
+	opts := fastOptions(agent.URL)
+	opts.MaxConcurrentCalls = 2
+	opts.Breaker.OpenFor = 2 * time.Second
+	startKhook(t, opts)
+	// The agent's name is this test's own, so the process-wide metrics count only its calls.
+	create(t, newHook(ns, "restarts", "breaker-agent", restartPrompt, "pod-restart"))
+	waitAccepted(t, ns, "restarts")
+	agent.FailNext(1_000_000)
+
+	const pods = 10
+	for i := range pods {
+		create(t, backOffEvent(ns, fmt.Sprintf("web-%d", i)))
+	}
+	// Every event has been tried (and refused by the breaker) at least once, and RetryDue has
+	// gone round more: far more failed calls than the agent saw.
+	eventually(t, 15*time.Second, func() error {
+		if n := agentCalls(t, "kagent/breaker-agent", "failure"); n < 3*pods {
+			return fmt.Errorf("%v failed calls counted, want at least %d", n, 3*pods)
+		}
+		return nil
+	})
+	// Each breaker execution makes at most 1+MaxRetries attempts; the breaker opens after 3
+	// failed executions, and at most MaxConcurrentCalls were under way when it did.
+	limit := (3 + opts.MaxConcurrentCalls) * int(1+opts.Retry.MaxRetries)
+	if n := agent.Attempts(); n > limit {
+		t.Fatalf("the down agent got %d calls for %d events; the breaker should have stopped them at %d", n, pods, limit)
+	}
+
+	agent.FailNext(0)
+	eventually(t, 30*time.Second, func() error {
+		for i := range pods {
+			if n := receivedFor(agent, "kagent/breaker-agent", fmt.Sprintf("web-%d", i)); n != 1 {
+				return fmt.Errorf("web-%d received %d times, want once", i, n)
+			}
+		}
+		return nil
+	})
+}
+
+// agentCalls reads khook_agent_calls_total for agent and result from the metrics registry.
+func agentCalls(t *testing.T, agent, result string) float64 {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "khook_agent_calls_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["agent"] == agent && labels["result"] == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+func TestARestartedControllerDoesNotCallAgainForAnEventAlreadyNotified(t *testing.T) {
+	ns := newNamespace(t)
+	agent := startAgent(t, echoagent.Options{})
+	first := startKhook(t, fastOptions(agent.URL))
+	create(t, newHook(ns, "restarts", "k8s-agent", restartPrompt, "pod-restart"))
+	waitAccepted(t, ns, "restarts")
+
+	// Stop the controller while the agent is still working on the call.
+	agent.SetDelay(500 * time.Millisecond)
+	arrived := make(chan struct{}, 1)
+	agent.OnCall(func(echoagent.Received) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+	})
+	create(t, backOffEvent(ns, "web-1"))
+	<-arrived
+	first.Stop(t)
+	if n := receivedFor(agent, "kagent/k8s-agent", "web-1"); n != 1 {
+		t.Fatalf("the call under way at shutdown was not allowed to finish: %d deliveries", n)
+	}
+	agent.SetDelay(0)
+
+	startKhook(t, fastOptions(agent.URL))
+	create(t, backOffEvent(ns, "web-1")) // the same trouble again, inside the window
+	create(t, backOffEvent(ns, "sentinel"))
+	eventually(t, 15*time.Second, func() error {
+		if receivedFor(agent, "kagent/k8s-agent", "sentinel") != 1 {
+			return fmt.Errorf("sentinel not received yet")
+		}
+		return nil
+	})
+	if n := receivedFor(agent, "kagent/k8s-agent", "web-1"); n != 1 {
+		t.Fatalf("after the restart web-1 was sent again: %d deliveries", n)
+	}
+}
+
+func TestDeletingAHookStopsItsCallsAndDropsItsState(t *testing.T) {
+	ns := newNamespace(t)
+	agent := startAgent(t, echoagent.Options{})
+	startKhook(t, fastOptions(agent.URL))
+	h := newHook(ns, "restarts", "agent-a", restartPrompt, "pod-restart")
+	create(t, h)
+	waitAccepted(t, ns, "restarts")
+	create(t, backOffEvent(ns, "web-1"))
+	received(t, agent, "kagent/agent-a", 1)
+
+	if err := k8s.Delete(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	create(t, newHook(ns, "sentinel", "agent-b", restartPrompt, "pod-restart"))
+	waitAccepted(t, ns, "sentinel")
+	create(t, backOffEvent(ns, "web-2"))
+	received(t, agent, "kagent/agent-b", 1)
+	if n := len(agent.ReceivedBy("kagent/agent-a")); n != 1 {
+		t.Fatalf("the deleted hook's agent was called again: %d messages", n)
+	}
+
+	// A new Hook of the same name starts from nothing: web-1 is new trouble for it.
+	create(t, newHook(ns, "restarts", "agent-a", restartPrompt, "pod-restart"))
+	waitAccepted(t, ns, "restarts")
+	create(t, backOffEvent(ns, "web-1"))
+	received(t, agent, "kagent/agent-a", 2)
+}
+
+func TestAHookWithARefusedTemplateOrAnUnknownEventTypeSaysSoOnItsStatus(t *testing.T) {
+	ns := newNamespace(t)
+	agent := startAgent(t, echoagent.Options{})
+	startKhook(t, fastOptions(agent.URL))
+	tests := []struct {
+		name       string
+		hook       *v1alpha2.Hook
+		wantReason string
+		wantText   string
+	}{
+		{"a prompt with an unknown field", newHook(ns, "bad-field", "a", "{{.Secret}}", "pod-restart"), "TemplateRefused",
+			`spec.eventConfigurations[0].prompt: template refused: prompt:1:2: field "Secret" is not allowed`},
+		{"an event type no source provides", newHook(ns, "no-source", "a", "x", "alert-firing"), "UnknownEventType",
+			`spec.eventConfigurations[0].eventType: no event source provides "alert-firing"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			create(t, tt.hook)
+			c := waitAccepted(t, ns, tt.hook.Name)
+			if c.Status != metav1.ConditionFalse || c.Reason != tt.wantReason || !strings.Contains(c.Message, tt.wantText) {
+				t.Fatalf("Accepted = %+v\nwant reason %s and a message containing %q", c, tt.wantReason, tt.wantText)
+			}
+		})
+	}
+}
+
+func TestPodStatusChangesFireRestartsAndOOMKillsButANormalDeletionDoesNot(t *testing.T) {
+	ns := newNamespace(t)
+	agent := startAgent(t, echoagent.Options{})
+	startKhook(t, fastOptions(agent.URL))
+	create(t, newHook(ns, "pods", "k8s-agent", "{{.EventType}} {{.ResourceName}}: {{.Message}}", "pod-restart", "oom-kill"))
+	waitAccepted(t, ns, "pods")
+
+	// A normal deletion: the kubelet says Killing ("Stopping container"). Nothing fires.
+	create(t, podEvent(ns, "deleted", "Killing", "Stopping container app"))
+
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cart"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "cart:1"}}},
+	}
+	create(t, pod)
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", Image: "cart:1", Ready: true, RestartCount: 0,
+		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}
+	if err := k8s.Status().Update(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.ContainerStatuses[0].RestartCount = 1
+	pod.Status.ContainerStatuses[0].LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		Reason: "OOMKilled", ExitCode: 137, FinishedAt: metav1.Now(),
+	}}
+	if err := k8s.Status().Update(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+
+	got := received(t, agent, "kagent/k8s-agent", 2)
+	var texts []string
+	for _, r := range got {
+		texts = append(texts, r.Text)
+	}
+	slices.Sort(texts)
+	want := []string{
+		"oom-kill cart: container app was killed for running out of memory (exit code 137)",
+		"pod-restart cart: container app restarted (restart count 1); last exit: OOMKilled (code 137)",
+	}
+	if !slices.Equal(texts, want) {
+		t.Fatalf("agent received %q\nwant %q", texts, want)
+	}
+	for _, r := range got {
+		if strings.Contains(r.Text, "deleted") {
+			t.Fatalf("a normal deletion fired: %q", r.Text)
+		}
+	}
+}
