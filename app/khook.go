@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -31,18 +30,6 @@ type Khook struct {
 
 // Ready is closed once every event source is delivering into the pipeline.
 func (k *Khook) Ready() <-chan struct{} { return k.ready }
-
-// ReadyCheck is a healthz.Checker for the manager's readiness probe: ready once the sources run.
-// A replica that is not the leader never runs sources, so it reports not ready unless told
-// otherwise; use it on the leader-aware probe only.
-func (k *Khook) ReadyCheck(_ *http.Request) error {
-	select {
-	case <-k.ready:
-		return nil
-	default:
-		return errors.New("event sources are not running (not the leader, or still starting)")
-	}
-}
 
 // SetupWithManager builds khook and adds it to mgr: the Hook reconciler, the event sources and
 // the background loops. Nothing runs until mgr.Start. It returns khook so that callers can reach

@@ -156,11 +156,14 @@ func newNamespace(t *testing.T) string {
 	if len(name) > 50 {
 		name = strings.TrimRight(name[:50], "-")
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if err := k8s.Create(context.Background(), ns); err != nil {
+	if err := k8s.Create(context.Background(), newNamespaceObject(name)); err != nil {
 		t.Fatalf("creating namespace: %v", err)
 	}
 	return name
+}
+
+func newNamespaceObject(name string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }
 
 func startAgent(t *testing.T, opts echoagent.Options) *echoagent.Server {

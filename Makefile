@@ -1,0 +1,55 @@
+# khook — every command a developer or CI needs. Tools are pinned in go.mod (`go get -tool`);
+# the envtest control plane is built into a cache outside the clone by hack/envtest.sh.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+GENERATED := api/v1alpha2/zz_generated.deepcopy.go charts/khook/crds ports/mocks app/wire_gen.go
+
+.PHONY: all
+all: test
+
+.PHONY: envtest
+envtest: ## Build (or reuse) kube-apiserver and etcd for envtest and print their directory.
+	@./hack/envtest.sh
+
+.PHONY: generate
+generate: ## Regenerate deepcopy, CRD YAML, mocks and wire_gen.go.
+	$(GO) tool controller-gen object paths=./api/...
+	$(GO) tool controller-gen crd paths=./api/... output:crd:dir=charts/khook/crds
+	$(GO) generate ./ports/...
+	cd app && $(GO) tool wire gen .
+
+.PHONY: verify
+verify: generate ## Fail if generated code is stale, code is unformatted, or go vet complains.
+	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
+		echo "generated code is stale; run 'make generate' and commit:"; git status --porcelain -- $(GENERATED); exit 1; fi
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then \
+		echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) mod verify
+
+.PHONY: test
+test: verify ## Every test, with the race detector, on a real API server and a real A2A server.
+	@assets=$$(./hack/envtest.sh); \
+	echo "KUBEBUILDER_ASSETS=$$assets"; \
+	KUBEBUILDER_ASSETS="$$assets" $(GO) test -race -count=1 ./...
+
+.PHONY: demo
+demo: ## Run khook end to end locally: control plane, echo agent, sample Hook and Event.
+	@assets=$$(./hack/envtest.sh); KUBEBUILDER_ASSETS="$$assets" $(GO) run ./test/demo
+
+.PHONY: bench
+bench: ## Benchmarks behind docs/benchmarks.md.
+	$(GO) test -run '^$$' -bench . -benchmem -count=5 ./domain/...
+
+.PHONY: fuzz
+fuzz: ## Fuzz the prompt renderer for a minute.
+	$(GO) test ./domain/templating -run '^$$' -fuzz FuzzRender -fuzztime 60s
+
+.PHONY: build
+build: ## Build the controller binary into bin/.
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/khook ./cmd/khook
+
+.PHONY: help
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "%-10s %s\n", $$1, $$2}'

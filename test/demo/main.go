@@ -1,0 +1,185 @@
+// Command demo runs khook end to end on this machine with nothing installed but Go: a local
+// control plane (envtest's kube-apiserver and etcd), the built-in echo A2A agent standing in
+// for Kagent, the controller, the README's sample Hook and a realistic crash-loop Event. It
+// prints the prompt the agent received and the Hook's status, then exits. `make demo` runs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
+
+	"github.com/khook-dev/khook/api/v1alpha2"
+	"github.com/khook-dev/khook/app"
+	"github.com/khook-dev/khook/test/echoagent"
+)
+
+const sampleHook = "test/testdata/hooks/valid/pod-trouble.yaml"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func step(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
+
+func run() error {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		return errors.New("KUBEBUILDER_ASSETS is not set; run `make demo`, which builds the control plane first")
+	}
+	log.SetLogger(logr.Discard())
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha2.AddToScheme(scheme); err != nil {
+		return err
+	}
+
+	step("starting a local control plane (kube-apiserver + etcd from %s)", os.Getenv("KUBEBUILDER_ASSETS"))
+	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("charts", "khook", "crds")}, ErrorIfCRDPathMissing: true, Scheme: scheme}
+	cfg, err := env.Start()
+	if err != nil {
+		return fmt.Errorf("starting the control plane: %w", err)
+	}
+	defer func() { _ = env.Stop() }()
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+
+	agent := echoagent.Start(echoagent.Options{RequireV1: true})
+	defer agent.Close()
+	step("built-in echo agent (a real A2A 1.0 server shaped like Kagent) at %s", agent.URL)
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	if err != nil {
+		return err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	k, err := app.SetupWithManager(ctx, mgr, app.Options{
+		KagentURL: agent.URL, UserID: "demo@khook.dev", StatusCoalesceDelay: 100 * time.Millisecond, Logger: &logr.Logger{},
+	})
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	select {
+	case <-k.Ready():
+	case err := <-done:
+		return fmt.Errorf("controller stopped: %w", err)
+	case <-time.After(60 * time.Second):
+		return errors.New("controller did not become ready")
+	}
+	step("khook controller running")
+
+	raw, err := os.ReadFile(sampleHook)
+	if err != nil {
+		return err
+	}
+	var hook v1alpha2.Hook
+	if err := yaml.UnmarshalStrict(raw, &hook); err != nil {
+		return err
+	}
+	if err := c.Create(ctx, &hook); err != nil {
+		return fmt.Errorf("applying %s: %w", sampleHook, err)
+	}
+	step("applied the sample Hook (%s):\n%s", sampleHook, indent(string(raw)))
+
+	ev := &eventsv1.Event{
+		ObjectMeta:          metav1.ObjectMeta{Namespace: "default", Name: "checkout-7d4b9c-x2k8f.18a2b3c4d5e6f708"},
+		EventTime:           metav1.NewMicroTime(time.Now()),
+		ReportingController: "kubelet", ReportingInstance: "worker-2", Action: "Restarting",
+		Reason: "BackOff", Type: corev1.EventTypeWarning,
+		Note:      "Back-off restarting failed container api in pod checkout-7d4b9c-x2k8f_default(5f1c2e0a-9b7d-4c4e-8f3a-2d6b1e9c7a10)",
+		Regarding: corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "checkout-7d4b9c-x2k8f", APIVersion: "v1", FieldPath: "spec.containers{api}"},
+	}
+	if err := c.Create(ctx, ev); err != nil {
+		return err
+	}
+	step("created a kubelet BackOff Event for pod default/checkout-7d4b9c-x2k8f")
+
+	var got echoagent.Received
+	if err := waitFor(30*time.Second, func() bool {
+		r := agent.ReceivedBy("kagent/k8s-agent")
+		if len(r) > 0 {
+			got = r[0]
+		}
+		return len(r) > 0
+	}); err != nil {
+		return errors.New("the agent received nothing")
+	}
+	step("agent kagent/k8s-agent received (user %s, A2A %s, session %s):\n%s", got.UserID, got.A2AVersion, got.ContextID, indent(got.Text))
+
+	var current v1alpha2.Hook
+	if err := waitFor(30*time.Second, func() bool {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(&hook), &current); err != nil {
+			return false
+		}
+		return len(current.Status.ActiveEvents) == 1 && current.Status.ActiveEvents[0].NotifiedAt != nil
+	}); err != nil {
+		return errors.New("the Hook's status never showed the notified event")
+	}
+	current.ManagedFields = nil
+	current.SetGroupVersionKind(v1alpha2.GroupVersion.WithKind("Hook"))
+	out, err := yaml.Marshal(&current)
+	if err != nil {
+		return err
+	}
+	step("kubectl get hook pod-trouble -o yaml\n%s", indent(string(out)))
+
+	var events eventsv1.EventList
+	if err := c.List(ctx, &events, client.InNamespace("default")); err != nil {
+		return err
+	}
+	var audit []string
+	for _, e := range events.Items {
+		if e.Regarding.Kind == "Hook" {
+			audit = append(audit, fmt.Sprintf("%-8s %-20s %s", e.Type, e.Reason, e.Note))
+		}
+	}
+	step("Events on the Hook (kubectl events --for hook/pod-trouble)\n%s", indent(strings.Join(audit, "\n")))
+
+	stop()
+	if err := <-done; err != nil {
+		return fmt.Errorf("controller stopped with %w", err)
+	}
+	step("done: controller stopped cleanly")
+	return nil
+}
+
+func waitFor(timeout time.Duration, ok func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+}

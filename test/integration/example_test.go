@@ -1,0 +1,57 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/khook-dev/khook/app"
+	"github.com/khook-dev/khook/test/echoagent"
+)
+
+// Another operator adds khook to the Manager it already runs. (Here the "cluster" is envtest
+// and Kagent is the echo agent; in production both come from your environment.)
+func Example_embedding() {
+	kagent := echoagent.Start(echoagent.Options{})
+	defer kagent.Close()
+
+	// Your operator's manager; its scheme must include kagent.dev/v1alpha2.
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		panic(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	k, err := app.SetupWithManager(ctx, mgr, app.Options{KagentURL: kagent.URL, StatusCoalesceDelay: 10 * time.Millisecond})
+	if err != nil {
+		panic(err)
+	}
+	done := make(chan error)
+	go func() { done <- mgr.Start(ctx) }()
+	<-k.Ready()
+
+	// A Hook and a crash loop in namespace "example".
+	ns := "example"
+	must(k8s.Create(ctx, newNamespaceObject(ns)))
+	must(k8s.Create(ctx, newHook(ns, "restarts", "k8s-agent", "{{.ResourceName}} keeps crashing", "pod-restart")))
+	for len(kagent.Received()) == 0 {
+		_ = k8s.Create(ctx, backOffEvent(ns, "api-0")) // repeats are deduplicated
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop()
+	<-done
+
+	for _, m := range kagent.Received() {
+		fmt.Printf("%s received %q\n", m.Agent, m.Text)
+	}
+	// Output: kagent/k8s-agent received "api-0 keeps crashing"
+}
