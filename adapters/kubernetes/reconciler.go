@@ -7,8 +7,10 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/khook-dev/khook/api/v1alpha2"
 	"github.com/khook-dev/khook/domain/hook"
@@ -35,7 +37,8 @@ func (r *HookReconciler) SetupWithManager(mgr ctrl.Manager, name string) error {
 		return errors.New("hook reconciler: Client, Hooks and Status are required")
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha2.Hook{}).
+		// Status writes (ours) change no generation and need no reconcile.
+		For(&v1alpha2.Hook{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named(name).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Complete(r)
@@ -63,20 +66,23 @@ func (r *HookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	return ctrl.Result{}, nil
 }
 
-// LoadAll loads every Hook; the event source calls it before it starts, so that no event is
-// matched against an incomplete set of hooks or without the state restored from status.
+// LoadAll loads every Hook; the event sources start only after it, so that no event is matched
+// against an incomplete set of hooks or without the state restored from status. It fails only if
+// the Hooks cannot be listed; a condition it could not write is logged and left to the
+// reconciler, which writes it again.
 func (r *HookReconciler) LoadAll(ctx context.Context) error {
 	var list v1alpha2.HookList
 	if err := r.Client.List(ctx, &list); err != nil {
 		return fmt.Errorf("listing hooks: %w", err)
 	}
-	var errs []error
 	for i := range list.Items {
 		if list.Items[i].DeletionTimestamp.IsZero() {
-			errs = append(errs, r.load(ctx, &list.Items[i]))
+			if err := r.load(ctx, &list.Items[i]); err != nil {
+				ctrl.LoggerFrom(ctx).Error(err, "loading hook; the reconciler will try again")
+			}
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func (r *HookReconciler) load(ctx context.Context, h *v1alpha2.Hook) error {
