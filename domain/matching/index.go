@@ -110,7 +110,12 @@ func (x *Index) Match(e event.Event) []Match {
 			refs = append(refs, ref)
 		}
 	}
-	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
+	sort.Slice(refs, func(i, j int) bool {
+		if refs[i].Namespace != refs[j].Namespace {
+			return refs[i].Namespace < refs[j].Namespace
+		}
+		return refs[i].Name < refs[j].Name
+	})
 	var out []Match
 	for _, ref := range refs {
 		for _, c := range x.hooks[ref].ConfigurationsFor(e.Type) {

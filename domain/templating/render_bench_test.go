@@ -1,0 +1,36 @@
+package templating_test
+
+import (
+	"testing"
+
+	"github.com/khook-dev/khook/domain/templating"
+)
+
+const benchPrompt = `Pod {{.ResourceName}} in namespace {{.Namespace}} restarted at {{.Timestamp}}.
+Reason: {{.Reason}}. Message: {{.Message}}
+{{range $k, $v := .Metadata}}{{$k}}={{$v}} {{end}}
+Find the root cause and suggest a fix.`
+
+// BenchmarkRenderCached renders a typical prompt whose template is already compiled and checked.
+func BenchmarkRenderCached(b *testing.B) {
+	r := templating.NewRenderer()
+	if _, err := r.Render(benchPrompt, restart); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Render(benchPrompt, restart); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCheck parses and walks the prompt against the allow-list (what a Hook update costs).
+func BenchmarkCheck(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := templating.NewRenderer().Check(benchPrompt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
