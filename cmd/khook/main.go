@@ -1,4 +1,3 @@
-// Command khook runs the reference khook controller: flags → app → manager.Start.
 package main
 
 import (
