@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/khook-dev/khook/api/v1alpha2"
@@ -374,5 +376,45 @@ func TestPodStatusChangesFireRestartsAndOOMKillsButANormalDeletionDoesNot(t *tes
 		if strings.Contains(r.Text, "deleted") {
 			t.Fatalf("a normal deletion fired: %q", r.Text)
 		}
+	}
+}
+
+func TestALeaderFailoverDoesNotCallAgainForAnEventAlreadyNotified(t *testing.T) {
+	ns := newNamespace(t)
+	agent := startAgent(t, echoagent.Options{})
+	withLease := func(o *ctrl.Options) {
+		o.LeaderElection = true
+		o.LeaderElectionID = "khook-failover-test"
+		o.LeaderElectionNamespace = ns
+		o.LeaderElectionReleaseOnCancel = true
+		o.LeaseDuration = ptr.To(2 * time.Second)
+		o.RenewDeadline = ptr.To(time.Second)
+		o.RetryPeriod = ptr.To(100 * time.Millisecond)
+	}
+	leader := startManager(t, fastOptions(agent.URL), withLease)
+	leader.waitReady(t)
+	standby := startManager(t, fastOptions(agent.URL), withLease)
+	create(t, newHook(ns, "restarts", "k8s-agent", restartPrompt, "pod-restart"))
+	waitAccepted(t, ns, "restarts")
+	create(t, backOffEvent(ns, "web-1"))
+	received(t, agent, "kagent/k8s-agent", 1)
+	select {
+	case <-standby.khook.Ready():
+		t.Fatal("the standby replica runs event sources while another leads")
+	default:
+	}
+
+	leader.Stop(t) // releases the lease; the standby takes over
+	standby.waitReady(t)
+	create(t, backOffEvent(ns, "web-1"))
+	create(t, backOffEvent(ns, "sentinel"))
+	eventually(t, 15*time.Second, func() error {
+		if receivedFor(agent, "kagent/k8s-agent", "sentinel") != 1 {
+			return fmt.Errorf("the new leader has not delivered the sentinel yet")
+		}
+		return nil
+	})
+	if n := receivedFor(agent, "kagent/k8s-agent", "web-1"); n != 1 {
+		t.Fatalf("after the failover web-1 was sent again: %d deliveries", n)
 	}
 }

@@ -99,16 +99,30 @@ type controller struct {
 	stopped bool
 }
 
-// startKhook starts a manager with khook on envtest; the test's end stops it.
+// startKhook starts a manager with khook on envtest and waits until its event sources run; the
+// test's end stops it.
 func startKhook(t *testing.T, opts app.Options) *controller {
 	t.Helper()
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+	c := startManager(t, opts, nil)
+	c.waitReady(t)
+	return c
+}
+
+// startManager starts a manager with khook without waiting for it to lead; tune changes the
+// manager's options (leader election, say).
+func startManager(t *testing.T, opts app.Options, tune func(*ctrl.Options)) *controller {
+	t.Helper()
+	mgrOpts := ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 		Logger:                 testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
-	})
+	}
+	if tune != nil {
+		tune(&mgrOpts)
+	}
+	mgr, err := ctrl.NewManager(restConfig, mgrOpts)
 	if err != nil {
 		t.Fatalf("creating manager: %v", err)
 	}
@@ -121,14 +135,20 @@ func startKhook(t *testing.T, opts app.Options) *controller {
 	c := &controller{khook: k, stop: cancel, done: make(chan error, 1), name: t.Name()}
 	go func() { c.done <- mgr.Start(ctx) }()
 	t.Cleanup(func() { c.Stop(t) })
+	return c
+}
+
+// waitReady waits until the controller's event sources run (it leads).
+func (c *controller) waitReady(t *testing.T) {
+	t.Helper()
 	select {
-	case <-k.Ready():
+	case <-c.khook.Ready():
 	case err := <-c.done:
+		c.stopped = true
 		t.Fatalf("manager stopped before khook was ready: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("khook did not become ready")
 	}
-	return c
 }
 
 // Stop stops the manager and waits for it, in-flight agent calls and the final status write
