@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -41,14 +42,16 @@ func Example_embedding() {
 
 	// A Hook and a crash loop in namespace "example".
 	ns := "example"
-	must(k8s.Create(ctx, newNamespaceObject(ns)))
-	must(k8s.Create(ctx, newHook(ns, "restarts", "k8s-agent", "{{.ResourceName}} keeps crashing", "pod-restart")))
+	must(client.IgnoreAlreadyExists(k8s.Create(ctx, newNamespaceObject(ns))))
+	hook := newHook(ns, "restarts", "k8s-agent", "{{.ResourceName}} keeps crashing", "pod-restart")
+	must(k8s.Create(ctx, hook))
 	for len(kagent.Received()) == 0 {
 		_ = k8s.Create(ctx, backOffEvent(ns, "api-0")) // repeats are deduplicated
 		time.Sleep(100 * time.Millisecond)
 	}
 	stop()
 	<-done
+	must(k8s.Delete(context.Background(), hook))
 
 	for _, m := range kagent.Received() {
 		fmt.Printf("%s received %q\n", m.Agent, m.Text)

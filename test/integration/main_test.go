@@ -179,6 +179,14 @@ func newNamespace(t *testing.T) string {
 	if err := k8s.Create(context.Background(), newNamespaceObject(name)); err != nil {
 		t.Fatalf("creating namespace: %v", err)
 	}
+	// envtest has no namespace controller, so nothing is deleted with the namespace: remove
+	// the Hooks, or the next test's controller would load them and act on their recent Events.
+	// (Registered first, this runs after the test's controllers have stopped.)
+	t.Cleanup(func() {
+		if err := k8s.DeleteAllOf(context.Background(), &v1alpha2.Hook{}, client.InNamespace(name)); err != nil {
+			t.Errorf("deleting the hooks of %s: %v", name, err)
+		}
+	})
 	return name
 }
 
