@@ -28,11 +28,17 @@ verify: generate ## Fail if generated code is stale, code is unformatted, or go 
 	$(GO) vet ./...
 	$(GO) mod verify
 
+.PHONY: chart
+chart: ## Lint the Helm chart and render it to bin/chart.yaml (the RBAC test applies it).
+	@helm=$$(./hack/helm.sh); \
+	$$helm lint --strict charts/khook; \
+	mkdir -p bin; $$helm template khook charts/khook --namespace kagent > bin/chart.yaml
+
 .PHONY: test
-test: verify ## Every test, with the race detector, on a real API server and a real A2A server.
+test: verify chart ## Every test, with the race detector, on a real API server and a real A2A server.
 	@assets=$$(./hack/envtest.sh); \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" $(GO) test -race -count=1 ./...
+	KUBEBUILDER_ASSETS="$$assets" KHOOK_CHART_MANIFEST="$(CURDIR)/bin/chart.yaml" $(GO) test -race -count=1 ./...
 
 .PHONY: demo
 demo: ## Run khook end to end locally: control plane, echo agent, sample Hook and Event.

@@ -112,6 +112,12 @@ func startKhook(t *testing.T, opts app.Options) *controller {
 // manager's options (leader election, say).
 func startManager(t *testing.T, opts app.Options, tune func(*ctrl.Options)) *controller {
 	t.Helper()
+	return startManagerWithConfig(t, restConfig, opts, tune)
+}
+
+// startManagerWithConfig is startManager talking to the API server as cfg says.
+func startManagerWithConfig(t *testing.T, cfg *rest.Config, opts app.Options, tune func(*ctrl.Options)) *controller {
+	t.Helper()
 	mgrOpts := ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -122,7 +128,7 @@ func startManager(t *testing.T, opts app.Options, tune func(*ctrl.Options)) *con
 	if tune != nil {
 		tune(&mgrOpts)
 	}
-	mgr, err := ctrl.NewManager(restConfig, mgrOpts)
+	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
 		t.Fatalf("creating manager: %v", err)
 	}
