@@ -45,8 +45,10 @@ demo: ## Run khook end to end locally: control plane, echo agent, sample Hook an
 	@assets=$$(./hack/envtest.sh); KUBEBUILDER_ASSETS="$$assets" $(GO) run ./test/demo
 
 .PHONY: bench
-bench: ## Benchmarks behind docs/benchmarks.md.
+bench: ## Benchmarks behind docs/benchmarks.md: the domain's hot paths, then one event end to end.
 	$(GO) test -run '^$$' -bench . -benchmem -count=5 ./domain/...
+	@assets=$$(./hack/envtest.sh); KUBEBUILDER_ASSETS="$$assets" \
+	$(GO) test -run '^$$' -bench EventToAgent -benchtime 300x -count=3 ./test/integration/
 
 .PHONY: fuzz
 fuzz: ## Fuzz the prompt renderer for a minute.

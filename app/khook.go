@@ -119,9 +119,9 @@ func (r *loopsRunnable) Start(ctx context.Context) error {
 		case <-p.Changed():
 			select { // coalesce a burst of changes into one write per hook
 			case <-time.After(o.StatusCoalesceDelay):
-			case <-ctx.Done():
+				writeStatus(ctx)
+			case <-ctx.Done(): // the shutdown branch writes the final status
 			}
-			writeStatus(ctx)
 		case <-flush.C:
 			writeStatus(ctx)
 		case <-sweep.C:

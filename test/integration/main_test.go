@@ -101,7 +101,7 @@ type controller struct {
 
 // startKhook starts a manager with khook on envtest and waits until its event sources run; the
 // test's end stops it.
-func startKhook(t *testing.T, opts app.Options) *controller {
+func startKhook(t testing.TB, opts app.Options) *controller {
 	t.Helper()
 	c := startManager(t, opts, nil)
 	c.waitReady(t)
@@ -110,20 +110,23 @@ func startKhook(t *testing.T, opts app.Options) *controller {
 
 // startManager starts a manager with khook without waiting for it to lead; tune changes the
 // manager's options (leader election, say).
-func startManager(t *testing.T, opts app.Options, tune func(*ctrl.Options)) *controller {
+func startManager(t testing.TB, opts app.Options, tune func(*ctrl.Options)) *controller {
 	t.Helper()
 	return startManagerWithConfig(t, restConfig, opts, tune)
 }
 
 // startManagerWithConfig is startManager talking to the API server as cfg says.
-func startManagerWithConfig(t *testing.T, cfg *rest.Config, opts app.Options, tune func(*ctrl.Options)) *controller {
+func startManagerWithConfig(t testing.TB, cfg *rest.Config, opts app.Options, tune func(*ctrl.Options)) *controller {
 	t.Helper()
 	mgrOpts := ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-		Logger:                 testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
+		Logger:                 testr.NewWithInterface(t, testr.Options{Verbosity: 0}),
+	}
+	if _, benchmark := t.(*testing.B); benchmark {
+		mgrOpts.Logger = logr.Discard() // keep benchmark output to the numbers
 	}
 	if tune != nil {
 		tune(&mgrOpts)
@@ -145,7 +148,7 @@ func startManagerWithConfig(t *testing.T, cfg *rest.Config, opts app.Options, tu
 }
 
 // waitReady waits until the controller's event sources run (it leads).
-func (c *controller) waitReady(t *testing.T) {
+func (c *controller) waitReady(t testing.TB) {
 	t.Helper()
 	select {
 	case <-c.khook.Ready():
@@ -159,7 +162,7 @@ func (c *controller) waitReady(t *testing.T) {
 
 // Stop stops the manager and waits for it, in-flight agent calls and the final status write
 // included.
-func (c *controller) Stop(t *testing.T) {
+func (c *controller) Stop(t testing.TB) {
 	if c.stopped {
 		return
 	}
@@ -176,7 +179,7 @@ func (c *controller) Stop(t *testing.T) {
 }
 
 // newNamespace creates a namespace for one test.
-func newNamespace(t *testing.T) string {
+func newNamespace(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("t%d-%s", nsCounter.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
 	if len(name) > 50 {
@@ -200,7 +203,7 @@ func newNamespaceObject(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }
 
-func startAgent(t *testing.T, opts echoagent.Options) *echoagent.Server {
+func startAgent(t testing.TB, opts echoagent.Options) *echoagent.Server {
 	t.Helper()
 	s := echoagent.Start(opts)
 	t.Cleanup(s.Close)
@@ -218,7 +221,7 @@ func newHook(ns, name, agent, prompt string, types ...string) *v1alpha2.Hook {
 	return h
 }
 
-func create(t *testing.T, obj client.Object) {
+func create(t testing.TB, obj client.Object) {
 	t.Helper()
 	if err := k8s.Create(context.Background(), obj); err != nil {
 		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
@@ -226,7 +229,7 @@ func create(t *testing.T, obj client.Object) {
 }
 
 // waitAccepted waits until the Hook's Accepted condition is set and returns it.
-func waitAccepted(t *testing.T, ns, name string) metav1.Condition {
+func waitAccepted(t testing.TB, ns, name string) metav1.Condition {
 	t.Helper()
 	var cond metav1.Condition
 	eventually(t, 15*time.Second, func() error {
@@ -265,7 +268,7 @@ func podEvent(ns, pod, reason, note string) *eventsv1.Event {
 }
 
 // eventually retries check until it passes or timeout runs out.
-func eventually(t *testing.T, timeout time.Duration, check func() error) {
+func eventually(t testing.TB, timeout time.Duration, check func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -281,7 +284,7 @@ func eventually(t *testing.T, timeout time.Duration, check func() error) {
 }
 
 // hookStatus reads a Hook's status.
-func hookStatus(t *testing.T, ns, name string) v1alpha2.HookStatus {
+func hookStatus(t testing.TB, ns, name string) v1alpha2.HookStatus {
 	t.Helper()
 	var h v1alpha2.Hook
 	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &h); err != nil {
@@ -291,7 +294,7 @@ func hookStatus(t *testing.T, ns, name string) v1alpha2.HookStatus {
 }
 
 // auditReasons lists the reasons of the Events recorded on Hook name.
-func auditReasons(t *testing.T, ns, name string) []string {
+func auditReasons(t testing.TB, ns, name string) []string {
 	t.Helper()
 	var list eventsv1.EventList
 	if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
