@@ -34,8 +34,7 @@ func received(t *testing.T, agentSrv *echoagent.Server, agent string, want int) 
 	return got
 }
 
-// settle waits until sentinel (a later event for another pod) reached agent, so that anything
-// sent before it has been processed too; then it returns what agent received for pod.
+// receivedFor counts the messages agent received about pod (prompts name the pod).
 func receivedFor(agentSrv *echoagent.Server, agent, pod string) int {
 	n := 0
 	for _, r := range agentSrv.ReceivedBy(agent) {
@@ -44,6 +43,19 @@ func receivedFor(agentSrv *echoagent.Server, agent, pod string) int {
 		}
 	}
 	return n
+}
+
+// sendSentinel creates a crash-loop Event for pod in ns and waits until agent received it once:
+// events created before it have been handled by then, so a test can count what they caused.
+func sendSentinel(t *testing.T, agentSrv *echoagent.Server, agent, ns, pod string) {
+	t.Helper()
+	create(t, backOffEvent(ns, pod))
+	eventually(t, 15*time.Second, func() error {
+		if n := receivedFor(agentSrv, agent, pod); n != 1 {
+			return fmt.Errorf("sentinel %s received %d times, want 1", pod, n)
+		}
+		return nil
+	})
 }
 
 func TestAnEventReachesTheAgentOnceAndIsRecordedOnTheHook(t *testing.T) {
@@ -94,13 +106,7 @@ func TestARepeatInsideTheWindowIsNotSentAndAfterTheWindowItResolvesAndFiresAgain
 	create(t, backOffEvent(ns, "web-1"))
 	received(t, agent, "kagent/k8s-agent", 1)
 	create(t, backOffEvent(ns, "web-1"))
-	create(t, backOffEvent(ns, "web-2")) // sentinel: once it arrives, the repeat was handled
-	eventually(t, 10*time.Second, func() error {
-		if receivedFor(agent, "kagent/k8s-agent", "web-2") != 1 {
-			return fmt.Errorf("sentinel not received yet")
-		}
-		return nil
-	})
+	sendSentinel(t, agent, "kagent/k8s-agent", ns, "web-2")
 	if n := receivedFor(agent, "kagent/k8s-agent", "web-1"); n != 1 {
 		t.Fatalf("a repeat inside the window was sent: web-1 received %d times", n)
 	}
@@ -265,13 +271,7 @@ func TestARestartedControllerDoesNotCallAgainForAnEventAlreadyNotified(t *testin
 
 	startKhook(t, fastOptions(agent.URL))
 	create(t, backOffEvent(ns, "web-1")) // the same trouble again, inside the window
-	create(t, backOffEvent(ns, "sentinel"))
-	eventually(t, 15*time.Second, func() error {
-		if receivedFor(agent, "kagent/k8s-agent", "sentinel") != 1 {
-			return fmt.Errorf("sentinel not received yet")
-		}
-		return nil
-	})
+	sendSentinel(t, agent, "kagent/k8s-agent", ns, "sentinel")
 	if n := receivedFor(agent, "kagent/k8s-agent", "web-1"); n != 1 {
 		t.Fatalf("after the restart web-1 was sent again: %d deliveries", n)
 	}
@@ -407,13 +407,7 @@ func TestALeaderFailoverDoesNotCallAgainForAnEventAlreadyNotified(t *testing.T) 
 	leader.Stop(t) // releases the lease; the standby takes over
 	standby.waitReady(t)
 	create(t, backOffEvent(ns, "web-1"))
-	create(t, backOffEvent(ns, "sentinel"))
-	eventually(t, 15*time.Second, func() error {
-		if receivedFor(agent, "kagent/k8s-agent", "sentinel") != 1 {
-			return fmt.Errorf("the new leader has not delivered the sentinel yet")
-		}
-		return nil
-	})
+	sendSentinel(t, agent, "kagent/k8s-agent", ns, "sentinel")
 	if n := receivedFor(agent, "kagent/k8s-agent", "web-1"); n != 1 {
 		t.Fatalf("after the failover web-1 was sent again: %d deliveries", n)
 	}
