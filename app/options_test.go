@@ -1,0 +1,58 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/khook-dev/khook/domain/event"
+	"github.com/khook-dev/khook/ports"
+)
+
+type source struct{ types []event.Type }
+
+func (s source) Name() string                                 { return "test" }
+func (s source) EventTypes() []event.Type                     { return s.types }
+func (s source) Start(context.Context, ports.EventSink) error { return nil }
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    Options
+		wantErr string
+	}{
+		{"a Kagent URL is all that is needed", Options{KagentURL: "http://kagent:8083"}, ""},
+		{"the Kagent URL is required", Options{}, "Options.KagentURL is required"},
+		{"the Kagent URL must be absolute", Options{KagentURL: "kagent:8083"}, `Options.KagentURL "kagent:8083" is not an absolute URL`},
+		{"an extra source must not be nil", Options{KagentURL: "http://k", ExtraSources: []ports.EventSource{nil}}, "Options.ExtraSources[0] is nil"},
+		{"an extra source's event types must be well formed", Options{KagentURL: "http://k", ExtraSources: []ports.EventSource{source{types: []event.Type{"Alert_Firing"}}}},
+			`Options.ExtraSources[0] (test): event type "Alert_Firing" is not lower-case words joined by dashes`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.opts.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Validate = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestSetupWithManagerRejectsANilManager(t *testing.T) {
+	if _, err := SetupWithManager(context.Background(), nil, Options{KagentURL: "http://k"}); err == nil {
+		t.Fatal("SetupWithManager accepted a nil manager")
+	}
+}
+
+func TestDefaultsFollowTheIssue(t *testing.T) {
+	o := Options{KagentURL: "http://k"}.withDefaults()
+	if o.CleanupInterval.Minutes() != 5 || o.StatusFlushInterval.Minutes() != 1 || o.DedupWindow.Minutes() != 10 || o.UserID != "admin@kagent.dev" {
+		t.Fatalf("defaults = %+v", o)
+	}
+}
