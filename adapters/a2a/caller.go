@@ -85,7 +85,7 @@ func (c *Caller) Call(ctx context.Context, req ports.AgentRequest) (ports.AgentR
 	if req.IdempotencyKey != "" {
 		msg.ID = req.IdempotencyKey
 	}
-	msg.ContextID = c.sessions.create(ctx, req)
+	msg.ContextID = c.sessions.forCall(ctx, req)
 	msg.Metadata = map[string]any{}
 	for k, v := range req.Context {
 		msg.Metadata[k] = v

@@ -112,6 +112,17 @@ func TestRetryDeliversOnceAfterTransientFailures(t *testing.T) {
 	if srv.Attempts() != 3 || len(srv.Received()) != 1 {
 		t.Fatalf("attempts = %d, delivered = %d; want 3 attempts and one delivery", srv.Attempts(), len(srv.Received()))
 	}
+	if n := len(srv.Sessions()); n != 1 {
+		t.Fatalf("the retries opened %d Kagent sessions, want the firing's one", n)
+	}
+	next := request("next firing")
+	next.IdempotencyKey = "firing-2"
+	if _, err := caller.Call(context.Background(), next); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Sessions()); n != 2 {
+		t.Fatalf("a new firing got no session of its own: %d sessions", n)
+	}
 }
 
 func TestRetryGivesUpAtOnceOnPermanentErrors(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
 	"sync/atomic"
 
 	"github.com/go-logr/logr"
@@ -15,14 +16,22 @@ import (
 	"github.com/khook-dev/khook/ports"
 )
 
-// sessions creates Kagent sessions so that each investigation shows in Kagent's UI. Where the
+// sessions creates Kagent sessions so that each investigation shows in Kagent's UI: one per
+// firing (per idempotency key), so retries of a call continue the same session. Where the
 // sessions API is missing or failing, it logs once and calls continue without a session.
 type sessions struct {
 	base   *url.URL
 	http   *http.Client
 	log    logr.Logger
 	warned atomic.Bool
+
+	mu    sync.Mutex
+	byKey map[string]string // idempotency key → session id
 }
+
+// maxRememberedSessions bounds byKey; past it the map starts over (a retry after that merely
+// opens a second session).
+const maxRememberedSessions = 4096
 
 type sessionRequest struct {
 	Name     string `json:"name"`
@@ -36,8 +45,12 @@ type sessionResponse struct {
 	} `json:"data"`
 }
 
-// create returns the new session's id, or "" when no session could be made.
-func (s *sessions) create(ctx context.Context, req ports.AgentRequest) string {
+// forCall returns the session of req's firing, creating it on first use, or "" when no session
+// could be made.
+func (s *sessions) forCall(ctx context.Context, req ports.AgentRequest) string {
+	if id := s.remembered(req.IdempotencyKey); id != "" {
+		return id
+	}
 	id, err := s.post(ctx, req)
 	if err != nil {
 		if s.warned.CompareAndSwap(false, true) {
@@ -45,7 +58,24 @@ func (s *sessions) create(ctx context.Context, req ports.AgentRequest) string {
 		}
 		return ""
 	}
+	if req.IdempotencyKey != "" {
+		s.mu.Lock()
+		if s.byKey == nil || len(s.byKey) >= maxRememberedSessions {
+			s.byKey = map[string]string{}
+		}
+		s.byKey[req.IdempotencyKey] = id
+		s.mu.Unlock()
+	}
 	return id
+}
+
+func (s *sessions) remembered(key string) string {
+	if key == "" {
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byKey[key]
 }
 
 func (s *sessions) post(ctx context.Context, req ports.AgentRequest) (string, error) {

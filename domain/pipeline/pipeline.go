@@ -230,8 +230,11 @@ func (p *Pipeline) RetryDue(ctx context.Context) int {
 	for _, entry := range due {
 		h, ok := p.deps.Index.Get(entry.Hook)
 		configs := h.ConfigurationsFor(entry.Key.Type)
-		if !ok || len(configs) == 0 { // the hook or its configuration went away
-			p.deps.Store.Settle(entry.Hook, entry.Key, nil, true)
+		if !ok || len(configs) == 0 {
+			// The hook or its configuration went away: nobody is left to tell. The entry stays
+			// not notified (status must not claim a call that never happened) and resolves
+			// when the trouble stops.
+			p.deps.Store.Settle(entry.Hook, entry.Key, nil, false)
 			continue
 		}
 		p.deps.Logger.Info("retrying agent call", "hook", entry.Hook.String(), "key", entry.Key.String(), "attempt", entry.Attempts)

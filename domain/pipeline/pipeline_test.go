@@ -309,3 +309,24 @@ func TestNewRejectsMissingDependencies(t *testing.T) {
 		t.Fatal("New accepted no dependencies")
 	}
 }
+
+func TestAFailedEventWhoseConfigurationWasRemovedIsNotRetriedNorClaimedNotified(t *testing.T) {
+	f := newFixture(t, newHook("apps", "one", onRestart(agentA, "x")))
+	ref := hook.Ref{Namespace: "apps", Name: "one"}
+	f.agent.EXPECT().Call(gomock.Any(), gomock.Any()).Return(ports.AgentResponse{}, errors.New("503"))
+	f.p.Handle(context.Background(), restart)
+	f.p.Wait()
+	f.p.UpsertHook(context.Background(), newHook("apps", "one", hook.Configuration{EventType: event.OOMKill, Agent: agentA, Prompt: "y"}))
+	f.clock.Step(time.Minute)
+	f.p.RetryDue(context.Background()) // the mock fails the test on any call
+	f.p.Wait()
+	f.status.EXPECT().WriteActiveEvents(gomock.Any(), ref, gomock.Any()).DoAndReturn(func(_ context.Context, _ hook.Ref, active []ports.ActiveEvent) error {
+		if len(active) != 1 || !active[0].NotifiedAt.IsZero() {
+			t.Errorf("status = %+v, want the event still not notified", active)
+		}
+		return nil
+	})
+	if err := f.p.FlushStatus(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
