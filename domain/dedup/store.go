@@ -244,13 +244,6 @@ func (s *Store) Snapshot(ref hook.Ref) []Entry {
 	return out
 }
 
-// Has reports whether the store holds any entry for hook ref.
-func (s *Store) Has(ref hook.Ref) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.entries[ref]) > 0
-}
-
 // Restore loads entries for hook ref, typically read back from the Hook's status after a restart,
 // unless the store already holds entries for it (its own state is newer than any status). An
 // entry whose NotifiedAt is set counts as fully delivered; one without is due for a retry.

@@ -125,32 +125,9 @@ func (x *Index) Match(e event.Event) []Match {
 	return out
 }
 
-// Watches reports whether any hook could match an event of type t in namespace ns. Sources use it
-// to drop irrelevant events before building them in full.
-func (x *Index) Watches(t event.Type, ns string) bool {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	if ns == "" {
-		for _, cns := range x.clusterEventNamespaces {
-			if len(x.byKey[indexKey{eventType: t, namespace: cns}]) > 0 {
-				return true
-			}
-		}
-		return false
-	}
-	return len(x.byKey[indexKey{eventType: t, namespace: ns}]) > 0
-}
-
 // WatchesNamespace reports whether any hook lives in ns.
 func (x *Index) WatchesNamespace(ns string) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return x.byNS[ns] > 0
-}
-
-// Len returns the number of indexed hooks.
-func (x *Index) Len() int {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return len(x.hooks)
 }
