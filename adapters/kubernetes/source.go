@@ -61,7 +61,8 @@ func (s *EventSource) Start(ctx context.Context, sink ports.EventSink) error {
 		return fmt.Errorf("getting the pods informer: %w", err)
 	}
 	deliver := func(e event.Event, ok bool) {
-		if ok && s.Filter.WatchesNamespace(e.Namespace) {
+		// Cluster-wide events (no namespace) go to the pipeline, whose index knows who gets them.
+		if ok && (e.Namespace == "" || s.Filter.WatchesNamespace(e.Namespace)) {
 			sink.Handle(ctx, e)
 		}
 	}
@@ -145,10 +146,9 @@ func FromEvent(ev *eventsv1.Event) (event.Event, bool) {
 	default:
 		return event.Event{}, false
 	}
+	// A cluster-scoped object (a Node's OOMKilling) keeps an empty namespace, whatever namespace
+	// the Event object itself lives in: it is cluster-wide trouble (see package matching).
 	ns := ev.Regarding.Namespace
-	if ns == "" {
-		ns = ev.Namespace
-	}
 	meta := map[string]string{"eventName": ev.Name, "reportingController": ev.ReportingController}
 	if ev.Regarding.FieldPath != "" {
 		meta["fieldPath"] = ev.Regarding.FieldPath

@@ -20,6 +20,14 @@ func kubeEvent(kind, reason, note string) *eventsv1.Event {
 	}
 }
 
+// nodeEvent is an Event about a Node: the Event object lives in "default", the Node in none.
+func nodeEvent(reason, note string) *eventsv1.Event {
+	e := kubeEvent("Node", reason, note)
+	e.Namespace = "default"
+	e.Regarding.Namespace = ""
+	return e
+}
+
 func TestFromEvent(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -34,6 +42,7 @@ func TestFromEvent(t *testing.T) {
 		{"a failing startup probe is a probe failure", kubeEvent("Pod", "Unhealthy", "Startup probe failed: connection refused"), event.ProbeFailed, true},
 		{"Unhealthy without a probe message is nothing", kubeEvent("Pod", "Unhealthy", "something else"), "", false},
 		{"the kernel's OOMKilling is an OOM kill", kubeEvent("Node", "OOMKilling", "Memory cgroup out of memory: Killed process 42"), event.OOMKill, true},
+		{"an OOMKilling on a node is cluster-wide even though its Event lives in a namespace", nodeEvent("OOMKilling", "Killed process 42"), event.OOMKill, true},
 		{"stopping a container on deletion is not a restart", kubeEvent("Pod", "Killing", "Stopping container app"), "", false},
 		{"BackOff on something other than a pod is nothing", kubeEvent("Deployment", "BackOff", "Back-off restarting failed container"), "", false},
 	}
@@ -43,8 +52,9 @@ func TestFromEvent(t *testing.T) {
 			if ok != tt.wantOK || got.Type != tt.want {
 				t.Fatalf("FromEvent = %q, %v; want %q, %v", got.Type, ok, tt.want, tt.wantOK)
 			}
-			if ok && (got.ResourceName != "web-1" || got.Namespace != "apps" || got.Source != "kubernetes") {
-				t.Fatalf("event = %+v", got)
+			wantNS := tt.event.Regarding.Namespace
+			if ok && (got.ResourceName != "web-1" || got.Namespace != wantNS || got.Source != "kubernetes") {
+				t.Fatalf("event = %+v, want resource web-1 in namespace %q", got, wantNS)
 			}
 		})
 	}

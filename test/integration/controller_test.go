@@ -412,3 +412,31 @@ func TestALeaderFailoverDoesNotCallAgainForAnEventAlreadyNotified(t *testing.T) 
 		t.Fatalf("after the failover web-1 was sent again: %d deliveries", n)
 	}
 }
+
+func TestANodesOOMKillReachesOnlyHooksInTheClusterEventNamespace(t *testing.T) {
+	platform := newNamespace(t)
+	agent := startAgent(t, echoagent.Options{})
+	opts := fastOptions(agent.URL)
+	opts.ClusterEventNamespaces = []string{platform}
+	startKhook(t, opts)
+	create(t, newHook(platform, "nodes", "platform-agent", "{{.ResourceName}}: {{.Message}}", "oom-kill"))
+	// Events about cluster-scoped objects live in "default"; a Hook there must not get them.
+	inDefault := newHook("default", "oom-in-default", "default-agent", "{{.ResourceName}}: {{.Message}}", "oom-kill")
+	create(t, inDefault)
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), inDefault) })
+	waitAccepted(t, platform, "nodes")
+	waitAccepted(t, "default", "oom-in-default")
+
+	ev := podEvent("default", "worker-3", "OOMKilling", "Memory cgroup out of memory: Killed process 4242 (java)")
+	ev.Regarding = corev1.ObjectReference{Kind: "Node", Name: "worker-3", APIVersion: "v1"}
+	create(t, ev)
+
+	if got := received(t, agent, "kagent/platform-agent", 1); got[0].Text != "worker-3: Memory cgroup out of memory: Killed process 4242 (java)" {
+		t.Fatalf("platform agent received %q", got[0].Text)
+	}
+	create(t, podEvent("default", "sentinel", "OOMKilling", "x")) // about a pod in default: its Hook's
+	received(t, agent, "kagent/default-agent", 1)
+	if got := agent.ReceivedBy("kagent/default-agent")[0].Text; got != "sentinel: x" {
+		t.Fatalf("the Hook in default received the node's OOM kill: %q", got)
+	}
+}
