@@ -28,11 +28,18 @@ var _ ports.HookStatusWriter = (*StatusWriter)(nil)
 
 // WriteActiveEvents replaces status.activeEvents, unless they are unchanged.
 func (w *StatusWriter) WriteActiveEvents(ctx context.Context, ref hook.Ref, events []ports.ActiveEvent) error {
+	firing := int32(0)
+	for _, e := range events {
+		if e.Status == string(v1alpha2.EventFiring) {
+			firing++
+		}
+	}
 	return w.update(ctx, ref, func(h *v1alpha2.Hook) bool {
-		if status.EqualActiveEvents(ActiveEventsOf(h.Status), events) {
+		if status.EqualActiveEvents(ActiveEventsOf(h.Status), events) && h.Status.FiringEvents == firing {
 			return false
 		}
 		h.Status.ActiveEvents = toAPIActiveEvents(events)
+		h.Status.FiringEvents = firing
 		return true
 	})
 }

@@ -88,6 +88,9 @@ type HookStatus struct {
 	// +optional
 	// +listType=atomic
 	ActiveEvents []ActiveEvent `json:"activeEvents,omitempty"`
+	// FiringEvents counts the activeEvents that are firing (shown by kubectl get hooks).
+	// +optional
+	FiringEvents int32 `json:"firingEvents"`
 	// LastUpdated is when the controller last wrote this status.
 	// +optional
 	LastUpdated *metav1.Time `json:"lastUpdated,omitempty"`
@@ -106,7 +109,7 @@ type HookStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=hk,categories=kagent
 // +kubebuilder:printcolumn:name="Event Types",type=string,JSONPath=`.spec.eventConfigurations[*].eventType`
-// +kubebuilder:printcolumn:name="Active",type=integer,JSONPath=`.status.activeEvents.length()`,priority=1
+// +kubebuilder:printcolumn:name="Firing",type=integer,JSONPath=`.status.firingEvents`
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
 // +kubebuilder:printcolumn:name="Last Updated",type=date,JSONPath=`.status.lastUpdated`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
