@@ -440,3 +440,24 @@ func TestANodesOOMKillReachesOnlyHooksInTheClusterEventNamespace(t *testing.T) {
 		t.Fatalf("the Hook in default received the node's OOM kill: %q", got)
 	}
 }
+
+func TestEventsOlderThanTheWindowAtStartUpAreHistoryNotNews(t *testing.T) {
+	ns := newNamespace(t)
+	agent := startAgent(t, echoagent.Options{})
+	create(t, newHook(ns, "restarts", "k8s-agent", restartPrompt, "pod-restart"))
+	old := backOffEvent(ns, "crashed-yesterday")
+	old.EventTime = metav1.NewMicroTime(time.Now().Add(-24 * time.Hour))
+	create(t, old)
+	recent := backOffEvent(ns, "crashed-just-now") // within the window: news, though it predates khook
+	create(t, recent)
+
+	startKhook(t, fastOptions(agent.URL)) // dedup window: one minute
+	received(t, agent, "kagent/k8s-agent", 1)
+	sendSentinel(t, agent, "kagent/k8s-agent", ns, "sentinel")
+	if n := receivedFor(agent, "kagent/k8s-agent", "crashed-yesterday"); n != 0 {
+		t.Fatalf("an Event from a day ago was sent to the agent at start-up (%d times)", n)
+	}
+	if n := receivedFor(agent, "kagent/k8s-agent", "crashed-just-now"); n != 1 {
+		t.Fatalf("a recent Event listed at start-up was received %d times, want once", n)
+	}
+}
