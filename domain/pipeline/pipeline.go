@@ -26,9 +26,6 @@ const (
 	DefaultRetryAfter         = 30 * time.Second
 )
 
-// ErrShuttingDown is returned by Handle-side operations after Shutdown began.
-var ErrShuttingDown = errors.New("pipeline is shutting down")
-
 // Dependencies are the ports and domain parts the pipeline works with. Every field is required
 // but Metrics and Logger.
 type Dependencies struct {
