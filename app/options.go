@@ -64,6 +64,9 @@ type Options struct {
 	Logger *logr.Logger
 }
 
+// DefaultOptions returns the options khook uses for every field left zero (KagentURL aside).
+func DefaultOptions() Options { return Options{}.withDefaults() }
+
 func (o Options) withDefaults() Options {
 	if o.UserID == "" {
 		o.UserID = "admin@kagent.dev"

@@ -37,7 +37,8 @@ type config struct {
 func parseFlags(args []string, getenv func(string) string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("khook", flag.ContinueOnError)
-	timeoutDefault := 10 * time.Minute
+	defaults := app.DefaultOptions()
+	timeoutDefault := defaults.CallTimeout
 	if v := getenv("KAGENT_API_TIMEOUT"); v != "" {
 		d, err := parseTimeout(v)
 		if err != nil {
@@ -51,17 +52,17 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	}
 	userID := getenv("KAGENT_USER_ID")
 	if userID == "" {
-		userID = "admin@kagent.dev"
+		userID = defaults.UserID
 	}
 	var clusterNS string
 	fs.StringVar(&c.opts.KagentURL, "kagent-url", kagentURL, "Kagent base URL (env KAGENT_API_URL)")
 	fs.StringVar(&c.opts.UserID, "user-id", userID, "user sent to Kagent as X-User-Id (env KAGENT_USER_ID)")
 	fs.DurationVar(&c.opts.CallTimeout, "call-timeout", timeoutDefault, "timeout of one agent call attempt (env KAGENT_API_TIMEOUT)")
-	fs.DurationVar(&c.opts.DedupWindow, "dedup-window", 10*time.Minute, "an event not seen again for this long is resolved")
-	fs.IntVar(&c.opts.MaxConcurrentCalls, "max-concurrent-calls", 8, "agent calls under way at once")
-	fs.DurationVar(&c.opts.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long agent calls under way may finish at shutdown")
-	fs.DurationVar(&c.opts.StatusFlushInterval, "status-flush-interval", time.Minute, "longest wait before a status change is written")
-	fs.DurationVar(&c.opts.CleanupInterval, "cleanup-interval", 5*time.Minute, "how often quiet events are resolved")
+	fs.DurationVar(&c.opts.DedupWindow, "dedup-window", defaults.DedupWindow, "an event not seen again for this long is resolved")
+	fs.IntVar(&c.opts.MaxConcurrentCalls, "max-concurrent-calls", defaults.MaxConcurrentCalls, "agent calls under way at once")
+	fs.DurationVar(&c.opts.ShutdownTimeout, "shutdown-timeout", defaults.ShutdownTimeout, "how long agent calls under way may finish at shutdown")
+	fs.DurationVar(&c.opts.StatusFlushInterval, "status-flush-interval", defaults.StatusFlushInterval, "longest wait before a status change is written")
+	fs.DurationVar(&c.opts.CleanupInterval, "cleanup-interval", defaults.CleanupInterval, "how often quiet events are resolved")
 	fs.StringVar(&clusterNS, "cluster-event-namespaces", getenv("POD_NAMESPACE"), "comma-separated namespaces whose Hooks receive events without a namespace")
 	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "metrics address (0 disables)")
 	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "health probe address (0 disables)")
