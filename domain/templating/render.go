@@ -281,10 +281,7 @@ func (c checker) branch(b *parse.BranchNode, s scope, rebindsDot bool) error {
 	if err != nil {
 		return err
 	}
-	inner := s.with(s.dot, declNames(b.Pipe)...)
-	for _, d := range b.Pipe.Decl {
-		inner.vars[d.Ident[0]] = kind
-	}
+	inner := s.with(s.dot) // pipe has declared the pipeline's variables, with their kind
 	if rebindsDot {
 		inner.dot = kind
 	}
@@ -307,10 +304,8 @@ func (c checker) pipe(p *parse.PipeNode, s scope) (dotKind, error) {
 	if p == nil {
 		return dotString, nil
 	}
+	// Undeclared variables and assignments to them are refused by the parser already.
 	kind := dotString
-	for _, d := range p.Decl {
-		s.vars[d.Ident[0]] = dotString
-	}
 	for i, cmd := range p.Cmds {
 		k, err := c.command(cmd, s)
 		if err != nil {
@@ -320,11 +315,6 @@ func (c checker) pipe(p *parse.PipeNode, s scope) (dotKind, error) {
 			kind = k
 		} else {
 			kind = dotString
-		}
-	}
-	if p.IsAssign && len(p.Decl) > 0 {
-		if _, known := s.vars[p.Decl[0].Ident[0]]; !known {
-			return 0, c.refuse(p, "assignment to undeclared variable %s", p.Decl[0].Ident[0])
 		}
 	}
 	for _, d := range p.Decl {
