@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -24,8 +23,7 @@ type Khook struct {
 	Log        logr.Logger
 	Options    Options
 
-	ready     chan struct{}
-	readyOnce sync.Once
+	ready chan struct{}
 }
 
 // Ready is closed once every event source is delivering into the pipeline.
@@ -78,7 +76,7 @@ func (r *sourcesRunnable) Start(ctx context.Context) error {
 			return fmt.Errorf("starting event source %s: %w", s.Name(), err)
 		}
 	}
-	r.k.readyOnce.Do(func() { close(r.k.ready) })
+	close(r.k.ready) // a manager starts each runnable once
 	r.k.Log.Info("event sources running", "sources", len(r.k.Sources))
 	<-ctx.Done()
 	return nil

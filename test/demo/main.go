@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -74,7 +75,7 @@ func run() error {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	k, err := app.SetupWithManager(ctx, mgr, app.Options{
-		KagentURL: agent.URL, UserID: "demo@khook.dev", StatusCoalesceDelay: 100 * time.Millisecond, Logger: &logr.Logger{},
+		KagentURL: agent.URL, UserID: "demo@khook.dev", StatusCoalesceDelay: 100 * time.Millisecond, Logger: ptr.To(logr.Discard()),
 	})
 	if err != nil {
 		return err

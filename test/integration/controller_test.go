@@ -58,6 +58,17 @@ func sendSentinel(t *testing.T, agentSrv *echoagent.Server, agent, ns, pod strin
 	})
 }
 
+// repeatIsNotSentAgain creates pod's trouble again and checks, once a sentinel has gone through,
+// that agent still has exactly the one message about pod it got before.
+func repeatIsNotSentAgain(t *testing.T, agentSrv *echoagent.Server, agent, ns, pod string) {
+	t.Helper()
+	create(t, backOffEvent(ns, pod))
+	sendSentinel(t, agentSrv, agent, ns, "sentinel")
+	if n := receivedFor(agentSrv, agent, pod); n != 1 {
+		t.Fatalf("%s was sent again: %d deliveries", pod, n)
+	}
+}
+
 func TestAnEventReachesTheAgentOnceAndIsRecordedOnTheHook(t *testing.T) {
 	ns := newNamespace(t)
 	agent := startAgent(t, echoagent.Options{RequireV1: true})
@@ -270,11 +281,7 @@ func TestARestartedControllerDoesNotCallAgainForAnEventAlreadyNotified(t *testin
 	agent.SetDelay(0)
 
 	startKhook(t, fastOptions(agent.URL))
-	create(t, backOffEvent(ns, "web-1")) // the same trouble again, inside the window
-	sendSentinel(t, agent, "kagent/k8s-agent", ns, "sentinel")
-	if n := receivedFor(agent, "kagent/k8s-agent", "web-1"); n != 1 {
-		t.Fatalf("after the restart web-1 was sent again: %d deliveries", n)
-	}
+	repeatIsNotSentAgain(t, agent, "kagent/k8s-agent", ns, "web-1") // inside the window
 }
 
 func TestDeletingAHookStopsItsCallsAndDropsItsState(t *testing.T) {
@@ -406,11 +413,7 @@ func TestALeaderFailoverDoesNotCallAgainForAnEventAlreadyNotified(t *testing.T) 
 
 	leader.Stop(t) // releases the lease; the standby takes over
 	standby.waitReady(t)
-	create(t, backOffEvent(ns, "web-1"))
-	sendSentinel(t, agent, "kagent/k8s-agent", ns, "sentinel")
-	if n := receivedFor(agent, "kagent/k8s-agent", "web-1"); n != 1 {
-		t.Fatalf("after the failover web-1 was sent again: %d deliveries", n)
-	}
+	repeatIsNotSentAgain(t, agent, "kagent/k8s-agent", ns, "web-1")
 }
 
 func TestANodesOOMKillReachesOnlyHooksInTheClusterEventNamespace(t *testing.T) {
