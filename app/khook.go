@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -71,15 +72,46 @@ func (r *sourcesRunnable) Start(ctx context.Context) error {
 	if err := r.k.Reconciler.LoadAll(ctx); err != nil {
 		return fmt.Errorf("event sources: loading hooks: %w", err)
 	}
-	for _, s := range r.k.Sources {
-		if err := s.Start(ctx, r.k.Pipeline); err != nil {
-			return fmt.Errorf("starting event source %s: %w", s.Name(), err)
+	failed := make(chan error, len(r.k.Sources))
+	var running sync.WaitGroup
+	for _, src := range r.k.Sources {
+		info := src.Info()
+		if err := src.Init(ctx, nil); err != nil {
+			return fmt.Errorf("initialising event source %s: %w", info.Name, err)
 		}
+		defer func() {
+			if err := src.Stop(context.WithoutCancel(ctx)); err != nil {
+				r.k.Log.Error(err, "stopping event source", "source", info.Name)
+			}
+		}()
+		running.Add(1)
+		go func() {
+			var once sync.Once
+			markRunning := func() { once.Do(running.Done) }
+			err := src.Watch(ctx, r.k.Pipeline, markRunning)
+			if err != nil {
+				failed <- fmt.Errorf("event source %s: %w", info.Name, err)
+			}
+			markRunning()
+		}()
+	}
+	allRunning := make(chan struct{})
+	go func() { running.Wait(); close(allRunning) }()
+	select {
+	case <-allRunning:
+	case err := <-failed:
+		return err
+	case <-ctx.Done():
+		return nil
 	}
 	close(r.k.ready) // a manager starts each runnable once
 	r.k.Log.Info("event sources running", "sources", len(r.k.Sources))
-	<-ctx.Done()
-	return nil
+	select {
+	case err := <-failed:
+		return err
+	case <-ctx.Done():
+		return nil
+	}
 }
 
 // loopsRunnable flushes status, resolves quiet events and retries failed calls; at shutdown it

@@ -114,9 +114,10 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("Options.ExtraSources[%d] is nil", i))
 			continue
 		}
-		for _, t := range s.EventTypes() {
+		info := s.Info()
+		for _, t := range info.EventTypes {
 			if err := t.Validate(); err != nil {
-				errs = append(errs, fmt.Errorf("Options.ExtraSources[%d] (%s): %w", i, s.Name(), err))
+				errs = append(errs, fmt.Errorf("Options.ExtraSources[%d] (%s): %w", i, info.Name, err))
 			}
 		}
 	}
@@ -161,9 +162,9 @@ func provideStore(c ports.Clock, o Options) *dedup.Store { return dedup.NewStore
 func providePipeline(index *matching.Index, store *dedup.Store, renderer *templating.Renderer, agent ports.AgentCaller,
 	audit ports.AuditRecorder, status ports.HookStatusWriter, clk ports.Clock, metrics ports.Metrics,
 	log logr.Logger, source *kubernetes.EventSource, o Options) (*pipeline.Pipeline, error) {
-	known := append([]event.Type(nil), source.EventTypes()...)
+	known := append([]event.Type(nil), source.Info().EventTypes...)
 	for _, s := range o.ExtraSources {
-		known = append(known, s.EventTypes()...)
+		known = append(known, s.Info().EventTypes...)
 	}
 	return pipeline.New(pipeline.Dependencies{
 		Index: index, Store: store, Renderer: renderer, Agent: agent, Audit: audit, Status: status,

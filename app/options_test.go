@@ -11,9 +11,12 @@ import (
 
 type source struct{ types []event.Type }
 
-func (s source) Name() string                                 { return "test" }
-func (s source) EventTypes() []event.Type                     { return s.types }
-func (s source) Start(context.Context, ports.EventSink) error { return nil }
+func (s source) Info() ports.SourceInfo {
+	return ports.SourceInfo{Name: "test", EventTypes: s.types}
+}
+func (s source) Init(context.Context, ports.Settings) error           { return nil }
+func (s source) Watch(context.Context, ports.EventSink, func()) error { return nil }
+func (s source) Stop(context.Context) error                           { return nil }
 
 func TestValidate(t *testing.T) {
 	tests := []struct {

@@ -6,19 +6,38 @@ import (
 	"github.com/khook-dev/khook/domain/event"
 )
 
-// EventSink receives events from a source. Handle must not block for long: the pipeline
-// dispatches agent calls asynchronously.
+// EventSink is what a source delivers into.
 type EventSink interface {
+	// Handle takes one event: trouble, or its end (event.Event.Resolution). It may wait briefly
+	// while khook is busy, and returns at once when ctx is done.
 	Handle(ctx context.Context, e event.Event)
 }
 
-// EventSource produces events.
+// SourceInfo describes an event source.
+type SourceInfo struct {
+	// Name identifies the source in configuration, logs, metrics and event.Event.Source.
+	Name string
+	// Version of the source's implementation, for logs and plugin checks.
+	Version string
+	// EventTypes lists the event types the source can produce; Hooks may use them.
+	EventTypes []event.Type
+}
+
+// Settings are a source's settings, as its entry in the event-watcher configuration gives them
+// (environment variables already expanded); nil when there are none.
+type Settings map[string]any
+
+// EventSource produces events. The router calls Init once, then Watch, again after a failure
+// (with backoff), and Stop once at shutdown.
 type EventSource interface {
-	// Name identifies the source in logs and in event.Event.Source.
-	Name() string
-	// EventTypes lists the event types the source can produce.
-	EventTypes() []event.Type
-	// Start begins delivering events to sink and returns once it is delivering (or failed to
-	// start); delivery stops when ctx is done.
-	Start(ctx context.Context, sink EventSink) error
+	// Info names the source and the event types it provides. It is called before Init.
+	Info() SourceInfo
+	// Init configures the source; an error names the setting that is wrong.
+	Init(ctx context.Context, settings Settings) error
+	// Watch delivers events to sink until ctx is done (then it returns nil) or the source fails
+	// (then it returns why). It calls running once it is delivering: khook is ready only when
+	// every enabled source is.
+	Watch(ctx context.Context, sink EventSink, running func()) error
+	// Stop releases what Init acquired.
+	Stop(ctx context.Context) error
 }

@@ -43,15 +43,25 @@ var _ ports.EventSource = (*EventSource)(nil)
 // sets it to the dedup window.
 type EventMaxAge time.Duration
 
-// Name implements ports.EventSource.
-func (s *EventSource) Name() string { return SourceName }
+// Info implements ports.EventSource.
+func (s *EventSource) Info() ports.SourceInfo {
+	return ports.SourceInfo{Name: SourceName, Version: "v1", EventTypes: event.KubernetesTypes}
+}
 
-// EventTypes implements ports.EventSource.
-func (s *EventSource) EventTypes() []event.Type { return event.KubernetesTypes }
+// Init implements ports.EventSource; the Kubernetes source takes no settings yet.
+func (s *EventSource) Init(_ context.Context, settings ports.Settings) error {
+	if len(settings) > 0 {
+		return fmt.Errorf("source %s takes no settings", SourceName)
+	}
+	return nil
+}
 
-// Start registers handlers on the shared informers and returns once they are in place; they are
-// removed when ctx is done.
-func (s *EventSource) Start(ctx context.Context, sink ports.EventSink) error {
+// Stop implements ports.EventSource; Watch removes its handlers itself.
+func (s *EventSource) Stop(context.Context) error { return nil }
+
+// Watch registers handlers on the shared informers, says it is running once they are in place,
+// and removes them when ctx is done.
+func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running func()) error {
 	events, err := s.Cache.GetInformer(ctx, &eventsv1.Event{})
 	if err != nil {
 		return fmt.Errorf("getting the events informer: %w", err)
@@ -83,6 +93,7 @@ func (s *EventSource) Start(ctx context.Context, sink ports.EventSink) error {
 	if err != nil {
 		return fmt.Errorf("watching events: %w", err)
 	}
+	defer func() { _ = events.RemoveEventHandler(evReg) }()
 	podReg, err := pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		// A pod's restarts before we started are history: only changes count.
 		UpdateFunc: func(oldObj, newObj any) {
@@ -97,15 +108,12 @@ func (s *EventSource) Start(ctx context.Context, sink ports.EventSink) error {
 		},
 	})
 	if err != nil {
-		_ = events.RemoveEventHandler(evReg)
 		return fmt.Errorf("watching pods: %w", err)
 	}
-	go func() {
-		<-ctx.Done()
-		_ = events.RemoveEventHandler(evReg)
-		_ = pods.RemoveEventHandler(podReg)
-	}()
+	defer func() { _ = pods.RemoveEventHandler(podReg) }()
 	s.Log.Info("watching Kubernetes events and pods", "maxAge", time.Duration(s.MaxAge).String())
+	running()
+	<-ctx.Done()
 	return nil
 }
 

@@ -38,7 +38,20 @@ func (t Type) Validate() error {
 	return nil
 }
 
-// Event is one observation of trouble, as a source reports it.
+// Resolution says why trouble ended. The zero value means the event reports trouble.
+type Resolution string
+
+const (
+	// Recovered: the resource shows it recovered, or the source says the alert resolved.
+	Recovered Resolution = "recovered"
+	// Deleted: the resource is gone.
+	Deleted Resolution = "deleted"
+	// Quiet: the trouble was not seen again for the dedup window. Package dedup decides this;
+	// sources never send it.
+	Quiet Resolution = "quiet"
+)
+
+// Event is one observation of trouble, or of its end, as a source reports it.
 type Event struct {
 	Type         Type
 	ResourceKind string // e.g. "Pod"; empty when the source does not know
@@ -51,7 +64,23 @@ type Event struct {
 	Timestamp time.Time
 	Source    string            // which source reported it, e.g. "kubernetes"
 	Metadata  map[string]string // source-specific detail, passed to the agent as context
+
+	// SourceType is the source's own name for this kind of event, such as an alert's name;
+	// event mappings translate it into Type. Empty when the source reports Types directly.
+	SourceType string
+	// Severity, Description and Tags come from the event mapping (or the source): what the
+	// operator says about this kind of event. Templates and agents see them.
+	Severity    string
+	Description string
+	Tags        map[string]string
+
+	// Resolution, when set, says the trouble of this event's key has ended: the event resolves
+	// the firing instead of reporting trouble.
+	Resolution Resolution
 }
+
+// Resolves reports whether e ends trouble rather than reporting it.
+func (e Event) Resolves() bool { return e.Resolution != "" }
 
 // Key identifies "the same trouble": the same event type on the same resource.
 type Key struct {
