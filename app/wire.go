@@ -8,7 +8,7 @@ import (
 
 	"github.com/khook-dev/khook/adapters/a2a"
 	"github.com/khook-dev/khook/adapters/kubernetes"
-	"github.com/khook-dev/khook/adapters/prometheus"
+	"github.com/khook-dev/khook/adapters/metrics"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/pipeline"
 	"github.com/khook-dev/khook/domain/templating"
@@ -35,7 +35,7 @@ func buildKhook(mgr ctrl.Manager, opts Options) (*Khook, error) {
 		domainSet,
 		a2a.ProviderSet,
 		kubernetes.ProviderSet,
-		prometheus.ProviderSet,
+		metrics.ProviderSet,
 		wire.Struct(new(Khook), "Pipeline", "Reconciler", "Sources", "Log", "Options"),
 	)
 	return nil, nil

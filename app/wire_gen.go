@@ -10,7 +10,7 @@ import (
 	"github.com/google/wire"
 	"github.com/khook-dev/khook/adapters/a2a"
 	"github.com/khook-dev/khook/adapters/kubernetes"
-	"github.com/khook-dev/khook/adapters/prometheus"
+	"github.com/khook-dev/khook/adapters/metrics"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/pipeline"
 	"github.com/khook-dev/khook/domain/templating"
@@ -44,7 +44,7 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 		Client: client,
 		Clock:  v,
 	}
-	metrics, err := prometheus.New()
+	metricsMetrics, err := metrics.New()
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 		MaxAge: eventMaxAge,
 		Log:    logger,
 	}
-	pipeline, err := providePipeline(index, store, renderer, agentCaller, auditRecorder, statusWriter, v, metrics, logger, eventSource, opts)
+	pipeline, err := providePipeline(index, store, renderer, agentCaller, auditRecorder, statusWriter, v, metricsMetrics, logger, eventSource, opts)
 	if err != nil {
 		return nil, err
 	}
