@@ -65,6 +65,9 @@ type Event struct {
 	Source    string            // which source reported it, e.g. "kubernetes"
 	Metadata  map[string]string // source-specific detail, passed to the agent as context
 
+	// Fingerprint, when set, tells apart troubles of the same type on the same resource name,
+	// such as two alerts of one name with different labels: it is part of the dedup key.
+	Fingerprint string
 	// SourceType is the source's own name for this kind of event, such as an alert's name;
 	// event mappings translate it into Type. Empty when the source reports Types directly.
 	SourceType string
@@ -82,19 +85,26 @@ type Event struct {
 // Resolves reports whether e ends trouble rather than reporting it.
 func (e Event) Resolves() bool { return e.Resolution != "" }
 
-// Key identifies "the same trouble": the same event type on the same resource.
+// Key identifies "the same trouble": the same event type on the same resource (and, for
+// sources that fingerprint their events, the same fingerprint).
 type Key struct {
 	Type         Type
 	Namespace    string
 	ResourceName string
+	Fingerprint  string
 }
 
 // Key returns the dedup key of e.
 func (e Event) Key() Key {
-	return Key{Type: e.Type, Namespace: e.Namespace, ResourceName: e.ResourceName}
+	return Key{Type: e.Type, Namespace: e.Namespace, ResourceName: e.ResourceName, Fingerprint: e.Fingerprint}
 }
 
-// String renders the key as type/namespace/name (or type//name without a namespace).
+// String renders the key as type/namespace/name (or type//name without a namespace), followed
+// by @fingerprint when there is one.
 func (k Key) String() string {
-	return string(k.Type) + "/" + k.Namespace + "/" + k.ResourceName
+	s := string(k.Type) + "/" + k.Namespace + "/" + k.ResourceName
+	if k.Fingerprint != "" {
+		s += "@" + k.Fingerprint
+	}
+	return s
 }

@@ -42,3 +42,14 @@ func TestKeyIgnoresEverythingButTypeNamespaceAndName(t *testing.T) {
 		t.Fatalf("Key().String() = %q, want %q", got, want)
 	}
 }
+
+func TestAFingerprintTellsApartTroublesOfOneNameOnOneResource(t *testing.T) {
+	a := event.Event{Type: "alert-firing", Namespace: "shop", ResourceName: "HighLatency", Fingerprint: "1a2b"}
+	b := event.Event{Type: "alert-firing", Namespace: "shop", ResourceName: "HighLatency", Fingerprint: "3c4d"}
+	if a.Key() == b.Key() {
+		t.Fatalf("alerts with different fingerprints share the key %v", a.Key())
+	}
+	if got, want := a.Key().String(), "alert-firing/shop/HighLatency@1a2b"; got != want {
+		t.Fatalf("Key().String() = %q, want %q", got, want)
+	}
+}
