@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -140,9 +141,18 @@ func provideClock(o Options) ports.Clock {
 	return clockadapter.Real()
 }
 
-func provideClient(mgr ctrl.Manager) client.Client      { return mgr.GetClient() }
-func provideReader(mgr ctrl.Manager) client.Reader      { return mgr.GetClient() }
-func provideInformers(mgr ctrl.Manager) cache.Informers { return mgr.GetCache() }
+// provideTickerClock is the clock that drives the Kubernetes source's periodic scan: Options.Clock
+// when it has tickers (a FakeClock does), else the real clock.
+func provideTickerClock(o Options) clock.WithTicker {
+	if c, ok := o.Clock.(clock.WithTicker); ok {
+		return c
+	}
+	return clock.RealClock{}
+}
+
+func provideClient(mgr ctrl.Manager) client.Client { return mgr.GetClient() }
+func provideReader(mgr ctrl.Manager) client.Reader { return mgr.GetClient() }
+func provideCache(mgr ctrl.Manager) cache.Cache    { return mgr.GetCache() }
 func provideRecorder(mgr ctrl.Manager, o Options) events.EventRecorder {
 	return mgr.GetEventRecorder(o.ControllerName)
 }

@@ -48,12 +48,13 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 	if err != nil {
 		return nil, err
 	}
-	v3 := provideInformers(mgr)
+	cache := provideCache(mgr)
+	withTicker := provideTickerClock(opts)
 	eventMaxAge := provideEventMaxAge(opts)
 	eventSource := &kubernetes.EventSource{
-		Cache:  v3,
+		Cache:  cache,
 		Filter: index,
-		Clock:  v,
+		Clock:  withTicker,
 		MaxAge: eventMaxAge,
 		Log:    logger,
 	}
@@ -66,11 +67,11 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 		Hooks:  pipeline,
 		Status: statusWriter,
 	}
-	v4 := provideSources(eventSource, opts)
+	v3 := provideSources(eventSource, opts)
 	khook := &Khook{
 		Pipeline:   pipeline,
 		Reconciler: hookReconciler,
-		Sources:    v4,
+		Sources:    v3,
 		Log:        logger,
 		Options:    opts,
 	}
@@ -80,10 +81,10 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 // wire.go:
 
 // managerSet reads what khook needs from the controller-runtime manager.
-var managerSet = wire.NewSet(provideClient, provideReader, provideInformers, provideRecorder, provideLogger)
+var managerSet = wire.NewSet(provideClient, provideReader, provideCache, provideRecorder, provideLogger)
 
 // optionsSet turns Options into each part's configuration.
-var optionsSet = wire.NewSet(provideClock, provideA2AConfig, provideRetryPolicy, provideBreakerSettings, provideEventMaxAge)
+var optionsSet = wire.NewSet(provideClock, provideTickerClock, provideA2AConfig, provideRetryPolicy, provideBreakerSettings, provideEventMaxAge)
 
 // domainSet builds the pure core.
 var domainSet = wire.NewSet(

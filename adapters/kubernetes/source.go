@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -9,9 +10,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/go-logr/logr"
 
@@ -27,14 +30,22 @@ type NamespaceFilter interface {
 	WatchesNamespace(ns string) bool
 }
 
-// EventSource turns Kubernetes Events and Pod status changes into khook events.
+// EventSource turns Kubernetes Events and Pod status into khook events, from the manager's
+// shared informers. Trouble a Pod shows (pending, crash-looping) fires while it holds, is
+// re-asserted every third of the window so that silence never resolves it, and is resolved
+// when the Pod recovers or is deleted; see docs/kubernetes-detection.md.
 type EventSource struct {
-	Cache  cache.Informers
+	// Cache gives the shared informers, and the Pod an Event is about.
+	Cache  cache.Cache
 	Filter NamespaceFilter
-	Clock  clock.PassiveClock
-	// MaxAge: Events older than this when first listed are history, not news.
+	// Clock tells the time and drives the periodic scan of the pods followed.
+	Clock clock.WithTicker
+	// MaxAge is the dedup window: Events and Pod terminations older than this when first seen
+	// are history, not news.
 	MaxAge EventMaxAge
 	Log    logr.Logger
+
+	settings sourceSettings
 }
 
 var _ ports.EventSource = (*EventSource)(nil)
@@ -43,24 +54,91 @@ var _ ports.EventSource = (*EventSource)(nil)
 // sets it to the dedup window.
 type EventMaxAge time.Duration
 
-// Info implements ports.EventSource.
-func (s *EventSource) Info() ports.SourceInfo {
-	return ports.SourceInfo{Name: SourceName, Version: "v1", EventTypes: event.KubernetesTypes}
+// The settings the Kubernetes source takes (its entry in the event-watcher configuration).
+const (
+	SettingPendingGracePeriod  = "pendingGracePeriod"
+	SettingRestartRecoveryTime = "restartRecoveryTime"
+)
+
+type sourceSettings struct {
+	pendingGrace, restartRecovery time.Duration
+	set                           bool // Init ran
 }
 
-// Init implements ports.EventSource; the Kubernetes source takes no settings yet.
+// Info implements ports.EventSource.
+func (s *EventSource) Info() ports.SourceInfo {
+	return ports.SourceInfo{Name: SourceName, Version: "v2", EventTypes: event.KubernetesTypes}
+}
+
+// Init implements ports.EventSource. It takes two settings, each a Go duration ("90s", "2m"):
+// pendingGracePeriod (default 1m) and restartRecoveryTime (default 5m). Settings left out take
+// their defaults; any other key is refused.
 func (s *EventSource) Init(_ context.Context, settings ports.Settings) error {
-	if len(settings) > 0 {
-		return fmt.Errorf("source %s takes no settings", SourceName)
+	out := sourceSettings{pendingGrace: DefaultPendingGrace, restartRecovery: DefaultRestartRecovery, set: true}
+	var errs []error
+	for key, value := range settings {
+		var target *time.Duration
+		switch key {
+		case SettingPendingGracePeriod:
+			target = &out.pendingGrace
+		case SettingRestartRecoveryTime:
+			target = &out.restartRecovery
+		default:
+			errs = append(errs, fmt.Errorf("source %s: unknown setting %q (known: %s, %s)", SourceName, key, SettingPendingGracePeriod, SettingRestartRecoveryTime))
+			continue
+		}
+		d, err := durationSetting(value)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("source %s: setting %s: %w", SourceName, key, err))
+			continue
+		}
+		*target = d
 	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	s.settings = out
 	return nil
+}
+
+func durationSetting(v any) (time.Duration, error) {
+	str, ok := v.(string)
+	if !ok {
+		return 0, fmt.Errorf("%v is not a duration such as \"90s\" or \"2m\"", v)
+	}
+	d, err := time.ParseDuration(str)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration such as \"90s\" or \"2m\": %w", str, err)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", str)
+	}
+	return d, nil
+}
+
+// Policy is the policy Watch uses: the settings Init took (or their defaults) and MaxAge.
+func (s *EventSource) Policy() PodPolicy {
+	set := s.settings
+	if !set.set {
+		set = sourceSettings{pendingGrace: DefaultPendingGrace, restartRecovery: DefaultRestartRecovery}
+	}
+	return PodPolicy{PendingGrace: set.pendingGrace, RestartRecovery: set.restartRecovery, Window: time.Duration(s.MaxAge)}.withDefaults()
 }
 
 // Stop implements ports.EventSource; Watch removes its handlers itself.
 func (s *EventSource) Stop(context.Context) error { return nil }
 
+// message is one informer notification on its way to the loop that owns the tracker.
+type message struct {
+	old, pod *corev1.Pod     // a pod listed, created or changed (old nil unless changed)
+	gone     *corev1.Pod     // a pod deleted
+	ev       *eventsv1.Event // an Event created or changed that is news,
+	news     event.Event     // and what it says
+}
+
 // Watch registers handlers on the shared informers, says it is running once they are in place,
-// and removes them when ctx is done.
+// and removes them when ctx is done. One goroutine (this one) owns the tracker: informer
+// handlers hand it their notifications, and a ticker from Clock drives the scan.
 func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running func()) error {
 	events, err := s.Cache.GetInformer(ctx, &eventsv1.Event{})
 	if err != nil {
@@ -70,23 +148,31 @@ func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running f
 	if err != nil {
 		return fmt.Errorf("getting the pods informer: %w", err)
 	}
-	deliver := func(e event.Event, ok bool) {
-		// Cluster-wide events (no namespace) go to the pipeline, whose index knows who gets them.
-		if ok && (e.Namespace == "" || s.Filter.WatchesNamespace(e.Namespace)) {
-			sink.Handle(ctx, e)
+	policy := s.Policy()
+	track := newTracker(policy)
+	inbox := make(chan message, 64)
+	post := func(m message) {
+		select {
+		case inbox <- m:
+		case <-ctx.Done():
 		}
 	}
-	evReg, err := events.AddEventHandler(toolscache.ResourceEventHandlerDetailedFuncs{
-		AddFunc: func(obj any, _ bool) {
+	evReg, err := events.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
 			if ev, ok := obj.(*eventsv1.Event); ok {
-				deliver(s.fromEvent(ev, true))
+				if e, news := s.news(ev); news {
+					post(message{ev: ev, news: e})
+				}
 			}
 		},
 		UpdateFunc: func(oldObj, newObj any) {
 			old, ok1 := oldObj.(*eventsv1.Event)
 			ev, ok2 := newObj.(*eventsv1.Event)
-			if ok1 && ok2 && old.ResourceVersion != ev.ResourceVersion { // same version: a resync
-				deliver(s.fromEvent(ev, false))
+			// The same version is a resync; a new one is a repeat (a series count bump).
+			if ok1 && ok2 && old.ResourceVersion != ev.ResourceVersion {
+				if e, news := s.news(ev); news {
+					post(message{ev: ev, news: e})
+				}
 			}
 		},
 	})
@@ -95,15 +181,26 @@ func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running f
 	}
 	defer func() { _ = events.RemoveEventHandler(evReg) }()
 	podReg, err := pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		// A pod's restarts before we started are history: only changes count.
+		// Listed pods are handled like new ones: what began within the window is news.
+		AddFunc: func(obj any) {
+			if pod, ok := obj.(*corev1.Pod); ok && s.Filter.WatchesNamespace(pod.Namespace) {
+				post(message{pod: pod})
+			}
+		},
 		UpdateFunc: func(oldObj, newObj any) {
 			old, ok1 := oldObj.(*corev1.Pod)
 			pod, ok2 := newObj.(*corev1.Pod)
-			if !ok1 || !ok2 || old.ResourceVersion == pod.ResourceVersion || !s.Filter.WatchesNamespace(pod.Namespace) {
-				return
+			if ok1 && ok2 && old.ResourceVersion != pod.ResourceVersion && s.Filter.WatchesNamespace(pod.Namespace) {
+				post(message{old: old, pod: pod})
 			}
-			for _, e := range FromPodChange(old, pod, s.Clock.Now()) {
-				sink.Handle(ctx, e)
+		},
+		// A deletion seen late (after a lost watch) comes as a tombstone with the last state known.
+		DeleteFunc: func(obj any) {
+			if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			if pod, ok := obj.(*corev1.Pod); ok && s.Filter.WatchesNamespace(pod.Namespace) {
+				post(message{gone: pod})
 			}
 		},
 	})
@@ -111,21 +208,64 @@ func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running f
 		return fmt.Errorf("watching pods: %w", err)
 	}
 	defer func() { _ = pods.RemoveEventHandler(podReg) }()
-	s.Log.Info("watching Kubernetes events and pods", "maxAge", time.Duration(s.MaxAge).String())
+	ticker := s.Clock.NewTicker(policy.ScanInterval())
+	defer ticker.Stop()
+	s.Log.Info("watching Kubernetes events and pods", "window", policy.Window.String(),
+		"pendingGracePeriod", policy.PendingGrace.String(), "restartRecoveryTime", policy.RestartRecovery.String(),
+		"reassertEvery", policy.Reassert().String(), "scanEvery", policy.ScanInterval().String())
 	running()
-	<-ctx.Done()
-	return nil
+	deliver := func(out []event.Event) {
+		for _, e := range out {
+			// Cluster-wide events (no namespace) go to the pipeline, whose index knows who gets them.
+			if e.Namespace == "" || s.Filter.WatchesNamespace(e.Namespace) || e.Resolves() {
+				sink.Handle(ctx, e)
+			}
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C():
+			deliver(track.scan(s.Clock.Now(), s.Filter.WatchesNamespace))
+		case m := <-inbox:
+			now := s.Clock.Now()
+			switch {
+			case m.pod != nil:
+				deliver(track.podSeen(m.old, m.pod, now))
+			case m.gone != nil:
+				deliver(track.podGone(m.gone, now))
+			case m.ev != nil:
+				deliver(track.kubeEvent(m.ev, m.news, s.podOf(ctx, m.ev), now))
+			}
+		}
+	}
 }
 
-func (s *EventSource) fromEvent(ev *eventsv1.Event, listed bool) (event.Event, bool) {
+// news says what a Kubernetes Event means, if it is worth the loop's attention: it maps to a
+// khook event, its namespace has Hooks (or it is about a cluster-scoped object), and it is not
+// older than the window (history from before we started, or a series' stale refresh).
+func (s *EventSource) news(ev *eventsv1.Event) (event.Event, bool) {
 	e, ok := FromEvent(ev)
-	if !ok {
+	if !ok || (e.Namespace != "" && !s.Filter.WatchesNamespace(e.Namespace)) {
 		return e, false
 	}
-	if listed && s.MaxAge > 0 && s.Clock.Since(e.Timestamp) > time.Duration(s.MaxAge) {
-		return e, false // history from before we started
+	return e, s.MaxAge <= 0 || s.Clock.Since(e.Timestamp) <= time.Duration(s.MaxAge)
+}
+
+// podOf returns the Pod an Event is about as the cache has it, or nil.
+func (s *EventSource) podOf(ctx context.Context, ev *eventsv1.Event) *corev1.Pod {
+	if ev.Regarding.Kind != "Pod" || ev.Regarding.Namespace == "" {
+		return nil
 	}
-	return e, true
+	var pod corev1.Pod
+	if err := s.Cache.Get(ctx, client.ObjectKey{Namespace: ev.Regarding.Namespace, Name: ev.Regarding.Name}, &pod); err != nil {
+		if !apierrors.IsNotFound(err) {
+			s.Log.Error(err, "reading the pod an event is about", "pod", ev.Regarding.Namespace+"/"+ev.Regarding.Name)
+		}
+		return nil
+	}
+	return &pod
 }
 
 var probeMessage = regexp.MustCompile(`(?i)\b(liveness|readiness|startup) probe\b`)
@@ -177,59 +317,5 @@ func timeOfEvent(ev *eventsv1.Event) time.Time {
 		return ev.DeprecatedLastTimestamp.Time
 	default:
 		return ev.CreationTimestamp.Time
-	}
-}
-
-// FromPodChange finds the trouble a Pod status change shows: a container whose restartCount
-// grew is a pod-restart; one whose last termination is a new OOMKilled is an oom-kill too.
-func FromPodChange(old, pod *corev1.Pod, now time.Time) []event.Event {
-	// A container that was restarted shows it in restartCount and lastState.
-	before := map[string]corev1.ContainerStatus{}
-	for _, cs := range append(append([]corev1.ContainerStatus{}, old.Status.InitContainerStatuses...), old.Status.ContainerStatuses...) {
-		before[cs.Name] = cs
-	}
-	var out []event.Event
-	for _, cs := range append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
-		prev, known := before[cs.Name]
-		if !known {
-			continue
-		}
-		// A container that will not restart (restartPolicy Never) shows the kill in its state.
-		if state := cs.State.Terminated; state != nil && state.Reason == "OOMKilled" && prev.State.Terminated == nil {
-			out = append(out, oomKill(pod, cs.Name, state, cs.RestartCount, now))
-		}
-		if cs.RestartCount <= prev.RestartCount {
-			continue
-		}
-		term := cs.LastTerminationState.Terminated
-		when, detail := now, "no termination recorded"
-		if term != nil {
-			if !term.FinishedAt.IsZero() {
-				when = term.FinishedAt.Time
-			}
-			detail = fmt.Sprintf("last exit: %s (code %d)", term.Reason, term.ExitCode)
-		}
-		meta := map[string]string{"container": cs.Name, "restartCount": fmt.Sprint(cs.RestartCount)}
-		out = append(out, event.Event{
-			Type: event.PodRestart, ResourceKind: "Pod", ResourceName: pod.Name, Namespace: pod.Namespace,
-			Reason: "ContainerRestarted", Message: fmt.Sprintf("container %s restarted (restart count %d); %s", cs.Name, cs.RestartCount, detail),
-			Timestamp: when, Source: SourceName, Metadata: meta,
-		})
-		if term != nil && term.Reason == "OOMKilled" {
-			out = append(out, oomKill(pod, cs.Name, term, cs.RestartCount, when))
-		}
-	}
-	return out
-}
-
-func oomKill(pod *corev1.Pod, container string, term *corev1.ContainerStateTerminated, restarts int32, when time.Time) event.Event {
-	if !term.FinishedAt.IsZero() {
-		when = term.FinishedAt.Time
-	}
-	return event.Event{
-		Type: event.OOMKill, ResourceKind: "Pod", ResourceName: pod.Name, Namespace: pod.Namespace,
-		Reason: "OOMKilled", Message: fmt.Sprintf("container %s was killed for running out of memory (exit code %d)", container, term.ExitCode),
-		Timestamp: when, Source: SourceName,
-		Metadata: map[string]string{"container": container, "restartCount": fmt.Sprint(restarts)},
 	}
 }

@@ -1,6 +1,8 @@
 package kubernetes_test
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/khook-dev/khook/adapters/kubernetes"
 	"github.com/khook-dev/khook/domain/event"
+	"github.com/khook-dev/khook/ports"
 )
 
 func kubeEvent(kind, reason, note string) *eventsv1.Event {
@@ -60,37 +63,37 @@ func TestFromEvent(t *testing.T) {
 	}
 }
 
-func container(restarts int32, last, now *corev1.ContainerStateTerminated) corev1.ContainerStatus {
-	return corev1.ContainerStatus{Name: "app", RestartCount: restarts,
-		LastTerminationState: corev1.ContainerState{Terminated: last}, State: corev1.ContainerState{Terminated: now}}
-}
-
-func TestFromPodChange(t *testing.T) {
-	oom := &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137}
-	crash := &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1}
+func TestInitTakesTheSettingsItKnowsAndNamesTheOneThatIsWrong(t *testing.T) {
 	tests := []struct {
-		name      string
-		old, new  corev1.ContainerStatus
-		wantTypes []event.Type
+		name        string
+		settings    ports.Settings
+		wantErr     string
+		wantGrace   time.Duration
+		wantRecover time.Duration
 	}{
-		{"a grown restart count is a restart", container(0, nil, nil), container(1, crash, nil), []event.Type{event.PodRestart}},
-		{"a restart after an OOM kill is a restart and an OOM kill", container(2, crash, nil), container(3, oom, nil), []event.Type{event.PodRestart, event.OOMKill}},
-		{"an unchanged restart count is nothing, whatever the last state", container(3, oom, nil), container(3, oom, nil), nil},
-		{"a container that will not restart shows its OOM kill in its state", container(0, nil, nil), container(0, nil, oom), []event.Type{event.OOMKill}},
+		{"no settings mean the defaults", nil, "", time.Minute, 5 * time.Minute},
+		{"a grace period is a Go duration", ports.Settings{"pendingGracePeriod": "90s"}, "", 90 * time.Second, 5 * time.Minute},
+		{"both settings together", ports.Settings{"pendingGracePeriod": "0s", "restartRecoveryTime": "10m"}, "", 0, 10 * time.Minute},
+		{"an unknown setting is refused by name", ports.Settings{"pendingGrace": "1m"}, `unknown setting "pendingGrace"`, 0, 0},
+		{"a duration that does not parse names its setting", ports.Settings{"restartRecoveryTime": "five minutes"}, "setting restartRecoveryTime: \"five minutes\" is not a duration", 0, 0},
+		{"a number is not a duration", ports.Settings{"pendingGracePeriod": 60}, "setting pendingGracePeriod: 60 is not a duration", 0, 0},
+		{"a negative duration is refused", ports.Settings{"pendingGracePeriod": "-1m"}, "setting pendingGracePeriod: \"-1m\" is negative", 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			oldPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "cart"}, Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{tt.old}}}
-			newPod := oldPod.DeepCopy()
-			newPod.Status.ContainerStatuses = []corev1.ContainerStatus{tt.new}
-			got := kubernetes.FromPodChange(oldPod, newPod, time.Now())
-			if len(got) != len(tt.wantTypes) {
-				t.Fatalf("FromPodChange = %+v, want types %v", got, tt.wantTypes)
-			}
-			for i, e := range got {
-				if e.Type != tt.wantTypes[i] || e.ResourceName != "cart" || e.Metadata["container"] != "app" {
-					t.Fatalf("event %d = %+v, want type %s", i, e, tt.wantTypes[i])
+			s := &kubernetes.EventSource{}
+			err := s.Init(context.Background(), tt.settings)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Init = %v, want an error containing %q", err, tt.wantErr)
 				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Init = %v", err)
+			}
+			if p := s.Policy(); p.PendingGrace != tt.wantGrace || p.RestartRecovery != tt.wantRecover || p.Window != 10*time.Minute {
+				t.Fatalf("policy = %+v, want grace %s, recovery %s, window 10m", p, tt.wantGrace, tt.wantRecover)
 			}
 		})
 	}
