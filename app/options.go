@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -59,8 +58,11 @@ type Options struct {
 	ExtraSources []ports.EventSource
 	// Clock replaces the real clock (tests).
 	Clock ports.Clock
-	// ControllerName names the controller and the audit Events' reporter (default "khook").
+	// ControllerName names the controller (default "khook").
 	ControllerName string
+	// InstanceName names this replica in audit Events (their reportingInstance); empty means
+	// the host name, which in a pod is the pod's name.
+	InstanceName string
 	// Logger replaces the manager's logger.
 	Logger *logr.Logger
 }
@@ -150,12 +152,12 @@ func provideTickerClock(o Options) clock.WithTicker {
 	return clock.RealClock{}
 }
 
-func provideClient(mgr ctrl.Manager) client.Client { return mgr.GetClient() }
-func provideReader(mgr ctrl.Manager) client.Reader { return mgr.GetClient() }
-func provideCache(mgr ctrl.Manager) cache.Cache    { return mgr.GetCache() }
-func provideRecorder(mgr ctrl.Manager, o Options) events.EventRecorder {
-	return mgr.GetEventRecorder(o.ControllerName)
+func provideReportingInstance(o Options) kubernetes.ReportingInstance {
+	return kubernetes.ReportingInstance(o.InstanceName)
 }
+
+func provideClient(mgr ctrl.Manager) client.Client { return mgr.GetClient() }
+func provideCache(mgr ctrl.Manager) cache.Cache    { return mgr.GetCache() }
 
 func provideA2AConfig(o Options, log logr.Logger) a2a.Config {
 	return a2a.Config{KagentURL: o.KagentURL, UserID: o.UserID, CallTimeout: o.CallTimeout, Logger: log.WithName("a2a")}

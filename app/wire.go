@@ -15,10 +15,11 @@ import (
 )
 
 // managerSet reads what khook needs from the controller-runtime manager.
-var managerSet = wire.NewSet(provideClient, provideReader, provideCache, provideRecorder, provideLogger)
+var managerSet = wire.NewSet(provideClient, provideCache, provideLogger)
 
 // optionsSet turns Options into each part's configuration.
-var optionsSet = wire.NewSet(provideClock, provideTickerClock, provideA2AConfig, provideRetryPolicy, provideBreakerSettings, provideEventMaxAge)
+var optionsSet = wire.NewSet(provideClock, provideTickerClock, provideReportingInstance, provideA2AConfig, provideRetryPolicy,
+	provideBreakerSettings, provideEventMaxAge)
 
 // domainSet builds the pure core.
 var domainSet = wire.NewSet(

@@ -33,11 +33,10 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 	if err != nil {
 		return nil, err
 	}
-	v2 := provideRecorder(mgr, opts)
-	reader := provideReader(mgr)
-	auditRecorder := &kubernetes.AuditRecorder{
-		Recorder: v2,
-		Reader:   reader,
+	reportingInstance := provideReportingInstance(opts)
+	auditRecorder, err := kubernetes.NewAuditRecorder(mgr, v, reportingInstance, logger)
+	if err != nil {
+		return nil, err
 	}
 	client := provideClient(mgr)
 	statusWriter := &kubernetes.StatusWriter{
@@ -67,11 +66,11 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 		Hooks:  pipeline,
 		Status: statusWriter,
 	}
-	v3 := provideSources(eventSource, opts)
+	v2 := provideSources(eventSource, opts)
 	khook := &Khook{
 		Pipeline:   pipeline,
 		Reconciler: hookReconciler,
-		Sources:    v3,
+		Sources:    v2,
 		Log:        logger,
 		Options:    opts,
 	}
@@ -81,10 +80,11 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 // wire.go:
 
 // managerSet reads what khook needs from the controller-runtime manager.
-var managerSet = wire.NewSet(provideClient, provideReader, provideCache, provideRecorder, provideLogger)
+var managerSet = wire.NewSet(provideClient, provideCache, provideLogger)
 
 // optionsSet turns Options into each part's configuration.
-var optionsSet = wire.NewSet(provideClock, provideTickerClock, provideA2AConfig, provideRetryPolicy, provideBreakerSettings, provideEventMaxAge)
+var optionsSet = wire.NewSet(provideClock, provideTickerClock, provideReportingInstance, provideA2AConfig, provideRetryPolicy,
+	provideBreakerSettings, provideEventMaxAge)
 
 // domainSet builds the pure core.
 var domainSet = wire.NewSet(

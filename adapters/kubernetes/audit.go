@@ -2,50 +2,297 @@ package kubernetes
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/khook-dev/khook/api/v1alpha2"
 	"github.com/khook-dev/khook/domain/hook"
 	"github.com/khook-dev/khook/ports"
 )
 
-// AuditRecorder records the audit trail as events.k8s.io Events regarding the Hook. The Event's
-// reason is the audit kind (EventFiring, AgentCallSucceeded, AgentCallFailed,
-// DuplicateEventIgnored, EventResolved, PromptRenderFailed, HookNotAccepted).
+// ReportingController is the reportingController of every audit Event.
+const ReportingController = "kagent.dev/khook"
+
+// Limits of the audit trail.
+const (
+	// NoteLimit is the longest note the events.k8s.io API accepts, in bytes.
+	NoteLimit = 1024
+	// DefaultAuditQueueSize is how many records may wait to be written before new ones are dropped.
+	DefaultAuditQueueSize = 1024
+	// auditDrainTimeout bounds how long the writer keeps writing what is queued once it is told
+	// to stop.
+	auditDrainTimeout = 5 * time.Second
+	// auditWriteTimeout bounds one Event write.
+	auditWriteTimeout = 10 * time.Second
+)
+
+// ReportingInstance names this replica in audit Events (their reportingInstance); empty means
+// the host name, which in a pod is the pod's name.
+type ReportingInstance string
+
+// AuditRecorder keeps the audit trail as events.k8s.io/v1 Events regarding the Hook. It creates
+// one Event per record, with a name of its own, so that no two records are ever merged (the
+// tools/events recorder merges Events whose key ignores the note and folds repeats into a
+// series written every 30 minutes):
+//
+//	regarding            the Hook (with its UID when the cache has it)
+//	related              the affected resource (ports.AuditRecord.Resource) when it has a Kind
+//	reason               the audit kind (EventFiring, AgentCallSucceeded, EventResolved, …)
+//	action               derived from the kind (see ActionOf)
+//	note                 the message, cut to NoteLimit bytes on a UTF-8 boundary
+//	reportingController  kagent.dev/khook; reportingInstance: Instance
+//
+// Duplicates (ports.AuditDuplicate) are not state changes: they are counted (Stats().Skipped),
+// not written. Record never waits on the API server: records go through a bounded queue that
+// Start drains; when it is full a record is dropped and counted (Stats().Dropped).
 type AuditRecorder struct {
-	Recorder events.EventRecorder
-	// Reader finds the Hook so the Event points at its UID; the manager's cached client is right.
-	Reader client.Reader
+	// Client creates the Events and reads the Hook (from the manager's cache).
+	Client client.Client
+	Clock  clock.PassiveClock
+	// Instance is the reportingInstance; empty means the host name.
+	Instance ReportingInstance
+	// QueueSize bounds the records waiting to be written; zero means DefaultAuditQueueSize.
+	QueueSize int
+	Log       logr.Logger
+
+	init    sync.Once
+	queue   chan auditItem
+	written atomic.Uint64
+	dropped atomic.Uint64
+	failed  atomic.Uint64
+	skipped atomic.Uint64
 }
 
-var _ ports.AuditRecorder = (*AuditRecorder)(nil)
+var (
+	_ ports.AuditRecorder            = (*AuditRecorder)(nil)
+	_ manager.LeaderElectionRunnable = (*AuditRecorder)(nil)
+)
 
-// Record emits one Event on the Hook ref.
-func (a *AuditRecorder) Record(ctx context.Context, ref hook.Ref, rec ports.AuditRecord) {
-	h := &v1alpha2.Hook{}
-	if err := a.Reader.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, h); err != nil {
-		h = &v1alpha2.Hook{ObjectMeta: metav1.ObjectMeta{Namespace: ref.Namespace, Name: ref.Name}}
-	}
-	h.SetGroupVersionKind(v1alpha2.GroupVersion.WithKind("Hook"))
-	kind := corev1.EventTypeNormal
-	if rec.Warning {
-		kind = corev1.EventTypeWarning
-	}
-	a.Recorder.Eventf(h, nil, kind, string(rec.Kind), actionOf(rec.Kind), "%s", rec.Message)
+type auditItem struct {
+	ref hook.Ref
+	rec ports.AuditRecord
+	at  time.Time
 }
 
-func actionOf(k ports.AuditKind) string {
-	switch k {
-	case ports.AuditAgentCalled, ports.AuditAgentFailed, ports.AuditTemplateFailed:
-		return "CallAgent"
-	case ports.AuditHookNotAccepted:
-		return "Validate"
+// AuditStats counts what became of the records.
+type AuditStats struct {
+	Written uint64 // written as Events
+	Dropped uint64 // dropped because the queue was full
+	Failed  uint64 // the API server refused or did not answer
+	Skipped uint64 // duplicates, which are not written
+}
+
+// NewAuditRecorder returns an audit recorder whose writer runs with mgr: it starts with the
+// leader's other loops and stops when the manager does, after writing what is queued.
+func NewAuditRecorder(mgr manager.Manager, clk clock.PassiveClock, instance ReportingInstance, log logr.Logger) (*AuditRecorder, error) {
+	a := &AuditRecorder{Client: mgr.GetClient(), Clock: clk, Instance: instance, Log: log.WithName("audit")}
+	if err := mgr.Add(a); err != nil {
+		return nil, fmt.Errorf("adding the audit writer to the manager: %w", err)
+	}
+	return a, nil
+}
+
+func (a *AuditRecorder) setup() {
+	a.init.Do(func() {
+		size := a.QueueSize
+		if size <= 0 {
+			size = DefaultAuditQueueSize
+		}
+		a.queue = make(chan auditItem, size)
+		if a.Instance == "" {
+			host, err := os.Hostname()
+			if err != nil || host == "" {
+				host = "khook"
+			}
+			a.Instance = ReportingInstance(host)
+		}
+	})
+}
+
+// Record queues rec for writing; it never blocks.
+func (a *AuditRecorder) Record(_ context.Context, ref hook.Ref, rec ports.AuditRecord) {
+	a.setup()
+	if rec.Kind == ports.AuditDuplicate {
+		a.skipped.Add(1)
+		return
+	}
+	select {
+	case a.queue <- auditItem{ref: ref, rec: rec, at: a.Clock.Now()}:
 	default:
-		return "Deduplicate"
+		a.dropped.Add(1)
+		if log := a.Log.V(1); log.Enabled() {
+			log.Info("audit queue full; record dropped", "hook", ref.String(), "kind", string(rec.Kind))
+		}
 	}
+}
+
+// Stats returns the counts so far. A metrics adapter can publish them, e.g. as a
+// prometheus.NewCounterFunc reading Stats().Dropped.
+func (a *AuditRecorder) Stats() AuditStats {
+	return AuditStats{Written: a.written.Load(), Dropped: a.dropped.Load(), Failed: a.failed.Load(), Skipped: a.skipped.Load()}
+}
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable: records are made by the
+// leader's pipeline and reconciler, and the writer stops together with them.
+func (a *AuditRecorder) NeedLeaderElection() bool { return true }
+
+// Start writes queued records until ctx is done, then writes what is still queued (for at most
+// a few seconds) and returns. Records made after that are dropped and counted.
+func (a *AuditRecorder) Start(ctx context.Context) error {
+	a.setup()
+	for {
+		select {
+		case it := <-a.queue:
+			a.write(context.WithoutCancel(ctx), it) // a write under way finishes (bounded)
+		case <-ctx.Done():
+			drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditDrainTimeout)
+			defer cancel()
+			for {
+				select {
+				case it := <-a.queue:
+					a.write(drainCtx, it)
+				default:
+					return nil
+				}
+			}
+		}
+	}
+}
+
+func (a *AuditRecorder) write(ctx context.Context, it auditItem) {
+	ctx, cancel := context.WithTimeout(ctx, auditWriteTimeout)
+	defer cancel()
+	ev := a.eventFor(ctx, it)
+	err := a.Client.Create(ctx, ev)
+	if apierrors.IsAlreadyExists(err) { // a name taken by chance: draw another
+		ev.Name, ev.ResourceVersion = eventName(it.ref.Name), ""
+		err = a.Client.Create(ctx, ev)
+	}
+	if err != nil {
+		a.failed.Add(1)
+		a.Log.Error(err, "writing audit event", "hook", it.ref.String(), "kind", string(it.rec.Kind))
+		return
+	}
+	a.written.Add(1)
+}
+
+// eventFor builds the Event for one record.
+func (a *AuditRecorder) eventFor(ctx context.Context, it auditItem) *eventsv1.Event {
+	regarding := corev1.ObjectReference{
+		APIVersion: v1alpha2.GroupVersion.String(), Kind: "Hook", Namespace: it.ref.Namespace, Name: it.ref.Name,
+	}
+	var h v1alpha2.Hook
+	if err := a.Client.Get(ctx, types.NamespacedName{Namespace: it.ref.Namespace, Name: it.ref.Name}, &h); err == nil {
+		regarding.UID = h.UID
+	}
+	typ := corev1.EventTypeNormal
+	if it.rec.Warning {
+		typ = corev1.EventTypeWarning
+	}
+	ev := &eventsv1.Event{
+		ObjectMeta:          metav1.ObjectMeta{Namespace: it.ref.Namespace, Name: eventName(it.ref.Name)},
+		EventTime:           metav1.NewMicroTime(it.at),
+		ReportingController: ReportingController,
+		ReportingInstance:   truncateBytes(string(a.Instance), 128),
+		Action:              ActionOf(it.rec.Kind),
+		Reason:              truncateBytes(string(it.rec.Kind), 128),
+		Regarding:           regarding,
+		Note:                CutNote(it.rec.Message),
+		Type:                typ,
+	}
+	if r := it.rec.Resource; r.Kind != "" {
+		ev.Related = &corev1.ObjectReference{APIVersion: apiVersionOf(r.Kind), Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
+	}
+	return ev
+}
+
+// ActionOf is the Event action for an audit kind: what khook did or tried. It reads the kind's
+// words, so that new kinds get a fitting action without a code change; "Record" is the default.
+func ActionOf(k ports.AuditKind) string {
+	s := strings.ToLower(string(k))
+	has := func(words ...string) bool {
+		for _, w := range words {
+			if strings.Contains(s, w) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("resolv"):
+		return "Resolve"
+	case has("render", "prompt", "template"):
+		return "RenderPrompt"
+	case has("agent", "call", "deliver", "task", "notif"):
+		return "CallAgent"
+	case has("accept", "valid", "refus", "reject"):
+		return "Validate"
+	case has("duplicate"):
+		return "Deduplicate"
+	case has("firing", "fired"):
+		return "Fire"
+	default:
+		return "Record"
+	}
+}
+
+// CutNote cuts s to NoteLimit bytes, on a UTF-8 boundary, ending a cut note with "…".
+func CutNote(s string) string {
+	if len(s) <= NoteLimit {
+		return s
+	}
+	const ellipsis = "…"
+	return truncateBytes(s, NoteLimit-len(ellipsis)) + ellipsis
+}
+
+// truncateBytes cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncateBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// eventName is a fresh name for an Event about the Hook name: <hook>.<16 hex digits>, the hook
+// part cut so that the whole is a valid DNS subdomain.
+func eventName(hookName string) string {
+	const suffixLen = 1 + 16
+	base := hookName
+	if len(base) > 253-suffixLen {
+		base = strings.TrimRight(base[:253-suffixLen], ".-")
+	}
+	return fmt.Sprintf("%s.%016x", base, rand.Uint64())
+}
+
+// coreKinds are the kinds of the core API group ("v1") an audit record may name.
+var coreKinds = map[string]bool{
+	"Pod": true, "Node": true, "Namespace": true, "Service": true, "PersistentVolumeClaim": true,
+	"PersistentVolume": true, "ConfigMap": true, "Secret": true, "ServiceAccount": true,
+	"ReplicationController": true, "Endpoints": true,
+}
+
+func apiVersionOf(kind string) string {
+	if coreKinds[kind] {
+		return "v1"
+	}
+	return ""
 }

@@ -5,9 +5,14 @@
 //     condition.
 //   - StatusWriter writes status.activeEvents and conditions through the status subresource,
 //     skipping writes that would change nothing and retrying conflicts.
-//   - AuditRecorder records what happened as events.k8s.io Events on the Hook.
-//   - EventSource turns Kubernetes Events and Pod status changes into khook events, from the
-//     manager's shared informers.
+//   - AuditRecorder records what happened as events.k8s.io/v1 Events regarding the Hook, one
+//     Event per state change, related to the affected resource, written by its own bounded,
+//     asynchronous writer (a manager Runnable): the pipeline never waits on the API server.
+//   - EventSource turns Pod status and Kubernetes Events into khook events, from the manager's
+//     shared informers. Trouble a Pod shows fires while it holds and is resolved when the Pod
+//     recovers or is deleted; the decisions are pure functions of (pod, now) in pods.go, and a
+//     tracker (tracker.go) remembers what was reported. docs/kubernetes-detection.md has the
+//     rules and the numbers.
 //
 // RBAC the controller needs (the Helm chart grants exactly this):
 //
