@@ -151,7 +151,7 @@ func PendingLevel(pod *corev1.Pod, now time.Time, grace time.Duration) (Level, e
 
 // RestartLevel says whether pod is pod-restart at now. A container (init, sidecar or regular)
 // waiting in CrashLoopBackOff is Troubled. Otherwise the pod is Clear once every container that
-// has restarted runs ready (an init container: has completed) since at least recovery ago, and
+// has restarted runs ready, or has completed successfully, since at least recovery ago, and
 // Waiting until then. A finished pod (Succeeded, Failed) restarts nothing more: Clear.
 func RestartLevel(pod *corev1.Pod, now time.Time, recovery time.Duration) (Level, event.Event) {
 	if pod.DeletionTimestamp != nil {
@@ -171,13 +171,11 @@ func RestartLevel(pod *corev1.Pod, now time.Time, recovery time.Duration) (Level
 			continue
 		}
 		restarted = true
-		switch {
-		case c.kind == initContainer: // runs to completion; recovered once it has
-			t := cs.State.Terminated
-			if t == nil || t.ExitCode != 0 {
-				return Waiting, event.Event{}
-			}
+		switch t := cs.State.Terminated; {
+		case t != nil && t.ExitCode == 0: // completed (an init container, a Job's): recovered
 			since = later(since, t.FinishedAt.Time)
+		case c.kind == initContainer: // runs to completion, and has not yet
+			return Waiting, event.Event{}
 		default: // regular and sidecar containers run on
 			r := cs.State.Running
 			if r == nil || !cs.Ready {
