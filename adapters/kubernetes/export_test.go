@@ -9,6 +9,9 @@ import (
 	"github.com/khook-dev/khook/domain/event"
 )
 
+// DeletedPod is deletedPod, the informer's deletion unwrapped.
+var DeletedPod = deletedPod
+
 // The tracker, reached by this package's external tests (compiled only into the tests).
 
 type Tracker = tracker

@@ -194,12 +194,8 @@ func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running f
 				post(message{old: old, pod: pod})
 			}
 		},
-		// A deletion seen late (after a lost watch) comes as a tombstone with the last state known.
 		DeleteFunc: func(obj any) {
-			if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-				obj = tomb.Obj
-			}
-			if pod, ok := obj.(*corev1.Pod); ok && s.Filter.WatchesNamespace(pod.Namespace) {
+			if pod, ok := deletedPod(obj); ok && s.Filter.WatchesNamespace(pod.Namespace) {
 				post(message{gone: pod})
 			}
 		},
@@ -240,6 +236,16 @@ func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running f
 			}
 		}
 	}
+}
+
+// deletedPod returns the Pod an informer's deletion is about: the object itself or, for a
+// deletion seen late (after a lost watch), the last state known, which a tombstone carries.
+func deletedPod(obj any) (*corev1.Pod, bool) {
+	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	pod, ok := obj.(*corev1.Pod)
+	return pod, ok && pod != nil
 }
 
 // news says what a Kubernetes Event means, if it is worth the loop's attention: it maps to a

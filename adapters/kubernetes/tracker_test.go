@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/khook-dev/khook/adapters/kubernetes"
@@ -206,5 +207,35 @@ func TestAPodPendingForAnHourIsOneFiringResolvedWhenItSchedules(t *testing.T) {
 	}
 	if n := tr.Following(); n != 0 {
 		t.Fatalf("the tracker still follows %d pods after the pod was scheduled", n)
+	}
+}
+
+func TestADeletionSeenLateStillNamesThePod(t *testing.T) {
+	pod := newPod(scheduledOn("node-1", t0))
+	tests := []struct {
+		name    string
+		obj     any
+		wantPod bool
+	}{
+		{"a deleted pod is that pod", pod, true},
+		{"a tombstone carries the pod's last known state", toolscache.DeletedFinalStateUnknown{Key: "apps/web-1", Obj: pod}, true},
+		{"a tombstone of something else is no pod", toolscache.DeletedFinalStateUnknown{Key: "apps/web-1", Obj: &corev1.Node{}}, false},
+		{"a nil pod is no pod", (*corev1.Pod)(nil), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := kubernetes.DeletedPod(tt.obj)
+			if ok != tt.wantPod || (ok && got != pod) {
+				t.Fatalf("DeletedPod = %v, %v; want the pod: %v", got, ok, tt.wantPod)
+			}
+		})
+	}
+	// And what the tracker makes of it: the trouble reported is resolved as deleted.
+	tr := kubernetes.NewTracker(policy)
+	crashing := newPod(scheduledOn("node-1", t0), containers(status("app", restarts(3), waiting("CrashLoopBackOff"))))
+	tr.PodSeen(nil, crashing, t0)
+	gonePod, _ := kubernetes.DeletedPod(toolscache.DeletedFinalStateUnknown{Key: "apps/web-1", Obj: crashing})
+	if out := tr.PodGone(gonePod, t0.Add(time.Minute)); len(out) != 1 || out[0].Resolution != event.Deleted {
+		t.Fatalf("the tombstone's pod resolved %v, want pod-restart deleted", out)
 	}
 }
