@@ -114,9 +114,10 @@ func (r *sourcesRunnable) Start(ctx context.Context) error {
 	}
 }
 
-// loopsRunnable flushes status, resolves quiet events and retries failed calls; at shutdown it
-// lets calls under way finish (up to ShutdownTimeout) and writes the final status, so that a
-// successor does not call an agent again for what was already notified.
+// loopsRunnable writes status, resolves quiet events and runs due deliveries (retries, polls,
+// deadlines). When it stops — shutdown or lost leadership — it starts no more sends, lets those
+// under way finish (up to ShutdownTimeout) and writes the final status, so that a successor
+// neither loses a firing nor tells an agent twice.
 type loopsRunnable struct{ k *Khook }
 
 func (r *loopsRunnable) NeedLeaderElection() bool { return true }
@@ -125,39 +126,42 @@ func (r *loopsRunnable) Start(ctx context.Context) error {
 	p, o, log := r.k.Pipeline, r.k.Options, r.k.Log
 	flush := time.NewTicker(o.StatusFlushInterval)
 	sweep := time.NewTicker(o.CleanupInterval)
-	retry := time.NewTicker(max(o.RetryAfter/2, 100*time.Millisecond))
+	tick := time.NewTicker(o.TickInterval)
 	defer flush.Stop()
 	defer sweep.Stop()
-	defer retry.Stop()
-	writeStatus := func(ctx context.Context) {
-		if err := p.FlushStatus(ctx); err != nil {
+	defer tick.Stop()
+	writeStatus := func(ctx context.Context, full bool) {
+		if err := p.FlushStatus(ctx, full); err != nil {
 			log.Error(err, "writing hook status failed; will try again")
 		}
 	}
+	var coalesce <-chan time.Time // armed by a state change: one write per Hook per delay
 	for {
 		select {
 		case <-ctx.Done():
-			shutdownCtx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
+			p.Stop() // from now on nothing is sent: another replica may lead
+			drainCtx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
 			defer cancel()
-			if err := p.Shutdown(shutdownCtx); err != nil {
-				log.Error(err, "agent calls did not finish before the shutdown deadline; they stay due for the next leader")
+			if err := p.Drain(drainCtx); err != nil {
+				log.Error(err, "sends under way did not finish before the shutdown deadline; they stay due for the next leader")
 			}
 			finalCtx, cancelFinal := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancelFinal()
-			writeStatus(finalCtx)
+			writeStatus(finalCtx, true)
 			return nil
 		case <-p.Changed():
-			select { // coalesce a burst of changes into one write per hook
-			case <-time.After(o.StatusCoalesceDelay):
-				writeStatus(ctx)
-			case <-ctx.Done(): // the shutdown branch writes the final status
+			if coalesce == nil {
+				coalesce = time.After(o.StatusCoalesceDelay)
 			}
+		case <-coalesce:
+			coalesce = nil
+			writeStatus(ctx, false)
 		case <-flush.C:
-			writeStatus(ctx)
+			writeStatus(ctx, true)
 		case <-sweep.C:
 			p.Sweep(ctx)
-		case <-retry.C:
-			p.RetryDue(ctx)
+		case <-tick.C:
+			p.RunDue()
 		}
 	}
 }

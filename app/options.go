@@ -16,7 +16,9 @@ import (
 	"github.com/khook-dev/khook/adapters/a2a"
 	clockadapter "github.com/khook-dev/khook/adapters/clock"
 	"github.com/khook-dev/khook/adapters/kubernetes"
+	"github.com/khook-dev/khook/adapters/metrics"
 	"github.com/khook-dev/khook/domain/dedup"
+	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/pipeline"
@@ -30,26 +32,31 @@ type Options struct {
 	KagentURL string
 	// UserID is sent to Kagent as X-User-Id (default "admin@kagent.dev").
 	UserID string
-	// CallTimeout bounds one agent call attempt (default 10m: LLM investigations are slow).
-	CallTimeout time.Duration
+	// KagentSecurity: a CA bundle, a bearer token file and extra headers for a secured Kagent.
+	KagentSecurity a2a.Security
+	// RequestTimeout bounds one request to Kagent: a send (the agent returns at once) or a poll
+	// of a task. It never bounds an investigation (see Delivery.InvestigationTimeout). Default 30s.
+	RequestTimeout time.Duration
 	// Retry and Breaker tune the agent caller's resilience; zero values mean the defaults.
 	Retry   a2a.RetryPolicy
 	Breaker a2a.BreakerSettings
+	// Delivery: the guarantee (at-least-once by default), per-agent limits, retry backoff, task
+	// polling and the investigation deadline (see package delivery); zero values mean defaults.
+	Delivery delivery.Options
 
 	// DedupWindow: an event not seen again for this long is resolved (default 10m).
 	DedupWindow time.Duration
-	// MaxConcurrentCalls bounds agent calls under way at once (default 8).
-	MaxConcurrentCalls int
-	// RetryAfter: a failed call is tried again this long after its last attempt (default 30s).
-	RetryAfter time.Duration
-	// CleanupInterval: how often quiet events are resolved and old ones forgotten (default 5m).
+	// CleanupInterval: how often quiet events are resolved and old ones forgotten (default 1m).
 	CleanupInterval time.Duration
-	// StatusFlushInterval: the longest a status change waits to be written (default 1m);
-	// changes are normally written within StatusCoalesceDelay.
+	// StatusFlushInterval: how often events merely seen again (their lastSeen, occurrences) are
+	// written (default 1m). State changes are written within StatusCoalesceDelay.
 	StatusFlushInterval time.Duration
-	// StatusCoalesceDelay: after a change, wait this long for more before writing (default 1s).
+	// StatusCoalesceDelay: after a state change, wait this long for more before writing: at most
+	// one status write per Hook per delay (default 1s).
 	StatusCoalesceDelay time.Duration
-	// ShutdownTimeout: how long agent calls under way may finish at shutdown (default 30s).
+	// TickInterval: how often due retries, task polls and deadlines are looked at (default 1s).
+	TickInterval time.Duration
+	// ShutdownTimeout: how long sends under way may finish at shutdown (default 30s).
 	ShutdownTimeout time.Duration
 
 	// ClusterEventNamespaces: Hooks in these namespaces receive events that have no namespace.
@@ -74,26 +81,25 @@ func (o Options) withDefaults() Options {
 	if o.UserID == "" {
 		o.UserID = "admin@kagent.dev"
 	}
-	if o.CallTimeout <= 0 {
-		o.CallTimeout = 10 * time.Minute
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = delivery.DefaultSendTimeout
 	}
+	o.Delivery.SendTimeout = o.RequestTimeout
+	o.Delivery = o.Delivery.WithDefaults()
 	if o.DedupWindow <= 0 {
 		o.DedupWindow = dedup.DefaultWindow
 	}
-	if o.MaxConcurrentCalls <= 0 {
-		o.MaxConcurrentCalls = pipeline.DefaultMaxConcurrentCalls
-	}
-	if o.RetryAfter <= 0 {
-		o.RetryAfter = pipeline.DefaultRetryAfter
-	}
 	if o.CleanupInterval <= 0 {
-		o.CleanupInterval = 5 * time.Minute
+		o.CleanupInterval = time.Minute
 	}
 	if o.StatusFlushInterval <= 0 {
 		o.StatusFlushInterval = time.Minute
 	}
 	if o.StatusCoalesceDelay <= 0 {
 		o.StatusCoalesceDelay = time.Second
+	}
+	if o.TickInterval <= 0 {
+		o.TickInterval = time.Second
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 30 * time.Second
@@ -111,6 +117,12 @@ func (o Options) Validate() error {
 		errs = append(errs, errors.New("Options.KagentURL is required"))
 	} else if u, err := url.Parse(o.KagentURL); err != nil || u.Scheme == "" || u.Host == "" {
 		errs = append(errs, fmt.Errorf("Options.KagentURL %q is not an absolute URL", o.KagentURL))
+	}
+	if err := o.KagentSecurity.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("Options.KagentSecurity.%w", err))
+	}
+	if err := o.Delivery.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("Options.Delivery.%w", err))
 	}
 	for i, s := range o.ExtraSources {
 		if s == nil {
@@ -159,11 +171,20 @@ func provideReportingInstance(o Options) kubernetes.ReportingInstance {
 func provideClient(mgr ctrl.Manager) client.Client { return mgr.GetClient() }
 func provideCache(mgr ctrl.Manager) cache.Cache    { return mgr.GetCache() }
 
+// provideAPIReader reads from the API server itself, bypassing the cache.
+func provideAPIReader(mgr ctrl.Manager) client.Reader { return mgr.GetAPIReader() }
+
 func provideA2AConfig(o Options, log logr.Logger) a2a.Config {
-	return a2a.Config{KagentURL: o.KagentURL, UserID: o.UserID, CallTimeout: o.CallTimeout, Logger: log.WithName("a2a")}
+	return a2a.Config{KagentURL: o.KagentURL, UserID: o.UserID, Security: o.KagentSecurity, Logger: log.WithName("a2a")}
 }
-func provideRetryPolicy(o Options) a2a.RetryPolicy         { return o.Retry }
-func provideBreakerSettings(o Options) a2a.BreakerSettings { return o.Breaker }
+func provideRetryPolicy(o Options) a2a.RetryPolicy { return o.Retry }
+func provideBreakerSettings(o Options, m *metrics.Metrics) a2a.BreakerSettings {
+	b := o.Breaker
+	if b.OnStateChange == nil {
+		b.OnStateChange = m.BreakerState
+	}
+	return b
+}
 func provideEventMaxAge(o Options) kubernetes.EventMaxAge {
 	return kubernetes.EventMaxAge(o.DedupWindow)
 }
@@ -181,7 +202,7 @@ func providePipeline(index *matching.Index, store *dedup.Store, renderer *templa
 	return pipeline.New(pipeline.Dependencies{
 		Index: index, Store: store, Renderer: renderer, Agent: agent, Audit: audit, Status: status,
 		Clock: clk, Metrics: metrics, Logger: slog.New(logr.ToSlogHandler(log.WithName("pipeline"))),
-	}, pipeline.Options{MaxConcurrentCalls: o.MaxConcurrentCalls, RetryAfter: o.RetryAfter, KnownEventTypes: known})
+	}, pipeline.Options{KnownEventTypes: known, Delivery: o.Delivery})
 }
 
 // provideSources lists every event source: the Kubernetes one and the extra ones.

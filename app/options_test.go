@@ -4,7 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/ports"
 )
@@ -53,9 +55,14 @@ func TestSetupWithManagerRejectsANilManager(t *testing.T) {
 	}
 }
 
-func TestDefaultsFollowTheIssue(t *testing.T) {
+func TestDefaultsFollowTheIssues(t *testing.T) {
 	o := Options{KagentURL: "http://k"}.withDefaults()
-	if o.CleanupInterval.Minutes() != 5 || o.StatusFlushInterval.Minutes() != 1 || o.DedupWindow.Minutes() != 10 || o.UserID != "admin@kagent.dev" {
+	if o.CleanupInterval != time.Minute || o.StatusFlushInterval != time.Minute || o.DedupWindow != 10*time.Minute || o.UserID != "admin@kagent.dev" {
 		t.Fatalf("defaults = %+v", o)
+	}
+	d := o.Delivery
+	if d.Guarantee != delivery.AtLeastOnce || d.MaxInvestigationsPerAgent != 4 || d.InvestigationTimeout != time.Hour ||
+		d.RetryInitial != 30*time.Second || d.RetryMax != 10*time.Minute || o.RequestTimeout != 30*time.Second || d.SendTimeout != o.RequestTimeout {
+		t.Fatalf("delivery defaults = %+v, request timeout %s", d, o.RequestTimeout)
 	}
 }

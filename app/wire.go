@@ -15,7 +15,7 @@ import (
 )
 
 // managerSet reads what khook needs from the controller-runtime manager.
-var managerSet = wire.NewSet(provideClient, provideCache, provideLogger)
+var managerSet = wire.NewSet(provideClient, provideCache, provideAPIReader, provideLogger)
 
 // optionsSet turns Options into each part's configuration.
 var optionsSet = wire.NewSet(provideClock, provideTickerClock, provideReportingInstance, provideA2AConfig, provideRetryPolicy,

@@ -28,7 +28,11 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 	logger := provideLogger(mgr, opts)
 	config := provideA2AConfig(opts, logger)
 	retryPolicy := provideRetryPolicy(opts)
-	breakerSettings := provideBreakerSettings(opts)
+	metricsMetrics, err := metrics.New()
+	if err != nil {
+		return nil, err
+	}
+	breakerSettings := provideBreakerSettings(opts, metricsMetrics)
 	agentCaller, err := a2a.NewResilientCaller(config, retryPolicy, breakerSettings)
 	if err != nil {
 		return nil, err
@@ -39,13 +43,12 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 		return nil, err
 	}
 	client := provideClient(mgr)
+	reader := provideAPIReader(mgr)
 	statusWriter := &kubernetes.StatusWriter{
-		Client: client,
-		Clock:  v,
-	}
-	metricsMetrics, err := metrics.New()
-	if err != nil {
-		return nil, err
+		Client:  client,
+		Reader:  reader,
+		Clock:   v,
+		Metrics: metricsMetrics,
 	}
 	cache := provideCache(mgr)
 	withTicker := provideTickerClock(opts)
@@ -80,7 +83,7 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 // wire.go:
 
 // managerSet reads what khook needs from the controller-runtime manager.
-var managerSet = wire.NewSet(provideClient, provideCache, provideLogger)
+var managerSet = wire.NewSet(provideClient, provideCache, provideAPIReader, provideLogger)
 
 // optionsSet turns Options into each part's configuration.
 var optionsSet = wire.NewSet(provideClock, provideTickerClock, provideReportingInstance, provideA2AConfig, provideRetryPolicy,

@@ -6,16 +6,31 @@ import (
 	"github.com/khook-dev/khook/domain/hook"
 )
 
-// AuditKind is what happened, for the audit trail.
+// AuditKind is what happened, for the audit trail: one record per state change.
 type AuditKind string
 
 const (
-	AuditFiring          AuditKind = "EventFiring"
-	AuditAgentCalled     AuditKind = "AgentCallSucceeded"
-	AuditAgentFailed     AuditKind = "AgentCallFailed"
-	AuditDuplicate       AuditKind = "DuplicateEventIgnored"
-	AuditResolved        AuditKind = "EventResolved"
-	AuditTemplateFailed  AuditKind = "PromptRenderFailed"
+	// AuditFiring: trouble started firing for the Hook.
+	AuditFiring AuditKind = "EventFiring"
+	// AuditResolved: the trouble ended (recovered, deleted or quiet).
+	AuditResolved AuditKind = "EventResolved"
+	// AuditDelivered: an agent accepted the firing (a task, or a final answer).
+	AuditDelivered AuditKind = "AgentAccepted"
+	// AuditDeliveryFailed: a send failed or the agent's task failed; it will be retried.
+	AuditDeliveryFailed AuditKind = "DeliveryFailed"
+	// AuditUndeliverable: khook stopped trying: a permanent failure, or retries used up.
+	AuditUndeliverable AuditKind = "DeliveryAbandoned"
+	// AuditDeliveryUncertain: a send may or may not have reached the agent (at-most-once).
+	AuditDeliveryUncertain AuditKind = "DeliveryUncertain"
+	// AuditInvestigationCompleted: the agent's task completed.
+	AuditInvestigationCompleted AuditKind = "InvestigationCompleted"
+	// AuditInvestigationEnded: the task ended otherwise (canceled, timed out).
+	AuditInvestigationEnded AuditKind = "InvestigationEnded"
+	// AuditInputRequired: the agent needs a person (input or authorisation).
+	AuditInputRequired AuditKind = "InvestigationNeedsInput"
+	// AuditTemplateFailed: a prompt could not be rendered.
+	AuditTemplateFailed AuditKind = "PromptRenderFailed"
+	// AuditHookNotAccepted: a configuration of the Hook is refused.
 	AuditHookNotAccepted AuditKind = "HookNotAccepted"
 )
 
@@ -36,7 +51,8 @@ type AuditRecord struct {
 	Resource ResourceRef
 }
 
-// AuditRecorder keeps the audit trail, e.g. as Kubernetes Events on the Hook.
+// AuditRecorder keeps the audit trail, e.g. as Kubernetes Events on the Hook. Record must not
+// block: the pipeline calls it on its way.
 type AuditRecorder interface {
 	Record(ctx context.Context, ref hook.Ref, rec AuditRecord)
 }

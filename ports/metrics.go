@@ -7,9 +7,30 @@ import (
 	"github.com/khook-dev/khook/domain/hook"
 )
 
-// Metrics counts what the pipeline does.
+// Metrics counts what the domain does. EventHandled is on the event-storm path: an
+// implementation must not allocate or contend there.
 type Metrics interface {
-	EventObserved(t event.Type, outcome string)
-	AgentCallFinished(agent hook.AgentRef, result string, took time.Duration)
-	CallsInFlight(delta int)
+	// EventHandled counts one event from source of type t: the Hooks it matched, and of those
+	// sightings how many started a firing and how many were duplicates of firing trouble.
+	EventHandled(source string, t event.Type, matched, firing, duplicates int)
+	// FiringEntries moves the gauge of firing entries by delta.
+	FiringEntries(delta int)
+	// TemplateRefused counts a prompt refused at check time ("refused") or stopped while
+	// rendering ("budget", "error").
+	TemplateRefused(reason string)
+	DeliveryMetrics
+}
+
+// DeliveryMetrics counts what happens to deliveries.
+type DeliveryMetrics interface {
+	// SendFinished counts one send and how long the exchange took; result is accepted,
+	// failed, permanent or uncertain.
+	SendFinished(agent hook.AgentRef, result string, took time.Duration)
+	// InvestigationFinished counts a followed task's end and how long it took since it was
+	// accepted; outcome is a task state, timed-out or lost.
+	InvestigationFinished(agent hook.AgentRef, outcome string, took time.Duration)
+	// RetryScheduled counts a failed delivery scheduled for another attempt.
+	RetryScheduled(agent hook.AgentRef)
+	// QueueDepth reports how many deliveries wait for a slot of agent.
+	QueueDepth(agent hook.AgentRef, depth int)
 }

@@ -2,21 +2,76 @@ package ports
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/khook-dev/khook/domain/hook"
 )
 
-// ActiveEvent is one entry of a Hook's status.activeEvents.
+// HookActivity is what a Hook's status says about its events: the ones it shows, and how many
+// more it has but leaves out to stay within the API's size limits.
+type HookActivity struct {
+	Events []ActiveEvent
+	// Omitted counts the events held but not shown (the oldest beyond the cap).
+	Omitted int
+}
+
+// ActiveEvent is one entry of a Hook's status.activeEvents: an event key, its firing, and the
+// delivery ledger of that firing.
 type ActiveEvent struct {
-	EventType      string
-	Namespace      string
-	ResourceName   string
-	FirstSeen      time.Time
-	LastSeen       time.Time
-	Status         string // "firing" or "resolved"
-	NotifiedAt     time.Time
+	EventType    string
+	Namespace    string
+	ResourceName string
+	Fingerprint  string
+	FirstSeen    time.Time
+	LastSeen     time.Time
+	Status       string // "firing" or "resolved"
+	// ResolvedReason says why a resolved event ended: recovered, deleted or quiet.
+	ResolvedReason string
+	// ResolvedAt is when a resolved event ended.
+	ResolvedAt time.Time
+	// Occurrences counts the sightings during this firing, the first included.
+	Occurrences int64
+	// NotifiedAt is when every configured agent had accepted the firing; zero until then.
+	NotifiedAt time.Time
+	// LastNotifiedAt is when an agent last accepted the firing.
 	LastNotifiedAt time.Time
+	// Event is what a retry needs to render the prompt again; nil when it is not kept.
+	Event *EventSnapshot
+	// Deliveries is the ledger: one entry per agent told (or to tell) of this firing.
+	Deliveries []Delivery
+}
+
+// EventSnapshot is the latest occurrence of an event, as a retry renders it.
+type EventSnapshot struct {
+	ResourceKind string
+	Reason       string
+	Message      string
+	Timestamp    time.Time
+	Source       string
+	SourceType   string
+	Severity     string
+	Description  string
+	Metadata     map[string]string
+	Tags         map[string]string
+}
+
+// Delivery is one agent's line in the ledger of a firing.
+type Delivery struct {
+	Agent     string // namespace/name
+	MessageID string
+	ContextID string
+	TaskID    string
+	State     string
+	Summary   string
+	LastError string
+	Attempts  int
+	// SentAt is when the agent accepted the latest attempt; zero until one was accepted.
+	SentAt time.Time
+	// UpdatedAt is when State last changed.
+	UpdatedAt time.Time
+	// NextAttemptAt is when a pending delivery is tried again.
+	NextAttemptAt time.Time
 }
 
 // Condition is a status condition in the Kubernetes style.
@@ -27,8 +82,12 @@ type Condition struct {
 	Message string
 }
 
+// ErrStatusTooLarge is what a HookStatusWriter wraps when the API refuses a status as too large:
+// the pipeline then shows fewer events for that Hook, and not at once.
+var ErrStatusTooLarge = errors.New("status too large")
+
 // HookStatusWriter writes parts of a Hook's status. Each call replaces only the part it names.
 type HookStatusWriter interface {
-	WriteActiveEvents(ctx context.Context, ref hook.Ref, events []ActiveEvent) error
+	WriteActivity(ctx context.Context, ref hook.Ref, activity HookActivity) error
 	WriteConditions(ctx context.Context, ref hook.Ref, observedGeneration int64, conditions []Condition) error
 }

@@ -2,13 +2,12 @@ package a2a
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
-	"time"
+	"unicode/utf8"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2aclient"
@@ -26,19 +25,21 @@ type Config struct {
 	KagentURL string
 	// UserID is sent as X-User-Id; Kagent attributes sessions to it.
 	UserID string
-	// CallTimeout bounds one call, session creation and card resolution included.
-	CallTimeout time.Duration
-	// HTTPClient is used for every request; nil means a client without its own timeout (the
-	// per-call timeout applies).
-	HTTPClient *http.Client
-	Logger     logr.Logger
+	// Security: CA bundle, bearer token file, extra headers for a secured Kagent.
+	Security Security
+	// Transport is the base HTTP transport; nil means a copy of http.DefaultTransport. Timeouts
+	// come from the caller's context.
+	Transport http.RoundTripper
+	Logger    logr.Logger
 }
 
-// Caller calls agents over A2A. It is safe for concurrent use.
+// Caller sends prompts to Kagent agents over A2A and follows the tasks they start. It never waits
+// for an investigation: a message is sent with A2A's return-immediately option. It is safe for
+// concurrent use.
 type Caller struct {
 	base     *url.URL
 	cfg      Config
-	http     *http.Client
+	http     *http.Client // A2A: error statuses become *StatusError
 	sessions *sessions
 
 	mu      sync.Mutex
@@ -53,18 +54,15 @@ func NewCaller(cfg Config) (*Caller, error) {
 	if err != nil || base.Scheme == "" || base.Host == "" {
 		return nil, fmt.Errorf("kagent URL %q is not an absolute URL", cfg.KagentURL)
 	}
-	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = 10 * time.Minute
+	if err := cfg.Security.Validate(); err != nil {
+		return nil, fmt.Errorf("kagent security: %w", err)
 	}
-	client := cfg.HTTPClient
-	if client == nil {
-		client = &http.Client{}
+	rt, err := cfg.Security.transport(cfg.Transport, cfg.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("kagent transport: %w", err)
 	}
-	// Every request, card and session included, carries the user.
-	withUser := *client
-	withUser.Transport = userHeader{userID: cfg.UserID, next: transportOf(client)}
-	c := &Caller{base: base, cfg: cfg, http: &withUser, clients: map[hook.AgentRef]*a2aclient.Client{}}
-	c.sessions = &sessions{base: base, http: &withUser, log: cfg.Logger}
+	c := &Caller{base: base, cfg: cfg, http: &http.Client{Transport: statusErrors{next: rt}}, clients: map[hook.AgentRef]*a2aclient.Client{}}
+	c.sessions = &sessions{base: base, http: &http.Client{Transport: rt}, log: cfg.Logger}
 	return c, nil
 }
 
@@ -73,54 +71,102 @@ func (c *Caller) AgentURL(agent hook.AgentRef) string {
 	return c.base.JoinPath("api", "a2a", agent.Namespace, agent.Name).String() + "/"
 }
 
-// Call sends req.Prompt to req.Agent and waits for its answer.
-func (c *Caller) Call(ctx context.Context, req ports.AgentRequest) (ports.AgentResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-	defer cancel()
+// Send implements ports.AgentCaller: it opens a Kagent session when req continues none, and sends
+// the prompt with return-immediately, so the answer is the task the agent started (or, from an
+// agent that answers at once, its message). The returned task carries the session even when the
+// send failed, so that the next attempt continues it.
+func (c *Caller) Send(ctx context.Context, req ports.AgentRequest) (ports.Task, error) {
 	client, err := c.client(ctx, req.Agent)
 	if err != nil {
-		return ports.AgentResponse{}, err
+		return ports.Task{}, err
+	}
+	contextID := req.ContextID
+	if contextID == "" {
+		contextID = c.sessions.open(ctx, req)
 	}
 	msg := a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart(req.Prompt))
-	if req.IdempotencyKey != "" {
-		msg.ID = req.IdempotencyKey
-	}
-	msg.ContextID = c.sessions.forCall(ctx, req)
+	msg.ID = req.MessageID
+	msg.ContextID = contextID
 	msg.Metadata = map[string]any{}
-	for k, v := range req.Context {
+	for k, v := range req.Metadata {
 		msg.Metadata[k] = v
 	}
-	msg.Metadata["eventName"] = req.EventName
-	msg.Metadata["eventTime"] = req.EventTime.UTC().Format(time.RFC3339)
-	msg.Metadata["resourceName"] = req.ResourceName
-
-	result, err := client.SendMessage(ctx, &a2a.SendMessageRequest{Message: msg})
+	result, err := client.SendMessage(ctx, &a2a.SendMessageRequest{Message: msg, Config: &a2a.SendMessageConfig{ReturnImmediately: true}})
 	if err != nil {
-		c.forget(req.Agent) // the card may have changed; resolve again next time
-		return ports.AgentResponse{}, classify(fmt.Errorf("sending message to agent %s: %w", req.Agent, err))
+		c.forget(req.Agent) // the card may have changed; resolve it again next time
+		return ports.Task{ContextID: contextID}, classify(fmt.Errorf("sending to agent %s: %w", req.Agent, err))
 	}
-	return responseOf(result), nil
+	task := taskOf(result)
+	if task.ContextID == "" {
+		task.ContextID = contextID
+	}
+	return task, nil
 }
 
-// responseOf reads the agent's answer: a message is a success; a task is a success unless it
-// failed or was rejected, and its id is the request id.
-func responseOf(result a2a.SendMessageResult) ports.AgentResponse {
+// GetTask implements ports.AgentCaller.
+func (c *Caller) GetTask(ctx context.Context, agent hook.AgentRef, taskID string) (ports.Task, error) {
+	client, err := c.client(ctx, agent)
+	if err != nil {
+		return ports.Task{}, err
+	}
+	t, err := client.GetTask(ctx, &a2a.GetTaskRequest{ID: a2a.TaskID(taskID)})
+	if err != nil {
+		return ports.Task{}, classify(fmt.Errorf("reading task %s of agent %s: %w", taskID, agent, err))
+	}
+	return taskOf(t), nil
+}
+
+// taskOf reads an A2A answer: a task in whatever state, or a message (the work is done).
+func taskOf(result a2a.SendMessageResult) ports.Task {
 	switch r := result.(type) {
 	case *a2a.Task:
-		text := ""
-		if r.Status.Message != nil {
-			text = textOf(r.Status.Message)
-		}
-		switch r.Status.State {
-		case a2a.TaskStateFailed, a2a.TaskStateRejected, a2a.TaskStateCanceled:
-			return ports.AgentResponse{Success: false, RequestID: string(r.ID), Message: fmt.Sprintf("task %s: %s", r.Status.State, text)}
-		}
-		return ports.AgentResponse{Success: true, RequestID: string(r.ID), Message: text}
+		return ports.Task{ID: string(r.ID), ContextID: r.ContextID, State: stateOf(r.Status.State), Summary: summaryOf(r)}
 	case *a2a.Message:
-		return ports.AgentResponse{Success: true, RequestID: r.ID, Message: textOf(r)}
+		return ports.Task{ContextID: r.ContextID, State: ports.TaskCompleted, Summary: cutRunes(textOf(r), ports.MaxSummaryLength)}
 	default:
-		return ports.AgentResponse{Success: false, Message: fmt.Sprintf("unexpected A2A result %T", result)}
+		return ports.Task{State: ports.TaskFailed, Summary: fmt.Sprintf("unexpected A2A result %T", result)}
 	}
+}
+
+func stateOf(s a2a.TaskState) ports.TaskState {
+	switch s {
+	case a2a.TaskStateSubmitted:
+		return ports.TaskSubmitted
+	case a2a.TaskStateCompleted:
+		return ports.TaskCompleted
+	case a2a.TaskStateFailed:
+		return ports.TaskFailed
+	case a2a.TaskStateRejected:
+		return ports.TaskRejected
+	case a2a.TaskStateCanceled:
+		return ports.TaskCanceled
+	case a2a.TaskStateInputRequired:
+		return ports.TaskInputRequired
+	case a2a.TaskStateAuthRequired:
+		return ports.TaskAuthRequired
+	default: // working, or a state this version does not know: still at work
+		return ports.TaskWorking
+	}
+}
+
+// summaryOf is the text of the task's status message, or else of its last artifact, cut.
+func summaryOf(t *a2a.Task) string {
+	text := ""
+	if t.Status.Message != nil {
+		text = textOf(t.Status.Message)
+	}
+	for i := len(t.Artifacts) - 1; text == "" && i >= 0; i-- {
+		if a := t.Artifacts[i]; a != nil {
+			var parts []string
+			for _, p := range a.Parts {
+				if s := p.Text(); s != "" {
+					parts = append(parts, s)
+				}
+			}
+			text = strings.Join(parts, "\n")
+		}
+	}
+	return cutRunes(strings.TrimSpace(text), ports.MaxSummaryLength)
 }
 
 func textOf(m *a2a.Message) string {
@@ -131,6 +177,15 @@ func textOf(m *a2a.Message) string {
 		}
 	}
 	return strings.Join(parts, "\n")
+}
+
+// cutRunes keeps at most n characters of s.
+func cutRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n])
 }
 
 // client returns the A2A client of agent, resolving its card on first use.
@@ -147,7 +202,7 @@ func (c *Caller) client(ctx context.Context, agent hook.AgentRef) (*a2aclient.Cl
 	resolver := &agentcard.Resolver{Client: c.http, CardParser: a2av0.NewAgentCardParser()}
 	card, err := resolver.Resolve(ctx, base)
 	if err != nil {
-		return nil, classify(fmt.Errorf("resolving agent card of %s at %s: %w", agent, base, err))
+		return nil, classify(fmt.Errorf("resolving the agent card of %s at %s: %w", agent, base, err))
 	}
 	if len(card.SupportedInterfaces) == 0 {
 		card.SupportedInterfaces = []*a2a.AgentInterface{a2a.NewAgentInterface(base, a2a.TransportProtocolJSONRPC)}
@@ -159,7 +214,7 @@ func (c *Caller) client(ctx context.Context, agent hook.AgentRef) (*a2aclient.Cl
 		a2av0.WithRESTTransport(a2av0.RESTTransportConfig{Client: c.http}),
 	)
 	if err != nil {
-		return nil, Permanent(fmt.Errorf("creating A2A client for %s: %w", agent, err))
+		return nil, fmt.Errorf("creating an A2A client for %s: %w: %w", agent, ports.ErrPermanent, err)
 	}
 	c.mu.Lock()
 	c.clients[agent] = cl
@@ -171,62 +226,4 @@ func (c *Caller) forget(agent hook.AgentRef) {
 	c.mu.Lock()
 	delete(c.clients, agent)
 	c.mu.Unlock()
-}
-
-// PermanentError marks a failure that retrying will not fix: a missing agent, a refused request.
-type PermanentError struct{ Err error }
-
-func (e *PermanentError) Error() string { return e.Err.Error() }
-func (e *PermanentError) Unwrap() error { return e.Err }
-
-// Permanent wraps err as a PermanentError.
-func Permanent(err error) error { return &PermanentError{Err: err} }
-
-// IsPermanent reports whether err is marked permanent.
-func IsPermanent(err error) bool {
-	var p *PermanentError
-	return errors.As(err, &p)
-}
-
-// permanentA2AErrors are protocol errors that say the request itself is wrong.
-var permanentA2AErrors = []error{
-	a2a.ErrParseError, a2a.ErrInvalidRequest, a2a.ErrMethodNotFound, a2a.ErrInvalidParams,
-	a2a.ErrUnsupportedOperation, a2a.ErrUnsupportedContentType, a2a.ErrVersionNotSupported,
-	a2a.ErrUnauthenticated, a2a.ErrUnauthorized, a2a.ErrExtensionSupportRequired,
-}
-
-// classify marks err permanent when retrying cannot help; network errors, timeouts, 5xx and
-// internal errors stay transient.
-func classify(err error) error {
-	for _, p := range permanentA2AErrors {
-		if errors.Is(err, p) {
-			return Permanent(err)
-		}
-	}
-	var status *agentcard.ErrStatusNotOK
-	if errors.As(err, &status) && status.StatusCode >= 400 && status.StatusCode < 500 &&
-		status.StatusCode != http.StatusRequestTimeout && status.StatusCode != http.StatusTooManyRequests {
-		return Permanent(err)
-	}
-	return err
-}
-
-type userHeader struct {
-	userID string
-	next   http.RoundTripper
-}
-
-func (u userHeader) RoundTrip(r *http.Request) (*http.Response, error) {
-	if u.userID != "" {
-		r = r.Clone(r.Context())
-		r.Header.Set("X-User-Id", u.userID)
-	}
-	return u.next.RoundTrip(r)
-}
-
-func transportOf(c *http.Client) http.RoundTripper {
-	if c.Transport != nil {
-		return c.Transport
-	}
-	return http.DefaultTransport
 }

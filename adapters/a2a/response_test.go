@@ -1,32 +1,34 @@
 package a2a
 
 import (
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
+
+	"github.com/khook-dev/khook/ports"
 )
 
-func TestResponseOf(t *testing.T) {
-	task := func(state a2a.TaskState) *a2a.Task {
-		return &a2a.Task{ID: "t1", Status: a2a.TaskStatus{State: state, Message: a2a.NewMessage(a2a.MessageRoleAgent, a2a.NewTextPart("why"))}}
-	}
+func TestTheSummaryIsTheStatusMessageElseTheLastArtifactCutToItsLimit(t *testing.T) {
+	artifact := func(text string) *a2a.Artifact { return &a2a.Artifact{Parts: a2a.ContentParts{a2a.NewTextPart(text)}} }
+	long := strings.Repeat("é", ports.MaxSummaryLength+10)
 	tests := []struct {
-		name        string
-		result      a2a.SendMessageResult
-		wantSuccess bool
-		wantID      string
+		name string
+		task *a2a.Task
+		want string
 	}{
-		{"a completed task is a success with the task id", task(a2a.TaskStateCompleted), true, "t1"},
-		{"a task still working is a success: the agent took the job", task(a2a.TaskStateWorking), true, "t1"},
-		{"a failed task is a failure even without an error", task(a2a.TaskStateFailed), false, "t1"},
-		{"a rejected task is a failure", task(a2a.TaskStateRejected), false, "t1"},
-		{"a direct message is a success", &a2a.Message{ID: "m1"}, true, "m1"},
+		{"the status message wins", &a2a.Task{Status: a2a.TaskStatus{Message: a2a.NewMessage(a2a.MessageRoleAgent, a2a.NewTextPart("root cause: OOM"))},
+			Artifacts: []*a2a.Artifact{artifact("report")}}, "root cause: OOM"},
+		{"without one, the last artifact speaks", &a2a.Task{Artifacts: []*a2a.Artifact{artifact("draft"), artifact("final report")}}, "final report"},
+		{"nothing to say is an empty summary", &a2a.Task{}, ""},
+		{"a long text is cut to the limit in characters", &a2a.Task{Artifacts: []*a2a.Artifact{artifact(long)}}, long[:2*ports.MaxSummaryLength]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := responseOf(tt.result)
-			if got.Success != tt.wantSuccess || got.RequestID != tt.wantID {
-				t.Fatalf("responseOf = %+v", got)
+			got := summaryOf(tt.task)
+			if got != tt.want || utf8.RuneCountInString(got) > ports.MaxSummaryLength {
+				t.Fatalf("summaryOf = %q (%d characters), want %q", got, utf8.RuneCountInString(got), tt.want)
 			}
 		})
 	}

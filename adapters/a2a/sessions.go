@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sync"
 	"sync/atomic"
 
 	"github.com/go-logr/logr"
@@ -16,22 +15,16 @@ import (
 	"github.com/khook-dev/khook/ports"
 )
 
-// sessions creates Kagent sessions so that each investigation shows in Kagent's UI: one per
-// firing (per idempotency key), so retries of a call continue the same session. Where the
-// sessions API is missing or failing, it logs once and calls continue without a session.
+// sessions opens Kagent sessions so that each investigation shows in Kagent's UI: one per firing
+// and agent. The session id is the message's context id, which the ledger keeps, so every
+// attempt and a restarted khook continue the same session. Where the sessions API is missing or
+// moved (Kagent releases differ), it logs once and messages go without a session.
 type sessions struct {
 	base   *url.URL
 	http   *http.Client
 	log    logr.Logger
 	warned atomic.Bool
-
-	mu    sync.Mutex
-	byKey map[string]string // idempotency key → session id
 }
-
-// maxRememberedSessions bounds byKey; past it the map starts over (a retry after that merely
-// opens a second session).
-const maxRememberedSessions = 4096
 
 type sessionRequest struct {
 	Name     string `json:"name"`
@@ -45,42 +38,21 @@ type sessionResponse struct {
 	} `json:"data"`
 }
 
-// forCall returns the session of req's firing, creating it on first use, or "" when no session
-// could be made.
-func (s *sessions) forCall(ctx context.Context, req ports.AgentRequest) string {
-	if id := s.remembered(req.IdempotencyKey); id != "" {
-		return id
-	}
+// open returns a new session for req, or "" when none could be made.
+func (s *sessions) open(ctx context.Context, req ports.AgentRequest) string {
 	id, err := s.post(ctx, req)
 	if err != nil {
 		if s.warned.CompareAndSwap(false, true) {
-			s.log.Info("Kagent sessions API unavailable; calling agents without a session (logged once)", "error", err.Error())
+			s.log.Info("Kagent sessions API unavailable; messaging agents without a session (logged once)", "error", err.Error())
 		}
 		return ""
-	}
-	if req.IdempotencyKey != "" {
-		s.mu.Lock()
-		if s.byKey == nil || len(s.byKey) >= maxRememberedSessions {
-			s.byKey = map[string]string{}
-		}
-		s.byKey[req.IdempotencyKey] = id
-		s.mu.Unlock()
 	}
 	return id
 }
 
-func (s *sessions) remembered(key string) string {
-	if key == "" {
-		return ""
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.byKey[key]
-}
-
 func (s *sessions) post(ctx context.Context, req ports.AgentRequest) (string, error) {
 	body, err := json.Marshal(sessionRequest{
-		Name:     fmt.Sprintf("khook: %s on %s (hook %s)", req.EventName, req.ResourceName, req.Hook),
+		Name:     fmt.Sprintf("khook: %s on %s (hook %s)", req.EventType, req.ResourceName, req.Hook),
 		AgentRef: req.Agent.String(),
 	})
 	if err != nil {

@@ -53,14 +53,13 @@ type ReportingInstance string
 //
 //	regarding            the Hook (with its UID when the cache has it)
 //	related              the affected resource (ports.AuditRecord.Resource) when it has a Kind
-//	reason               the audit kind (EventFiring, AgentCallSucceeded, EventResolved, …)
-//	action               derived from the kind (see ActionOf)
+//	reason               the audit kind (EventFiring, AgentAccepted, EventResolved, …)
+//	action               Fire, Resolve, Deliver, Investigate, RenderPrompt or Validate (ActionOf)
 //	note                 the message, cut to NoteLimit bytes on a UTF-8 boundary
 //	reportingController  kagent.dev/khook; reportingInstance: Instance
 //
-// Duplicates (ports.AuditDuplicate) are not state changes: they are counted (Stats().Skipped),
-// not written. Record never waits on the API server: records go through a bounded queue that
-// Start drains; when it is full a record is dropped and counted (Stats().Dropped).
+// Record never waits on the API server: records go through a bounded queue that Start drains;
+// when it is full a record is dropped and counted (Stats().Dropped).
 type AuditRecorder struct {
 	// Client creates the Events and reads the Hook (from the manager's cache).
 	Client client.Client
@@ -76,7 +75,6 @@ type AuditRecorder struct {
 	written atomic.Uint64
 	dropped atomic.Uint64
 	failed  atomic.Uint64
-	skipped atomic.Uint64
 }
 
 var (
@@ -95,7 +93,6 @@ type AuditStats struct {
 	Written uint64 // written as Events
 	Dropped uint64 // dropped because the queue was full
 	Failed  uint64 // the API server refused or did not answer
-	Skipped uint64 // duplicates, which are not written
 }
 
 // NewAuditRecorder returns an audit recorder whose writer runs with mgr: it starts with the
@@ -128,10 +125,6 @@ func (a *AuditRecorder) setup() {
 // Record queues rec for writing; it never blocks.
 func (a *AuditRecorder) Record(_ context.Context, ref hook.Ref, rec ports.AuditRecord) {
 	a.setup()
-	if rec.Kind == ports.AuditDuplicate {
-		a.skipped.Add(1)
-		return
-	}
 	select {
 	case a.queue <- auditItem{ref: ref, rec: rec, at: a.Clock.Now()}:
 	default:
@@ -145,7 +138,7 @@ func (a *AuditRecorder) Record(_ context.Context, ref hook.Ref, rec ports.AuditR
 // Stats returns the counts so far. A metrics adapter can publish them, e.g. as a
 // prometheus.NewCounterFunc reading Stats().Dropped.
 func (a *AuditRecorder) Stats() AuditStats {
-	return AuditStats{Written: a.written.Load(), Dropped: a.dropped.Load(), Failed: a.failed.Load(), Skipped: a.skipped.Load()}
+	return AuditStats{Written: a.written.Load(), Dropped: a.dropped.Load(), Failed: a.failed.Load()}
 }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable: records are made by the
@@ -222,34 +215,27 @@ func (a *AuditRecorder) eventFor(ctx context.Context, it auditItem) *eventsv1.Ev
 	return ev
 }
 
-// ActionOf is the Event action for an audit kind: what khook did or tried. It reads the kind's
-// words, so that new kinds get a fitting action without a code change; "Record" is the default.
+// actions maps each audit kind to its Event action: what khook did or tried.
+var actions = map[ports.AuditKind]string{
+	ports.AuditFiring:                 "Fire",
+	ports.AuditResolved:               "Resolve",
+	ports.AuditDelivered:              "Deliver",
+	ports.AuditDeliveryFailed:         "Deliver",
+	ports.AuditUndeliverable:          "Deliver",
+	ports.AuditDeliveryUncertain:      "Deliver",
+	ports.AuditInvestigationCompleted: "Investigate",
+	ports.AuditInvestigationEnded:     "Investigate",
+	ports.AuditInputRequired:          "Investigate",
+	ports.AuditTemplateFailed:         "RenderPrompt",
+	ports.AuditHookNotAccepted:        "Validate",
+}
+
+// ActionOf is the Event action for an audit kind; "Record" for a kind it does not know.
 func ActionOf(k ports.AuditKind) string {
-	s := strings.ToLower(string(k))
-	has := func(words ...string) bool {
-		for _, w := range words {
-			if strings.Contains(s, w) {
-				return true
-			}
-		}
-		return false
+	if a, ok := actions[k]; ok {
+		return a
 	}
-	switch {
-	case has("resolv"):
-		return "Resolve"
-	case has("render", "prompt", "template"):
-		return "RenderPrompt"
-	case has("agent", "call", "deliver", "task", "notif"):
-		return "CallAgent"
-	case has("accept", "valid", "refus", "reject"):
-		return "Validate"
-	case has("duplicate"):
-		return "Deduplicate"
-	case has("firing", "fired"):
-		return "Fire"
-	default:
-		return "Record"
-	}
+	return "Record"
 }
 
 // CutNote cuts s to NoteLimit bytes, on a UTF-8 boundary, ending a cut note with "…".

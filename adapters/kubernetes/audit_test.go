@@ -63,7 +63,7 @@ func (f *auditFixture) start(t *testing.T) {
 }
 
 func (f *auditFixture) record(kind ports.AuditKind, pod, msg string) {
-	rec := ports.AuditRecord{Kind: kind, Message: msg, Warning: kind == ports.AuditAgentFailed}
+	rec := ports.AuditRecord{Kind: kind, Message: msg, Warning: kind == ports.AuditDeliveryFailed}
 	if pod != "" {
 		rec.Resource = ports.ResourceRef{Kind: "Pod", Namespace: f.ns, Name: pod}
 	}
@@ -130,7 +130,7 @@ func TestA5KBMessageIsCutToTheAPIsLimitAndAccepted(t *testing.T) {
 	f.start(t)
 	// "é" is two bytes, so the cut at the limit falls inside a character unless it is careful.
 	msg := "xx" + strings.Repeat("é", 2500)
-	f.record(ports.AuditAgentFailed, "web-1", msg)
+	f.record(ports.AuditDeliveryFailed, "web-1", msg)
 
 	e := f.events(t, 1)[0]
 	if len(e.Note) > kubernetes.NoteLimit || !utf8.ValidString(e.Note) || !strings.HasSuffix(e.Note, "…") {
@@ -139,16 +139,15 @@ func TestA5KBMessageIsCutToTheAPIsLimitAndAccepted(t *testing.T) {
 	if !strings.HasPrefix(msg, strings.TrimSuffix(e.Note, "…")) || len(e.Note) < kubernetes.NoteLimit-4 {
 		t.Fatalf("the note (%d bytes) is not the message's beginning cut near the limit", len(e.Note))
 	}
-	if e.Type != "Warning" || e.Action != "CallAgent" {
-		t.Fatalf("a failed call is type %s, action %s; want Warning, CallAgent", e.Type, e.Action)
+	if e.Type != "Warning" || e.Action != "Deliver" {
+		t.Fatalf("a failed delivery is type %s, action %s; want Warning, Deliver", e.Type, e.Action)
 	}
 }
 
-func TestTwoStateChangesAboutOnePodAreTwoEventsAndADuplicateIsNone(t *testing.T) {
+func TestTwoStateChangesAboutOnePodAreTwoEvents(t *testing.T) {
 	f := newAuditFixture(t)
 	f.start(t)
 	f.record(ports.AuditFiring, "web-1", "pod-restart on web-1: crash-looping")
-	f.record(ports.AuditDuplicate, "web-1", "pod-restart on web-1 seen again")
 	f.record(ports.AuditResolved, "web-1", "pod-restart on web-1: recovered")
 
 	var reasons []string
@@ -162,8 +161,8 @@ func TestTwoStateChangesAboutOnePodAreTwoEventsAndADuplicateIsNone(t *testing.T)
 	if want := []string{"EventFiring/Fire", "EventResolved/Resolve"}; !slices.Equal(reasons, want) {
 		t.Fatalf("reasons/actions = %v, want %v", reasons, want)
 	}
-	if s := f.recorder.Stats(); s.Written != 2 || s.Skipped != 1 || s.Dropped != 0 || s.Failed != 0 {
-		t.Fatalf("stats = %+v, want 2 written and the duplicate skipped", s)
+	if s := f.recorder.Stats(); s.Written != 2 || s.Dropped != 0 || s.Failed != 0 {
+		t.Fatalf("stats = %+v, want 2 written", s)
 	}
 }
 
@@ -212,14 +211,14 @@ func TestActionOf(t *testing.T) {
 		want string
 	}{
 		{"a firing is Fire", ports.AuditFiring, "Fire"},
-		{"a delivered call is CallAgent", ports.AuditAgentCalled, "CallAgent"},
-		{"a failed call is CallAgent", ports.AuditAgentFailed, "CallAgent"},
+		{"an agent accepting a firing is Deliver", ports.AuditDelivered, "Deliver"},
+		{"a failed delivery is Deliver", ports.AuditDeliveryFailed, "Deliver"},
+		{"an abandoned delivery is Deliver", ports.AuditUndeliverable, "Deliver"},
+		{"a completed investigation is Investigate", ports.AuditInvestigationCompleted, "Investigate"},
+		{"an investigation needing a person is Investigate", ports.AuditInputRequired, "Investigate"},
 		{"a resolution is Resolve", ports.AuditResolved, "Resolve"},
 		{"a prompt that does not render is RenderPrompt", ports.AuditTemplateFailed, "RenderPrompt"},
 		{"a Hook refused is Validate", ports.AuditHookNotAccepted, "Validate"},
-		{"a duplicate is Deduplicate", ports.AuditDuplicate, "Deduplicate"},
-		{"a new delivery kind needs no code change", "DeliveryRefused", "CallAgent"},
-		{"a new task kind needs no code change", "TaskCompleted", "CallAgent"},
 		{"an unknown kind is Record", "SomethingElse", "Record"},
 	}
 	for _, tt := range tests {

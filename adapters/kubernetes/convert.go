@@ -17,7 +17,7 @@ func RefOf(h *v1alpha2.Hook) hook.Ref { return hook.Ref{Namespace: h.Namespace, 
 // ToDomain converts a Hook resource to the domain's hook. An agentId that cannot be read leaves
 // the configuration's agent empty, which the pipeline reports as an invalid agent.
 func ToDomain(h *v1alpha2.Hook) hook.Hook {
-	out := hook.Hook{Ref: RefOf(h), Generation: h.Generation}
+	out := hook.Hook{Ref: RefOf(h), UID: string(h.UID), Generation: h.Generation}
 	for _, c := range h.Spec.EventConfigurations {
 		var agent hook.AgentRef
 		switch {
@@ -38,11 +38,22 @@ func ToDomain(h *v1alpha2.Hook) hook.Hook {
 func ActiveEventsOf(s v1alpha2.HookStatus) []ports.ActiveEvent {
 	out := make([]ports.ActiveEvent, 0, len(s.ActiveEvents))
 	for _, a := range s.ActiveEvents {
-		out = append(out, ports.ActiveEvent{
-			EventType: a.EventType, Namespace: a.Namespace, ResourceName: a.ResourceName,
+		e := ports.ActiveEvent{
+			EventType: a.EventType, Namespace: a.Namespace, ResourceName: a.ResourceName, Fingerprint: a.Fingerprint,
 			FirstSeen: a.FirstSeen.UTC(), LastSeen: a.LastSeen.UTC(), Status: string(a.Status),
+			ResolvedReason: string(a.ResolvedReason), ResolvedAt: timeOf(a.ResolvedAt), Occurrences: a.Occurrences,
 			NotifiedAt: timeOf(a.NotifiedAt), LastNotifiedAt: timeOf(a.LastNotifiedAt),
-		})
+		}
+		if ev := a.Event; ev != nil {
+			e.Event = &ports.EventSnapshot{ResourceKind: ev.ResourceKind, Reason: ev.Reason, Message: ev.Message, Timestamp: timeOf(ev.Timestamp),
+				Source: ev.Source, SourceType: ev.SourceType, Severity: ev.Severity, Description: ev.Description, Metadata: ev.Metadata, Tags: ev.Tags}
+		}
+		for _, d := range a.Deliveries {
+			e.Deliveries = append(e.Deliveries, ports.Delivery{Agent: d.Agent, MessageID: d.MessageID, ContextID: d.ContextID, TaskID: d.TaskID,
+				State: string(d.State), Summary: d.Summary, LastError: d.LastError, Attempts: int(d.Attempts),
+				SentAt: timeOf(d.SentAt), UpdatedAt: timeOf(d.UpdatedAt), NextAttemptAt: timeOf(d.NextAttemptAt)})
+		}
+		out = append(out, e)
 	}
 	return out
 }
@@ -54,11 +65,22 @@ func toAPIActiveEvents(events []ports.ActiveEvent) []v1alpha2.ActiveEvent {
 	}
 	out := make([]v1alpha2.ActiveEvent, 0, len(events))
 	for _, a := range events {
-		out = append(out, v1alpha2.ActiveEvent{
-			EventType: a.EventType, Namespace: a.Namespace, ResourceName: a.ResourceName,
-			FirstSeen: metav1.NewTime(a.FirstSeen), LastSeen: metav1.NewTime(a.LastSeen),
-			Status: v1alpha2.EventStatus(a.Status), NotifiedAt: metaTimeOf(a.NotifiedAt), LastNotifiedAt: metaTimeOf(a.LastNotifiedAt),
-		})
+		e := v1alpha2.ActiveEvent{
+			EventType: a.EventType, Namespace: a.Namespace, ResourceName: a.ResourceName, Fingerprint: a.Fingerprint,
+			FirstSeen: metav1.NewTime(a.FirstSeen), LastSeen: metav1.NewTime(a.LastSeen), Status: v1alpha2.EventStatus(a.Status),
+			ResolvedReason: v1alpha2.ResolvedReason(a.ResolvedReason), ResolvedAt: metaTimeOf(a.ResolvedAt), Occurrences: a.Occurrences,
+			NotifiedAt: metaTimeOf(a.NotifiedAt), LastNotifiedAt: metaTimeOf(a.LastNotifiedAt),
+		}
+		if ev := a.Event; ev != nil {
+			e.Event = &v1alpha2.EventSnapshot{ResourceKind: ev.ResourceKind, Reason: ev.Reason, Message: ev.Message, Timestamp: metaTimeOf(ev.Timestamp),
+				Source: ev.Source, SourceType: ev.SourceType, Severity: ev.Severity, Description: ev.Description, Metadata: ev.Metadata, Tags: ev.Tags}
+		}
+		for _, d := range a.Deliveries {
+			e.Deliveries = append(e.Deliveries, v1alpha2.Delivery{Agent: d.Agent, MessageID: d.MessageID, ContextID: d.ContextID, TaskID: d.TaskID,
+				State: v1alpha2.DeliveryState(d.State), Summary: d.Summary, LastError: d.LastError, Attempts: int32(d.Attempts),
+				SentAt: metaTimeOf(d.SentAt), UpdatedAt: metaTimeOf(d.UpdatedAt), NextAttemptAt: metaTimeOf(d.NextAttemptAt)})
+		}
+		out = append(out, e)
 	}
 	return out
 }

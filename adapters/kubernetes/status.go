@@ -2,8 +2,11 @@ package kubernetes
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,41 +17,94 @@ import (
 
 	"github.com/khook-dev/khook/api/v1alpha2"
 	"github.com/khook-dev/khook/domain/hook"
-	"github.com/khook-dev/khook/domain/status"
 	"github.com/khook-dev/khook/ports"
 )
 
+// StatusMetrics counts status writes by result: written, unchanged, conflict, too-large, error.
+type StatusMetrics interface {
+	StatusWrite(result string)
+}
+
 // StatusWriter writes Hook status through the status subresource.
 type StatusWriter struct {
+	// Client reads Hooks from the manager's cache and writes through the API server.
 	Client client.Client
+	// Reader reads from the API server itself, for a retry after a conflict (the cache may lag).
+	Reader client.Reader
 	Clock  clock.PassiveClock
+	// Metrics is optional.
+	Metrics StatusMetrics
 }
 
 var _ ports.HookStatusWriter = (*StatusWriter)(nil)
 
-// WriteActiveEvents replaces status.activeEvents, unless they are unchanged.
-func (w *StatusWriter) WriteActiveEvents(ctx context.Context, ref hook.Ref, events []ports.ActiveEvent) error {
+// WriteActivity replaces status.activeEvents, omittedEvents and firingEvents, unless they are
+// unchanged. khook owns these fields, so it merge-patches them without a resource version: no
+// conflict with whoever writes the rest of the status (or the spec), no read-modify-write loop.
+func (w *StatusWriter) WriteActivity(ctx context.Context, ref hook.Ref, activity ports.HookActivity) error {
+	var h v1alpha2.Hook
+	if err := w.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &h); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		w.count("error")
+		return fmt.Errorf("reading hook %s: %w", ref, err)
+	}
+	events := toAPIActiveEvents(activity.Events)
 	firing := int32(0)
 	for _, e := range events {
-		if e.Status == string(v1alpha2.EventFiring) {
+		if e.Status == v1alpha2.EventFiring {
 			firing++
 		}
 	}
-	return w.update(ctx, ref, func(h *v1alpha2.Hook) bool {
-		if status.EqualActiveEvents(ActiveEventsOf(h.Status), events) && h.Status.FiringEvents == firing {
-			return false
-		}
-		h.Status.ActiveEvents = toAPIActiveEvents(events)
-		h.Status.FiringEvents = firing
+	if equality.Semantic.DeepEqual(h.Status.ActiveEvents, events) && h.Status.FiringEvents == firing && h.Status.OmittedEvents == int32(activity.Omitted) {
+		w.count("unchanged")
+		return nil
+	}
+	original := h.DeepCopy()
+	h.Status.ActiveEvents, h.Status.FiringEvents, h.Status.OmittedEvents = events, firing, int32(activity.Omitted)
+	now := metav1.NewTime(w.Clock.Now())
+	h.Status.LastUpdated = &now
+	err := w.Client.Status().Patch(ctx, &h, client.MergeFrom(original))
+	switch {
+	case err == nil:
+		w.count("written")
+		return nil
+	case apierrors.IsNotFound(err):
+		return nil
+	case tooLarge(err):
+		w.count("too-large")
+		return fmt.Errorf("writing the status of hook %s (%d events): %w: %w", ref, len(events), ports.ErrStatusTooLarge, err)
+	default:
+		w.count("error")
+		return fmt.Errorf("writing the status of hook %s: %w", ref, err)
+	}
+}
+
+// tooLarge recognises the API server's and etcd's refusals of an object that is too large.
+func tooLarge(err error) bool {
+	if apierrors.IsRequestEntityTooLargeError(err) {
 		return true
-	})
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "request is too large") || strings.Contains(msg, "Request entity too large") ||
+		(apierrors.IsInvalid(err) && strings.Contains(msg, "Too many"))
 }
 
 // WriteConditions sets the given conditions and observedGeneration, unless they are unchanged.
+// Conditions are a list other writers may share, so it reads, changes and updates, retrying
+// conflicts with a fresh read.
 func (w *StatusWriter) WriteConditions(ctx context.Context, ref hook.Ref, observedGeneration int64, conditions []ports.Condition) error {
-	return w.update(ctx, ref, func(h *v1alpha2.Hook) bool {
-		changed := h.Status.ObservedGeneration != observedGeneration
-		h.Status.ObservedGeneration = observedGeneration
+	reader := client.Reader(w.Client)
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		var h v1alpha2.Hook
+		if err := reader.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &h); err != nil {
+			return err
+		}
+		changed := h.Status.ObservedGeneration < observedGeneration
+		if changed {
+			h.Status.ObservedGeneration = observedGeneration
+		}
 		for _, c := range conditions {
 			st := metav1.ConditionFalse
 			if c.Status {
@@ -60,30 +116,39 @@ func (w *StatusWriter) WriteConditions(ctx context.Context, ref hook.Ref, observ
 				changed = true
 			}
 		}
-		return changed
-	})
-}
-
-// update reads the Hook, lets change modify it, and writes the status if change says so,
-// retrying on conflicts. A Hook that no longer exists is not an error.
-func (w *StatusWriter) update(ctx context.Context, ref hook.Ref, change func(*v1alpha2.Hook) bool) error {
-	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		var h v1alpha2.Hook
-		if err := w.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &h); err != nil {
-			return err
-		}
-		if !change(&h) {
+		if !changed {
+			w.count("unchanged")
 			return nil
 		}
 		now := metav1.NewTime(w.Clock.Now())
 		h.Status.LastUpdated = &now
-		return w.Client.Status().Update(ctx, &h)
+		err := w.Client.Status().Update(ctx, &h)
+		if err == nil {
+			w.count("written")
+		}
+		if apierrors.IsConflict(err) {
+			w.count("conflict")
+			if w.Reader != nil {
+				reader = w.Reader
+			}
+		}
+		return err
 	})
-	if apierrors.IsNotFound(err) {
+	switch {
+	case err == nil:
 		return nil
+	case apierrors.IsNotFound(err):
+		return nil
+	case errors.Is(err, context.Canceled):
+		return err
+	default:
+		w.count("error")
+		return fmt.Errorf("updating the conditions of hook %s: %w", ref, err)
 	}
-	if err != nil {
-		return fmt.Errorf("updating status of hook %s: %w", ref, err)
+}
+
+func (w *StatusWriter) count(result string) {
+	if w.Metrics != nil {
+		w.Metrics.StatusWrite(result)
 	}
-	return nil
 }

@@ -13,12 +13,18 @@ import (
 	"github.com/khook-dev/khook/ports"
 )
 
-// Metrics implements ports.Metrics with Prometheus collectors.
+// Metrics implements ports.Metrics, and the adapters' own counters, with Prometheus collectors.
 type Metrics struct {
-	events   *prometheus.CounterVec
-	calls    *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	inFlight prometheus.Gauge
+	received, matched, duplicates, firings *prometheus.CounterVec
+	firingEntries                          prometheus.Gauge
+	refusals                               *prometheus.CounterVec
+	sends                                  *prometheus.CounterVec
+	sendDuration                           *prometheus.HistogramVec
+	investigations                         *prometheus.HistogramVec
+	retries                                *prometheus.CounterVec
+	queueDepth                             *prometheus.GaugeVec
+	breaker                                *prometheus.GaugeVec
+	statusWrites                           *prometheus.CounterVec
 }
 
 var _ ports.Metrics = (*Metrics)(nil)
@@ -37,22 +43,28 @@ func New() (*Metrics, error) {
 }
 
 func register(reg prometheus.Registerer) (*Metrics, error) {
-	m := &Metrics{
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "khook_events_total", Help: "Events observed, by type and what dedup made of them.",
-		}, []string{"event_type", "outcome"}),
-		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "khook_agent_calls_total", Help: "Agent calls finished, by agent and result.",
-		}, []string{"agent", "result"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "khook_agent_call_duration_seconds", Help: "How long agent calls took, retries included.",
-			Buckets: []float64{0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600},
-		}, []string{"agent"}),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "khook_agent_calls_in_flight", Help: "Agent calls under way.",
-		}),
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
-	for _, c := range []prometheus.Collector{m.events, m.calls, m.duration, m.inFlight} {
+	m := &Metrics{
+		received:      counter("khook_events_received_total", "Events the sources delivered, by source and type.", "source", "event_type"),
+		matched:       counter("khook_events_matched_total", "Hook sightings of events (one per matching Hook), by type.", "event_type"),
+		duplicates:    counter("khook_events_duplicate_total", "Sightings of trouble already firing: suppressed, nobody told again.", "event_type"),
+		firings:       counter("khook_firings_total", "Firings started, by type.", "event_type"),
+		firingEntries: prometheus.NewGauge(prometheus.GaugeOpts{Name: "khook_firing_entries", Help: "Event keys firing now, over all Hooks."}),
+		refusals:      counter("khook_template_refusals_total", "Prompts refused at check time or stopped while rendering.", "reason"),
+		sends:         counter("khook_agent_sends_total", "Sends to agents by result: accepted, failed, permanent, uncertain.", "agent", "result"),
+		sendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "khook_agent_send_duration_seconds",
+			Help: "How long a send took (the agent returns at once).", Buckets: prometheus.ExponentialBuckets(0.005, 3, 10)}, []string{"agent"}),
+		investigations: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "khook_investigation_duration_seconds",
+			Help: "How long followed investigations took, by outcome.", Buckets: []float64{10, 30, 60, 120, 300, 600, 1200, 1800, 3600}}, []string{"agent", "outcome"}),
+		retries:      counter("khook_delivery_retries_total", "Failed deliveries scheduled for another attempt.", "agent"),
+		queueDepth:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "khook_agent_queue_depth", Help: "Deliveries waiting for a slot of their agent."}, []string{"agent"}),
+		breaker:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "khook_agent_breaker_state", Help: "Circuit breaker per agent: 0 closed, 1 half-open, 2 open."}, []string{"agent"}),
+		statusWrites: counter("khook_status_writes_total", "Hook status writes by result: written, unchanged, conflict, too-large, error.", "result"),
+	}
+	for _, c := range []prometheus.Collector{m.received, m.matched, m.duplicates, m.firings, m.firingEntries, m.refusals, m.sends,
+		m.sendDuration, m.investigations, m.retries, m.queueDepth, m.breaker, m.statusWrites} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {
@@ -63,16 +75,52 @@ func register(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// EventObserved implements ports.Metrics.
-func (m *Metrics) EventObserved(t event.Type, outcome string) {
-	m.events.WithLabelValues(string(t), outcome).Inc()
+// EventHandled implements ports.Metrics.
+func (m *Metrics) EventHandled(source string, t event.Type, matched, firing, duplicates int) {
+	m.received.WithLabelValues(source, string(t)).Inc()
+	if matched > 0 {
+		m.matched.WithLabelValues(string(t)).Add(float64(matched))
+	}
+	if firing > 0 {
+		m.firings.WithLabelValues(string(t)).Add(float64(firing))
+	}
+	if duplicates > 0 {
+		m.duplicates.WithLabelValues(string(t)).Add(float64(duplicates))
+	}
 }
 
-// AgentCallFinished implements ports.Metrics.
-func (m *Metrics) AgentCallFinished(agent hook.AgentRef, result string, took time.Duration) {
-	m.calls.WithLabelValues(agent.String(), result).Inc()
-	m.duration.WithLabelValues(agent.String()).Observe(took.Seconds())
+// FiringEntries implements ports.Metrics.
+func (m *Metrics) FiringEntries(delta int) { m.firingEntries.Add(float64(delta)) }
+
+// TemplateRefused implements ports.Metrics.
+func (m *Metrics) TemplateRefused(reason string) { m.refusals.WithLabelValues(reason).Inc() }
+
+// SendFinished implements ports.DeliveryMetrics.
+func (m *Metrics) SendFinished(agent hook.AgentRef, result string, took time.Duration) {
+	m.sends.WithLabelValues(agent.String(), result).Inc()
+	m.sendDuration.WithLabelValues(agent.String()).Observe(took.Seconds())
 }
 
-// CallsInFlight implements ports.Metrics.
-func (m *Metrics) CallsInFlight(delta int) { m.inFlight.Add(float64(delta)) }
+// InvestigationFinished implements ports.DeliveryMetrics.
+func (m *Metrics) InvestigationFinished(agent hook.AgentRef, outcome string, took time.Duration) {
+	m.investigations.WithLabelValues(agent.String(), outcome).Observe(took.Seconds())
+}
+
+// RetryScheduled implements ports.DeliveryMetrics.
+func (m *Metrics) RetryScheduled(agent hook.AgentRef) {
+	m.retries.WithLabelValues(agent.String()).Inc()
+}
+
+// QueueDepth implements ports.DeliveryMetrics.
+func (m *Metrics) QueueDepth(agent hook.AgentRef, depth int) {
+	m.queueDepth.WithLabelValues(agent.String()).Set(float64(depth))
+}
+
+// BreakerState records a circuit breaker's state: closed, half-open or open.
+func (m *Metrics) BreakerState(agent, state string) {
+	v := map[string]float64{"closed": 0, "half-open": 1, "open": 2}[state]
+	m.breaker.WithLabelValues(agent).Set(v)
+}
+
+// StatusWrite counts a Hook status write by result.
+func (m *Metrics) StatusWrite(result string) { m.statusWrites.WithLabelValues(result).Inc() }

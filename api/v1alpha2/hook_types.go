@@ -64,30 +64,138 @@ const (
 	EventResolved EventStatus = "resolved"
 )
 
-// ActiveEvent is one event key the Hook has seen recently.
+// ResolvedReason says why an event stopped firing.
+// +kubebuilder:validation:Enum=recovered;deleted;quiet
+type ResolvedReason string
+
+// ActiveEvent is one event key the Hook has seen recently: its current firing (or how it
+// resolved) and the ledger of who was told.
 type ActiveEvent struct {
 	EventType string `json:"eventType"`
 	// Namespace of the resource; empty for cluster-wide events.
 	// +optional
-	Namespace    string      `json:"namespace,omitempty"`
-	ResourceName string      `json:"resourceName"`
-	FirstSeen    metav1.Time `json:"firstSeen"`
-	LastSeen     metav1.Time `json:"lastSeen"`
-	Status       EventStatus `json:"status"`
-	// NotifiedAt is when every configured agent had been told of this firing.
+	Namespace    string `json:"namespace,omitempty"`
+	ResourceName string `json:"resourceName"`
+	// Fingerprint tells apart troubles of one type on one resource name (alerts with other
+	// labels).
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Fingerprint string      `json:"fingerprint,omitempty"`
+	FirstSeen   metav1.Time `json:"firstSeen"`
+	LastSeen    metav1.Time `json:"lastSeen"`
+	Status      EventStatus `json:"status"`
+	// ResolvedReason says why a resolved event ended: the resource recovered, was deleted, or
+	// the trouble was not seen again for the dedup window (quiet).
+	// +optional
+	ResolvedReason ResolvedReason `json:"resolvedReason,omitempty"`
+	// ResolvedAt is when the event resolved.
+	// +optional
+	ResolvedAt *metav1.Time `json:"resolvedAt,omitempty"`
+	// Occurrences counts the sightings during this firing, the first included.
+	// +optional
+	Occurrences int64 `json:"occurrences,omitempty"`
+	// NotifiedAt is when every configured agent had accepted this firing.
 	// +optional
 	NotifiedAt *metav1.Time `json:"notifiedAt,omitempty"`
-	// LastNotifiedAt is the latest time an agent was told of this event key.
+	// LastNotifiedAt is when an agent last accepted this firing.
 	// +optional
 	LastNotifiedAt *metav1.Time `json:"lastNotifiedAt,omitempty"`
+	// Event is the latest occurrence of a firing event, kept so that an agent told after a
+	// restart gets the same prompt.
+	// +optional
+	Event *EventSnapshot `json:"event,omitempty"`
+	// Deliveries is the ledger of this firing: one entry per agent to tell.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
+	Deliveries []Delivery `json:"deliveries,omitempty"`
+}
+
+// EventSnapshot is what a prompt is rendered from, beyond the event's key.
+type EventSnapshot struct {
+	// +optional
+	ResourceKind string `json:"resourceKind,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Reason string `json:"reason,omitempty"`
+	// Message is cut to 4096 bytes, the prompt renderer's limit for one value.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Message string `json:"message,omitempty"`
+	// +optional
+	Timestamp *metav1.Time `json:"timestamp,omitempty"`
+	// +optional
+	Source string `json:"source,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	SourceType string `json:"sourceType,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Severity string `json:"severity,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Description string `json:"description,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	Tags map[string]string `json:"tags,omitempty"`
+}
+
+// DeliveryState is where telling one agent of one firing stands.
+// +kubebuilder:validation:Enum=pending;sending;submitted;working;completed;failed;rejected;canceled;input-required;auth-required;timed-out;undeliverable;unknown;abandoned
+type DeliveryState string
+
+// Delivery is one agent's line in the ledger of a firing.
+type Delivery struct {
+	// Agent is namespace/name.
+	Agent string `json:"agent"`
+	// MessageID is the A2A message id, the same for every attempt of this firing.
+	MessageID string `json:"messageId"`
+	// ContextID is the agent's conversation (Kagent session) the attempts continue.
+	// +optional
+	ContextID string `json:"contextId,omitempty"`
+	// TaskID is the A2A task the latest accepted attempt started.
+	// +optional
+	TaskID string        `json:"taskId,omitempty"`
+	State  DeliveryState `json:"state"`
+	// Summary is the start of the task's final status message or artifact.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Summary string `json:"summary,omitempty"`
+	// LastError says why the latest attempt failed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	LastError string `json:"lastError,omitempty"`
+	// Attempts counts the sends of this firing to this agent.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// SentAt is when the agent accepted the latest attempt.
+	// +optional
+	SentAt *metav1.Time `json:"sentAt,omitempty"`
+	// UpdatedAt is when State last changed.
+	// +optional
+	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
+	// NextAttemptAt is when a pending delivery is tried again.
+	// +optional
+	NextAttemptAt *metav1.Time `json:"nextAttemptAt,omitempty"`
 }
 
 // HookStatus is what the controller observed and did.
 type HookStatus struct {
-	// ActiveEvents are the event keys seen within the dedup window, firing or resolved.
+	// ActiveEvents are the event keys seen within the dedup window, firing or resolved, with
+	// the delivery ledger of each firing. At most a few hundred are shown (those with deliveries
+	// under way first, then firing, then resolved, the most recent first); omittedEvents counts
+	// the rest.
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=1000
 	ActiveEvents []ActiveEvent `json:"activeEvents,omitempty"`
+	// OmittedEvents counts the events khook holds but leaves out of activeEvents to keep the
+	// object small.
+	// +optional
+	OmittedEvents int32 `json:"omittedEvents,omitempty"`
 	// FiringEvents counts the activeEvents that are firing (shown by kubectl get hooks).
 	// +optional
 	FiringEvents int32 `json:"firingEvents"`
@@ -97,7 +205,8 @@ type HookStatus struct {
 	// ObservedGeneration is the generation the conditions describe.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Accepted says whether every event configuration is in use, and why not.
+	// Conditions: Accepted says whether every event configuration is in use, and why not;
+	// Delivering whether every firing reaches its agents, and which agent cannot be told why.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -111,6 +220,7 @@ type HookStatus struct {
 // +kubebuilder:printcolumn:name="Event Types",type=string,JSONPath=`.spec.eventConfigurations[*].eventType`
 // +kubebuilder:printcolumn:name="Firing",type=integer,JSONPath=`.status.firingEvents`
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Delivering",type=string,JSONPath=`.status.conditions[?(@.type=="Delivering")].status`
 // +kubebuilder:printcolumn:name="Last Updated",type=date,JSONPath=`.status.lastUpdated`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Hook struct {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/khook-dev/khook/api/v1alpha2"
 	"github.com/khook-dev/khook/app"
+	"github.com/khook-dev/khook/domain/delivery"
 )
 
 // config is what the command line says.
@@ -38,7 +39,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("khook", flag.ContinueOnError)
 	defaults := app.DefaultOptions()
-	timeoutDefault := defaults.CallTimeout
+	timeoutDefault := defaults.RequestTimeout
 	if v := getenv("KAGENT_API_TIMEOUT"); v != "" {
 		d, err := parseTimeout(v)
 		if err != nil {
@@ -57,9 +58,31 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	var clusterNS string
 	fs.StringVar(&c.opts.KagentURL, "kagent-url", kagentURL, "Kagent base URL (env KAGENT_API_URL)")
 	fs.StringVar(&c.opts.UserID, "user-id", userID, "user sent to Kagent as X-User-Id (env KAGENT_USER_ID)")
-	fs.DurationVar(&c.opts.CallTimeout, "call-timeout", timeoutDefault, "timeout of one agent call attempt (env KAGENT_API_TIMEOUT)")
+	fs.DurationVar(&c.opts.RequestTimeout, "request-timeout", timeoutDefault, "timeout of one request to Kagent: a send or a task poll, never an investigation (env KAGENT_API_TIMEOUT)")
+	fs.DurationVar(&c.opts.RequestTimeout, "call-timeout", timeoutDefault, "deprecated: the same as -request-timeout")
+	fs.StringVar(&c.opts.KagentSecurity.CAFile, "kagent-ca-file", "", "PEM bundle of the authorities Kagent's TLS certificate is checked against")
+	fs.StringVar(&c.opts.KagentSecurity.TokenFile, "kagent-token-file", "", "file holding a bearer token for Kagent, read again when it changes")
+	fs.Func("kagent-header", "extra header for Kagent requests, as Name=value (repeatable)", func(v string) error {
+		name, value, ok := strings.Cut(v, "=")
+		if !ok || strings.TrimSpace(name) == "" {
+			return fmt.Errorf("%q is not Name=value", v)
+		}
+		if c.opts.KagentSecurity.Headers == nil {
+			c.opts.KagentSecurity.Headers = map[string]string{}
+		}
+		c.opts.KagentSecurity.Headers[strings.TrimSpace(name)] = value
+		return nil
+	})
+	d := defaults.Delivery
+	var guarantee string
+	fs.StringVar(&guarantee, "delivery-guarantee", string(d.Guarantee), "what a crash between a send and its status write does: at-least-once (sent again, same message id) or at-most-once (never sent again)")
+	fs.IntVar(&c.opts.Delivery.MaxSendsPerAgent, "max-sends-per-agent", d.MaxSendsPerAgent, "sends under way to one agent at once")
+	fs.IntVar(&c.opts.Delivery.MaxInvestigationsPerAgent, "max-investigations-per-agent", d.MaxInvestigationsPerAgent, "investigations in progress per agent; more firings wait in the agent's queue")
+	fs.DurationVar(&c.opts.Delivery.InvestigationTimeout, "investigation-timeout", d.InvestigationTimeout, "an agent's task not ended this long after it was accepted is recorded as timed out")
+	fs.DurationVar(&c.opts.Delivery.RetryInitial, "retry-initial", d.RetryInitial, "wait after a failed delivery; it doubles with each failure")
+	fs.DurationVar(&c.opts.Delivery.RetryMax, "retry-max", d.RetryMax, "longest wait between delivery attempts")
+	fs.IntVar(&c.opts.Delivery.MaxAttempts, "max-attempts", d.MaxAttempts, "attempts before a delivery is given up (until the Hook or the agent changes)")
 	fs.DurationVar(&c.opts.DedupWindow, "dedup-window", defaults.DedupWindow, "an event not seen again for this long is resolved")
-	fs.IntVar(&c.opts.MaxConcurrentCalls, "max-concurrent-calls", defaults.MaxConcurrentCalls, "agent calls under way at once")
 	fs.DurationVar(&c.opts.ShutdownTimeout, "shutdown-timeout", defaults.ShutdownTimeout, "how long agent calls under way may finish at shutdown")
 	fs.DurationVar(&c.opts.StatusFlushInterval, "status-flush-interval", defaults.StatusFlushInterval, "longest wait before a status change is written")
 	fs.DurationVar(&c.opts.CleanupInterval, "cleanup-interval", defaults.CleanupInterval, "how often quiet events are resolved")
@@ -77,6 +100,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 			c.opts.ClusterEventNamespaces = append(c.opts.ClusterEventNamespaces, ns)
 		}
 	}
+	c.opts.Delivery.Guarantee = delivery.Guarantee(guarantee)
 	if _, err := zapcore.ParseLevel(c.logLevel); err != nil {
 		return c, fmt.Errorf("-log-level: %w", err)
 	}

@@ -2,18 +2,18 @@
 //
 // The life of an entry:
 //
-//	first sight           → firing; the agent is due (Observe says Notify)
-//	repeat inside window  → duplicate, unless the earlier call failed: then it is due again
-//	no repeat for window  → resolved (Sweep)
-//	sight after resolved  → a new firing
-//	resolved for window   → forgotten (Sweep)
+//	first sight                 → firing (Observe says NewFiring): whoever must be told is told
+//	repeat inside the window    → duplicate: nobody is told again
+//	the source says it ended    → resolved, as recovered or deleted (Observe says Ended)
+//	no repeat for the window    → resolved as quiet (Sweep)
+//	sight after resolved        → a new firing
+//	resolved for a window       → forgotten (Sweep)
 //
-// Only one agent call per entry is in flight at a time, so repeats arriving during a slow call
-// are duplicates, and order holds per key. A call that failed leaves the entry firing and not
-// notified, so it stays due: the next repeat, or the pipeline's retry of due entries, calls again,
-// skipping agents that already succeeded.
+// Who is told, and how that goes, is package delivery's business: dedup knows only firings.
 //
-// The Store is safe for concurrent use. Time comes from a clock (k8s.io/utils/clock), so tests
-// drive it with a fake one. Snapshot and Restore move the state to and from Hook status so that a
-// restart or a leader failover does not call an agent again for trouble it already reported.
+// The Store is safe for concurrent use and built for event storms: entries live in one table per
+// hook behind a copy-on-write map, so a duplicate takes only its hook's lock, copies nothing and
+// allocates nothing. Time comes from a clock (k8s.io/utils/clock), so tests drive it with a fake
+// one. Snapshot and Restore move the state to and from Hook status so that a restart or a leader
+// failover keeps every firing.
 package dedup

@@ -3,6 +3,7 @@ package dedup
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -22,23 +23,33 @@ const (
 	Resolved State = "resolved"
 )
 
-// Outcome is what Observe decided about an event.
+// Outcome is what Observe made of an event.
 type Outcome int
 
 const (
-	// Notify: the event is new trouble, or a repeat of trouble whose agent call failed; the
-	// caller must call the agent and then Settle.
-	Notify Outcome = iota + 1
-	// Duplicate: the agent was already told, or a call is under way.
+	// NewFiring: the event is new trouble (first sight, or a sight after it resolved). Whoever
+	// must be told of it should be told.
+	NewFiring Outcome = iota + 1
+	// Duplicate: the trouble is firing already; nobody is told again.
 	Duplicate
+	// Ended: the event resolved a firing entry.
+	Ended
+	// Ignored: the event changes nothing. It resolves trouble that is not firing (unknown, or
+	// resolved already), or it reports trouble older than the resolution its source sent (a pod
+	// listed again after a leader change shows a restart it had recovered from).
+	Ignored
 )
 
 func (o Outcome) String() string {
 	switch o {
-	case Notify:
-		return "notify"
+	case NewFiring:
+		return "new-firing"
 	case Duplicate:
 		return "duplicate"
+	case Ended:
+		return "ended"
+	case Ignored:
+		return "ignored"
 	default:
 		return "unknown"
 	}
@@ -46,57 +57,49 @@ func (o Outcome) String() string {
 
 // Entry is the state of one event key for one hook.
 type Entry struct {
-	Hook      hook.Ref
-	Key       event.Key
-	State     State
+	Hook  hook.Ref
+	Key   event.Key
+	State State
+	// Resolution says why a resolved entry ended; empty while firing.
+	Resolution event.Resolution
+	// FirstSeen is when the current firing started; with Hook and Key it names the firing.
 	FirstSeen time.Time
-	LastSeen  time.Time
-	// NotifiedAt is when every agent configured for this firing had been told; zero until then.
-	NotifiedAt time.Time
-	// LastNotifiedAt is the last time any agent was told of this key, across firings.
-	LastNotifiedAt time.Time
-	// Delivered names the agents already told during this firing (see hook.AgentRef.String).
-	Delivered map[string]bool
-	// InFlight is true while an agent call for this entry is under way.
-	InFlight bool
-	// LastEvent is the latest occurrence, used to render the prompt when a failed call is retried.
+	// LastSeen is the latest sight.
+	LastSeen time.Time
+	// ResolvedAt is when a resolved entry ended; it is forgotten a window later.
+	ResolvedAt time.Time
+	// Occurrences counts the sights of the current firing, the first included.
+	Occurrences int64
+	// LastEvent is the latest occurrence: a retry renders the prompt from it.
 	LastEvent event.Event
-	// Attempts counts the calls started for this firing.
-	Attempts int
-	// LastAttempt is when the latest call started.
-	LastAttempt time.Time
-}
-
-// Notified reports whether every agent was told of this firing.
-func (e Entry) Notified() bool { return !e.NotifiedAt.IsZero() }
-
-func (e Entry) clone() Entry {
-	if e.Delivered != nil {
-		d := make(map[string]bool, len(e.Delivered))
-		for k, v := range e.Delivered {
-			d[k] = v
-		}
-		e.Delivered = d
-	}
-	return e
 }
 
 // Observation is Observe's answer.
 type Observation struct {
 	Outcome Outcome
-	// NewFiring is true when this sight started a firing (first sight, or after resolved).
-	NewFiring bool
-	// Entry is a copy of the entry after the observation.
-	Entry Entry
+	// FirstSeen names the firing the event belongs to (zero for Ignored).
+	FirstSeen time.Time
 }
 
-// Store keeps entries per hook and key.
+// Store keeps entries per hook and key. It is safe for concurrent use; a sight of trouble takes
+// only its hook's lock and copies nothing.
 type Store struct {
 	clock  clock.PassiveClock
 	window time.Duration
 
+	// tables maps each hook to its entries. It is replaced, never changed, so readers need no
+	// lock; writers serialise on tablesMu.
+	tables   atomic.Pointer[map[hook.Ref]*table]
+	tablesMu sync.Mutex
+}
+
+// table holds one hook's entries.
+type table struct {
 	mu      sync.Mutex
-	entries map[hook.Ref]map[event.Key]*Entry
+	entries map[event.Key]*Entry
+	// seen is set when a sight changed LastSeen or Occurrences only: worth writing to status
+	// now and then, not at once.
+	seen bool
 }
 
 // NewStore returns an empty store; a window <= 0 means DefaultWindow.
@@ -104,175 +107,215 @@ func NewStore(c clock.PassiveClock, window time.Duration) *Store {
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	return &Store{clock: c, window: window, entries: map[hook.Ref]map[event.Key]*Entry{}}
+	s := &Store{clock: c, window: window}
+	s.tables.Store(&map[hook.Ref]*table{})
+	return s
 }
 
 // Window returns the dedup window.
 func (s *Store) Window() time.Duration { return s.window }
 
-// Observe records a sight of e for hook ref and decides whether the agent is due.
-// On Notify the entry is marked in flight: the caller must call Settle when the call ends.
+// Observe records a sight of e for hook ref: trouble fires or repeats; a resolution ends it.
 func (s *Store) Observe(ref hook.Ref, e event.Event) Observation {
 	now := s.clock.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	byKey := s.entries[ref]
-	if byKey == nil {
-		byKey = map[event.Key]*Entry{}
-		s.entries[ref] = byKey
-	}
 	key := e.Key()
-	ent := byKey[key]
-	newFiring := ent == nil || ent.State == Resolved || now.Sub(ent.LastSeen) >= s.window
-	if newFiring && ent != nil && ent.InFlight {
-		// A call for the previous firing is still running; it covers this sight too.
-		newFiring = false
-	}
-	if newFiring {
-		var lastNotified time.Time
-		if ent != nil {
-			lastNotified = ent.LastNotifiedAt
+	if e.Resolves() {
+		if s.resolve(ref, key, e.Resolution, now) {
+			return Observation{Outcome: Ended}
 		}
-		ent = &Entry{Hook: ref, Key: key, State: Firing, FirstSeen: now, LastNotifiedAt: lastNotified}
-		byKey[key] = ent
+		return Observation{Outcome: Ignored}
 	}
-	ent.LastSeen = now
-	ent.LastEvent = e
-	if ent.InFlight || ent.Notified() {
-		return Observation{Outcome: Duplicate, Entry: ent.clone()}
+	t := s.tableFor(ref)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ent := t.entries[key]
+	if ent != nil && ent.State == Firing && now.Sub(ent.LastSeen) < s.window {
+		ent.LastSeen = now
+		ent.Occurrences++
+		ent.LastEvent = e
+		t.seen = true
+		return Observation{Outcome: Duplicate, FirstSeen: ent.FirstSeen}
 	}
-	s.startLocked(ent, now)
-	return Observation{Outcome: Notify, NewFiring: newFiring, Entry: ent.clone()}
+	if ent != nil && ent.State == Resolved && ent.Resolution != event.Quiet && !e.Timestamp.IsZero() && !e.Timestamp.After(ent.ResolvedAt) {
+		return Observation{Outcome: Ignored}
+	}
+	if ent == nil {
+		ent = &Entry{Hook: ref, Key: key}
+		t.entries[key] = ent
+	}
+	*ent = Entry{Hook: ref, Key: key, State: Firing, FirstSeen: now, LastSeen: now, Occurrences: 1, LastEvent: e}
+	return Observation{Outcome: NewFiring, FirstSeen: now}
 }
 
-func (s *Store) startLocked(ent *Entry, now time.Time) {
-	ent.InFlight = true
-	ent.Attempts++
-	ent.LastAttempt = now
+func (s *Store) resolve(ref hook.Ref, key event.Key, why event.Resolution, now time.Time) bool {
+	t := s.existingTable(ref)
+	if t == nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ent := t.entries[key]
+	if ent == nil || ent.State != Firing {
+		return false
+	}
+	ent.State, ent.Resolution, ent.ResolvedAt = Resolved, why, now
+	return true
 }
 
-// Settle ends the call started by Observe or TakeDue: delivered names the agents told during it,
-// and complete says whether every configured agent has now been told. An incomplete call leaves
-// the entry due for a retry.
-func (s *Store) Settle(ref hook.Ref, key event.Key, delivered []string, complete bool) {
+// Get returns a copy of the entry of hook ref and key.
+func (s *Store) Get(ref hook.Ref, key event.Key) (Entry, bool) {
+	t := s.existingTable(ref)
+	if t == nil {
+		return Entry{}, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ent, ok := t.entries[key]; ok {
+		return *ent, true
+	}
+	return Entry{}, false
+}
+
+// Sweep resolves firing entries not seen for a window (as quiet) and forgets resolved ones a
+// window after they resolved. It returns the entries it resolved, those it forgot and the hooks
+// whose entries changed, each in a stable order.
+func (s *Store) Sweep() (resolved, forgotten []Entry, changed []hook.Ref) {
 	now := s.clock.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ent := s.entries[ref][key]
-	if ent == nil { // the hook was deleted meanwhile
-		return
-	}
-	ent.InFlight = false
-	if len(delivered) > 0 {
-		if ent.Delivered == nil {
-			ent.Delivered = map[string]bool{}
-		}
-		for _, d := range delivered {
-			ent.Delivered[d] = true
-		}
-		ent.LastNotifiedAt = now
-	}
-	if complete && ent.NotifiedAt.IsZero() {
-		ent.NotifiedAt = now
-	}
-}
-
-// TakeDue marks in flight, and returns, the firing entries whose agent call failed and whose
-// latest attempt started at least retryAfter ago. The caller calls the agent for each and Settles.
-func (s *Store) TakeDue(retryAfter time.Duration) []Entry {
-	now := s.clock.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var due []Entry
-	for _, byKey := range s.entries {
-		for _, ent := range byKey {
-			if ent.State != Firing || ent.InFlight || ent.Notified() || now.Sub(ent.LastAttempt) < retryAfter {
-				continue
-			}
-			s.startLocked(ent, now)
-			due = append(due, ent.clone())
-		}
-	}
-	sortEntries(due)
-	return due
-}
-
-// Sweep resolves firing entries not seen for a window and forgets resolved ones a window later.
-// It returns the entries it resolved and the hooks whose entries changed.
-func (s *Store) Sweep() (resolved []Entry, changed []hook.Ref) {
-	now := s.clock.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for ref, byKey := range s.entries {
+	for ref, t := range *s.tables.Load() {
 		touched := false
-		for key, ent := range byKey {
-			if ent.InFlight {
-				continue
-			}
-			quiet := now.Sub(ent.LastSeen)
+		t.mu.Lock()
+		for key, ent := range t.entries {
 			switch {
-			case ent.State == Firing && quiet >= s.window:
-				ent.State = Resolved
-				resolved = append(resolved, ent.clone())
+			case ent.State == Firing && now.Sub(ent.LastSeen) >= s.window:
+				ent.State, ent.Resolution, ent.ResolvedAt = Resolved, event.Quiet, ent.LastSeen.Add(s.window)
+				resolved = append(resolved, *ent)
 				touched = true
-			case ent.State == Resolved && quiet >= 2*s.window:
-				delete(byKey, key)
+			case ent.State == Resolved && now.Sub(ent.ResolvedAt) >= s.window:
+				delete(t.entries, key)
+				forgotten = append(forgotten, *ent)
 				touched = true
 			}
 		}
-		if len(byKey) == 0 {
-			delete(s.entries, ref)
-		}
+		t.mu.Unlock()
 		if touched {
 			changed = append(changed, ref)
 		}
 	}
 	sortEntries(resolved)
-	sort.Slice(changed, func(i, j int) bool { return changed[i].String() < changed[j].String() })
-	return resolved, changed
+	sortEntries(forgotten)
+	sortRefs(changed)
+	return resolved, forgotten, changed
 }
 
-// Snapshot returns copies of the entries of hook ref, ordered by key.
+// Snapshot returns copies of the entries of hook ref, ordered by key, and clears the hook's
+// "seen" mark.
 func (s *Store) Snapshot(ref hook.Ref) []Entry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Entry, 0, len(s.entries[ref]))
-	for _, ent := range s.entries[ref] {
-		out = append(out, ent.clone())
+	t := s.existingTable(ref)
+	if t == nil {
+		return nil
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]Entry, 0, len(t.entries))
+	for _, ent := range t.entries {
+		out = append(out, *ent)
+	}
+	t.seen = false
 	sortEntries(out)
 	return out
 }
 
-// Restore loads entries for hook ref, typically read back from the Hook's status after a restart,
-// unless the store already holds entries for it (its own state is newer than any status). An
-// entry whose NotifiedAt is set counts as fully delivered; one without is due for a retry.
-// It reports whether it loaded anything.
-func (s *Store) Restore(ref hook.Ref, entries []Entry) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.entries[ref]) > 0 || len(entries) == 0 {
-		return false
-	}
-	byKey := make(map[event.Key]*Entry, len(entries))
-	for _, e := range entries {
-		e := e.clone()
-		e.Hook = ref
-		e.InFlight = false
-		if e.LastEvent.Type == "" {
-			e.LastEvent = event.Event{Type: e.Key.Type, Namespace: e.Key.Namespace, ResourceName: e.Key.ResourceName, Timestamp: e.LastSeen}
+// Seen returns, in a stable order, the hooks whose entries were seen again since their last
+// Snapshot: their LastSeen and Occurrences changed, nothing else.
+func (s *Store) Seen() []hook.Ref {
+	var refs []hook.Ref
+	for ref, t := range *s.tables.Load() {
+		t.mu.Lock()
+		if t.seen {
+			refs = append(refs, ref)
 		}
-		byKey[e.Key] = &e
+		t.mu.Unlock()
 	}
-	s.entries[ref] = byKey
-	return true
+	sortRefs(refs)
+	return refs
 }
 
-// Drop forgets every entry of hook ref, as when the Hook is deleted.
-func (s *Store) Drop(ref hook.Ref) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.entries, ref)
+// Restore loads entries for hook ref, typically read back from the Hook's status after a restart,
+// unless the store already holds entries for it (its own state is newer than any status). It
+// returns how many firing entries it loaded, and false if it loaded nothing.
+func (s *Store) Restore(ref hook.Ref, entries []Entry) (firing int, ok bool) {
+	if len(entries) == 0 {
+		return 0, false
+	}
+	t := s.tableFor(ref)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.entries) > 0 {
+		return 0, false
+	}
+	for _, e := range entries {
+		e.Hook = ref
+		if e.LastEvent.Type == "" {
+			e.LastEvent = event.Event{Type: e.Key.Type, Namespace: e.Key.Namespace, ResourceName: e.Key.ResourceName,
+				Fingerprint: e.Key.Fingerprint, Timestamp: e.LastSeen}
+		}
+		if e.State == Firing {
+			firing++
+		}
+		t.entries[e.Key] = &e
+	}
+	return firing, true
+}
+
+// Drop forgets every entry of hook ref, as when the Hook is deleted, and returns how many of
+// them were firing.
+func (s *Store) Drop(ref hook.Ref) (firing int) {
+	s.tablesMu.Lock()
+	defer s.tablesMu.Unlock()
+	old := *s.tables.Load()
+	t, ok := old[ref]
+	if !ok {
+		return 0
+	}
+	next := make(map[hook.Ref]*table, len(old))
+	for r, tt := range old {
+		if r != ref {
+			next[r] = tt
+		}
+	}
+	s.tables.Store(&next)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, ent := range t.entries {
+		if ent.State == Firing {
+			firing++
+		}
+	}
+	t.entries = map[event.Key]*Entry{} // a sight racing with the drop lands here, unseen
+	return firing
+}
+
+func (s *Store) existingTable(ref hook.Ref) *table { return (*s.tables.Load())[ref] }
+
+// tableFor returns the table of ref, adding one if there is none.
+func (s *Store) tableFor(ref hook.Ref) *table {
+	if t := s.existingTable(ref); t != nil {
+		return t
+	}
+	s.tablesMu.Lock()
+	defer s.tablesMu.Unlock()
+	old := *s.tables.Load()
+	if t, ok := old[ref]; ok {
+		return t
+	}
+	next := make(map[hook.Ref]*table, len(old)+1)
+	for r, t := range old {
+		next[r] = t
+	}
+	t := &table{entries: map[event.Key]*Entry{}}
+	next[ref] = t
+	s.tables.Store(&next)
+	return t
 }
 
 func sortEntries(es []Entry) {
@@ -282,4 +325,8 @@ func sortEntries(es []Entry) {
 		}
 		return es[i].Key.String() < es[j].Key.String()
 	})
+}
+
+func sortRefs(refs []hook.Ref) {
+	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
 }

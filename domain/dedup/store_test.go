@@ -20,62 +20,88 @@ var (
 	crash  = event.Event{Type: event.PodRestart, Namespace: "apps", ResourceName: "web-1", Message: "Back-off"}
 )
 
+func stamped(e event.Event, at time.Time) event.Event {
+	e.Timestamp = at
+	return e
+}
+
+func resolution(why event.Resolution) event.Event {
+	e := crash
+	e.Resolution = why
+	return e
+}
+
 // step is one thing that happens to the store, and what must come of it.
 type step struct {
-	after        time.Duration // clock moves forward this much first
-	do           string        // "observe", "succeed", "fail", "sweep"
-	wantOutcome  dedup.Outcome // for observe
-	wantState    dedup.State
-	wantNotified bool
+	after          time.Duration // clock moves forward this much first
+	observe        *event.Event  // observe this event, or sweep when nil
+	wantOutcome    dedup.Outcome // for observe
+	wantState      dedup.State   // empty: the entry is forgotten
+	wantResolution event.Resolution
+	wantSights     int64
 }
+
+func observe(e event.Event) *event.Event { return &e }
 
 func TestLifeOfAnEntry(t *testing.T) {
 	tests := []struct {
 		name  string
 		steps []step
 	}{
-		{"first sight fires and a successful call marks it notified", []step{
-			{do: "observe", wantOutcome: dedup.Notify, wantState: dedup.Firing},
-			{do: "succeed", wantState: dedup.Firing, wantNotified: true},
+		{"first sight fires", []step{
+			{observe: observe(crash), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
 		}},
-		{"a repeat within the window is a duplicate", []step{
-			{do: "observe", wantOutcome: dedup.Notify, wantState: dedup.Firing},
-			{do: "succeed", wantState: dedup.Firing, wantNotified: true},
-			{after: 9 * time.Minute, do: "observe", wantOutcome: dedup.Duplicate, wantState: dedup.Firing, wantNotified: true},
-		}},
-		{"a repeat while the call is still under way is a duplicate", []step{
-			{do: "observe", wantOutcome: dedup.Notify, wantState: dedup.Firing},
-			{after: time.Minute, do: "observe", wantOutcome: dedup.Duplicate, wantState: dedup.Firing},
+		{"a repeat within the window is a duplicate and counted", []step{
+			{observe: observe(crash), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+			{after: 9 * time.Minute, observe: observe(crash), wantOutcome: dedup.Duplicate, wantState: dedup.Firing, wantSights: 2},
 		}},
 		{"repeats keep the event firing past the first window", []step{
-			{do: "observe", wantOutcome: dedup.Notify, wantState: dedup.Firing},
-			{do: "succeed", wantState: dedup.Firing, wantNotified: true},
-			{after: 8 * time.Minute, do: "observe", wantOutcome: dedup.Duplicate, wantState: dedup.Firing, wantNotified: true},
-			{after: 8 * time.Minute, do: "sweep", wantState: dedup.Firing, wantNotified: true},
+			{observe: observe(crash), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+			{after: 8 * time.Minute, observe: observe(crash), wantOutcome: dedup.Duplicate, wantState: dedup.Firing, wantSights: 2},
+			{after: 8 * time.Minute, wantState: dedup.Firing, wantSights: 2},
 		}},
-		{"a quiet window resolves the event and the next sight fires again", []step{
-			{do: "observe", wantOutcome: dedup.Notify, wantState: dedup.Firing},
-			{do: "succeed", wantState: dedup.Firing, wantNotified: true},
-			{after: 10 * time.Minute, do: "sweep", wantState: dedup.Resolved, wantNotified: true},
-			{after: time.Minute, do: "observe", wantOutcome: dedup.Notify, wantState: dedup.Firing},
+		{"a quiet window resolves the event as quiet and the next sight fires again", []step{
+			{observe: observe(crash), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+			{after: 10 * time.Minute, wantState: dedup.Resolved, wantResolution: event.Quiet, wantSights: 1},
+			{after: time.Minute, observe: observe(crash), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
 		}},
 		{"a sight after a quiet window fires again even before a sweep", []step{
-			{do: "observe", wantOutcome: dedup.Notify, wantState: dedup.Firing},
-			{do: "succeed", wantState: dedup.Firing, wantNotified: true},
-			{after: 11 * time.Minute, do: "observe", wantOutcome: dedup.Notify, wantState: dedup.Firing},
+			{observe: observe(crash), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+			{after: 11 * time.Minute, observe: observe(crash), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
 		}},
-		{"a failed call leaves the event due, so a repeat calls again", []step{
-			{do: "observe", wantOutcome: dedup.Notify, wantState: dedup.Firing},
-			{do: "fail", wantState: dedup.Firing},
-			{after: time.Minute, do: "observe", wantOutcome: dedup.Notify, wantState: dedup.Firing},
-			{do: "succeed", wantState: dedup.Firing, wantNotified: true},
-			{after: time.Minute, do: "observe", wantOutcome: dedup.Duplicate, wantState: dedup.Firing, wantNotified: true},
+		{"the source saying the resource recovered resolves the event at once", []step{
+			{observe: observe(crash), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+			{after: time.Minute, observe: observe(resolution(event.Recovered)), wantOutcome: dedup.Ended, wantState: dedup.Resolved, wantResolution: event.Recovered, wantSights: 1},
 		}},
-		{"a resolved event is forgotten a window later", []step{
-			{do: "observe", wantOutcome: dedup.Notify, wantState: dedup.Firing},
-			{do: "succeed", wantState: dedup.Firing, wantNotified: true},
-			{after: 10 * time.Minute, do: "sweep", wantState: dedup.Resolved, wantNotified: true},
-			{after: 10 * time.Minute, do: "sweep"},
+		{"trouble returning right after it recovered is a new firing", []step{
+			{observe: observe(crash), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+			{observe: observe(resolution(event.Deleted)), wantOutcome: dedup.Ended, wantState: dedup.Resolved, wantResolution: event.Deleted, wantSights: 1},
+			{after: time.Second, observe: observe(crash), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+		}},
+		{"trouble older than the resolution its source sent is ignored, newer trouble fires", []step{
+			{observe: observe(stamped(crash, start)), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+			{after: 5 * time.Minute, observe: observe(resolution(event.Recovered)), wantOutcome: dedup.Ended, wantState: dedup.Resolved, wantResolution: event.Recovered, wantSights: 1},
+			{after: time.Minute, observe: observe(stamped(crash, start)), wantOutcome: dedup.Ignored, wantState: dedup.Resolved, wantResolution: event.Recovered, wantSights: 1},
+			{observe: observe(stamped(crash, start.Add(6*time.Minute))), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+		}},
+		{"after a quiet resolution any sight fires again, whatever its time", []step{
+			{observe: observe(stamped(crash, start)), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+			{after: 10 * time.Minute, wantState: dedup.Resolved, wantResolution: event.Quiet, wantSights: 1},
+			{observe: observe(stamped(crash, start)), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+		}},
+		{"a resolution of trouble never seen is ignored", []step{
+			{observe: observe(resolution(event.Recovered)), wantOutcome: dedup.Ignored},
+		}},
+		{"a second resolution is ignored and keeps the first reason", []step{
+			{observe: observe(crash), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+			{observe: observe(resolution(event.Recovered)), wantOutcome: dedup.Ended, wantState: dedup.Resolved, wantResolution: event.Recovered, wantSights: 1},
+			{observe: observe(resolution(event.Deleted)), wantOutcome: dedup.Ignored, wantState: dedup.Resolved, wantResolution: event.Recovered, wantSights: 1},
+		}},
+		{"a resolved event is forgotten a window after it resolved", []step{
+			{observe: observe(crash), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+			{after: 5 * time.Minute, observe: observe(resolution(event.Recovered)), wantOutcome: dedup.Ended, wantState: dedup.Resolved, wantResolution: event.Recovered, wantSights: 1},
+			{after: 9 * time.Minute, wantState: dedup.Resolved, wantResolution: event.Recovered, wantSights: 1},
+			{after: time.Minute},
 		}},
 	}
 	for _, tt := range tests {
@@ -84,104 +110,91 @@ func TestLifeOfAnEntry(t *testing.T) {
 			s := dedup.NewStore(clk, window)
 			for i, st := range tt.steps {
 				clk.Step(st.after)
-				switch st.do {
-				case "observe":
-					if got := s.Observe(ref, crash).Outcome; got != st.wantOutcome {
+				if st.observe != nil {
+					if got := s.Observe(ref, *st.observe).Outcome; got != st.wantOutcome {
 						t.Fatalf("step %d: Observe = %v, want %v", i, got, st.wantOutcome)
 					}
-				case "succeed":
-					s.Settle(ref, crash.Key(), []string{"apps/agent"}, true)
-				case "fail":
-					s.Settle(ref, crash.Key(), nil, false)
-				case "sweep":
+				} else {
 					s.Sweep()
 				}
 				snap := s.Snapshot(ref)
 				if st.wantState == "" {
 					if len(snap) != 0 {
-						t.Fatalf("step %d: want the entry forgotten, have %+v", i, snap)
+						t.Fatalf("step %d: want no entry, have %+v", i, snap)
 					}
 					continue
 				}
 				if len(snap) != 1 {
 					t.Fatalf("step %d: want one entry, have %d", i, len(snap))
 				}
-				if snap[0].State != st.wantState || snap[0].Notified() != st.wantNotified {
-					t.Fatalf("step %d: entry is %s notified=%v, want %s notified=%v", i, snap[0].State, snap[0].Notified(), st.wantState, st.wantNotified)
+				if e := snap[0]; e.State != st.wantState || e.Resolution != st.wantResolution || e.Occurrences != st.wantSights {
+					t.Fatalf("step %d: entry is %s (%q) with %d sights, want %s (%q) with %d", i, e.State, e.Resolution, e.Occurrences,
+						st.wantState, st.wantResolution, st.wantSights)
 				}
 			}
 		})
 	}
 }
 
-func TestNotificationTimesAreRecorded(t *testing.T) {
+func TestAFiringKeepsTheLatestOccurrenceForRetries(t *testing.T) {
 	clk := clocktesting.NewFakeClock(start)
 	s := dedup.NewStore(clk, window)
-	s.Observe(ref, crash)
-	clk.Step(30 * time.Second)
-	s.Settle(ref, crash.Key(), []string{"apps/agent"}, true)
-	e := s.Snapshot(ref)[0]
-	if !e.FirstSeen.Equal(start) || !e.NotifiedAt.Equal(start.Add(30*time.Second)) || !e.LastNotifiedAt.Equal(e.NotifiedAt) {
-		t.Fatalf("times: firstSeen=%v notifiedAt=%v lastNotifiedAt=%v", e.FirstSeen, e.NotifiedAt, e.LastNotifiedAt)
-	}
-	clk.Step(15 * time.Minute)
-	s.Observe(ref, crash) // a new firing
-	e = s.Snapshot(ref)[0]
-	if !e.NotifiedAt.IsZero() || !e.LastNotifiedAt.Equal(start.Add(30*time.Second)) {
-		t.Fatalf("a new firing must clear notifiedAt and keep lastNotifiedAt: %+v", e)
-	}
-}
-
-func TestAPartialDeliveryRemembersWhichAgentsWereTold(t *testing.T) {
-	clk := clocktesting.NewFakeClock(start)
-	s := dedup.NewStore(clk, window)
-	s.Observe(ref, crash)
-	s.Settle(ref, crash.Key(), []string{"apps/a"}, false)
-	obs := s.Observe(ref, crash)
-	if obs.Outcome != dedup.Notify || !obs.Entry.Delivered["apps/a"] || obs.Entry.Delivered["apps/b"] {
-		t.Fatalf("want a retry that knows apps/a was told, got %+v", obs)
-	}
-}
-
-func TestTakeDueReturnsFailedEntriesOnceTheyHaveWaited(t *testing.T) {
-	clk := clocktesting.NewFakeClock(start)
-	s := dedup.NewStore(clk, window)
-	s.Observe(ref, crash)
-	s.Settle(ref, crash.Key(), nil, false)
-	if due := s.TakeDue(time.Minute); len(due) != 0 {
-		t.Fatalf("due too early: %+v", due)
-	}
+	first := s.Observe(ref, crash)
+	later := crash
+	later.Message = "Back-off 5m0s restarting failed container"
 	clk.Step(time.Minute)
-	due := s.TakeDue(time.Minute)
-	if len(due) != 1 || due[0].LastEvent.Message != "Back-off" {
-		t.Fatalf("want the failed entry with its last event, got %+v", due)
+	again := s.Observe(ref, later)
+	e, ok := s.Get(ref, crash.Key())
+	if !ok || e.LastEvent.Message != later.Message || !e.FirstSeen.Equal(start) || !e.LastSeen.Equal(start.Add(time.Minute)) {
+		t.Fatalf("entry = %+v", e)
 	}
-	if again := s.TakeDue(0); len(again) != 0 {
-		t.Fatalf("an entry in flight was taken twice: %+v", again)
+	if !first.FirstSeen.Equal(start) || !again.FirstSeen.Equal(start) {
+		t.Fatalf("both sights belong to the firing that started at %v: %v, %v", start, first.FirstSeen, again.FirstSeen)
+	}
+}
+
+func TestSeenNamesHooksWhoseEntriesOnlyRepeatedSinceTheirSnapshot(t *testing.T) {
+	s := dedup.NewStore(clocktesting.NewFakeClock(start), window)
+	other := hook.Ref{Namespace: "apps", Name: "other"}
+	s.Observe(ref, crash)
+	s.Observe(other, crash)
+	if got := s.Seen(); len(got) != 0 {
+		t.Fatalf("a new firing is a state change, not a mere sight: Seen = %v", got)
+	}
+	s.Observe(ref, crash)
+	if got := s.Seen(); len(got) != 1 || got[0] != ref {
+		t.Fatalf("Seen = %v, want [%v]", got, ref)
+	}
+	s.Snapshot(ref)
+	if got := s.Seen(); len(got) != 0 {
+		t.Fatalf("Seen after the snapshot = %v, want none", got)
 	}
 }
 
 func TestRestore(t *testing.T) {
-	clk := clocktesting.NewFakeClock(start)
-	notified := dedup.Entry{Key: crash.Key(), State: dedup.Firing, FirstSeen: start, LastSeen: start, NotifiedAt: start}
+	firing := dedup.Entry{Key: crash.Key(), State: dedup.Firing, FirstSeen: start, LastSeen: start, Occurrences: 3}
 	tests := []struct {
 		name         string
 		restore      []dedup.Entry
 		observeFirst bool
 		wantOutcome  dedup.Outcome
+		wantFiring   int
 	}{
-		{"a restored notified firing makes a repeat a duplicate", []dedup.Entry{notified}, false, dedup.Duplicate},
-		{"a restored firing that was never notified is due", []dedup.Entry{{Key: crash.Key(), State: dedup.Firing, FirstSeen: start, LastSeen: start}}, false, dedup.Notify},
-		{"state already in memory wins over the restored one", []dedup.Entry{notified}, true, dedup.Notify},
+		{"a restored firing makes a repeat a duplicate", []dedup.Entry{firing}, false, dedup.Duplicate, 1},
+		{"a restored resolved entry makes a repeat a new firing",
+			[]dedup.Entry{{Key: crash.Key(), State: dedup.Resolved, FirstSeen: start, LastSeen: start, ResolvedAt: start}}, false, dedup.NewFiring, 0},
+		{"state already in memory wins over the restored one", []dedup.Entry{firing}, true, dedup.Duplicate, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			clk := clocktesting.NewFakeClock(start.Add(time.Minute))
 			s := dedup.NewStore(clk, window)
 			if tt.observeFirst {
 				s.Observe(ref, crash)
-				s.Settle(ref, crash.Key(), nil, false)
 			}
-			s.Restore(ref, tt.restore)
+			if firing, _ := s.Restore(ref, tt.restore); firing != tt.wantFiring {
+				t.Fatalf("Restore loaded %d firing entries, want %d", firing, tt.wantFiring)
+			}
 			if got := s.Observe(ref, crash).Outcome; got != tt.wantOutcome {
 				t.Fatalf("Observe after Restore = %v, want %v", got, tt.wantOutcome)
 			}
@@ -189,21 +202,25 @@ func TestRestore(t *testing.T) {
 	}
 }
 
-func TestDropForgetsAHookAndSettleAfterDropIsHarmless(t *testing.T) {
+func TestDropForgetsAHookAndAHookOfTheSameNameStartsAfresh(t *testing.T) {
 	s := dedup.NewStore(clocktesting.NewFakeClock(start), window)
 	s.Observe(ref, crash)
-	s.Drop(ref)
-	s.Settle(ref, crash.Key(), []string{"apps/agent"}, true)
+	if firing := s.Drop(ref); firing != 1 {
+		t.Fatalf("Drop reported %d firing entries, want 1", firing)
+	}
 	if got := s.Snapshot(ref); len(got) != 0 {
 		t.Fatalf("the dropped hook still has entries: %+v", got)
 	}
+	if got := s.Observe(ref, crash).Outcome; got != dedup.NewFiring {
+		t.Fatalf("a recreated hook sees %v, want a new firing", got)
+	}
 }
 
-func TestConcurrentObserversNotifyOncePerKey(t *testing.T) {
+func TestConcurrentObserversStartOneFiringPerKey(t *testing.T) {
 	s := dedup.NewStore(clocktesting.NewFakeClock(start), window)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	notifies := map[string]int{}
+	firings := map[string]int{}
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
 		go func() {
@@ -211,23 +228,23 @@ func TestConcurrentObserversNotifyOncePerKey(t *testing.T) {
 			for i := 0; i < 200; i++ {
 				e := crash
 				e.ResourceName = fmt.Sprintf("pod-%d", i%10)
-				if s.Observe(ref, e).Outcome == dedup.Notify {
+				r := hook.Ref{Namespace: "apps", Name: fmt.Sprintf("hook-%d", i%3)}
+				if s.Observe(r, e).Outcome == dedup.NewFiring {
 					mu.Lock()
-					notifies[e.ResourceName]++
+					firings[r.Name+"/"+e.ResourceName]++
 					mu.Unlock()
-					s.Settle(ref, e.Key(), []string{"apps/agent"}, true)
 				}
-				s.Snapshot(ref)
+				s.Snapshot(r)
 			}
 		}()
 	}
 	wg.Wait()
-	if len(notifies) != 10 {
-		t.Fatalf("want 10 keys notified, got %d", len(notifies))
+	if len(firings) != 30 {
+		t.Fatalf("want 30 hook/key firings, got %d", len(firings))
 	}
-	for k, n := range notifies {
+	for k, n := range firings {
 		if n != 1 {
-			t.Fatalf("key %s notified %d times", k, n)
+			t.Fatalf("%s fired %d times", k, n)
 		}
 	}
 }

@@ -99,6 +99,19 @@ func (e Event) Key() Key {
 	return Key{Type: e.Type, Namespace: e.Namespace, ResourceName: e.ResourceName, Fingerprint: e.Fingerprint}
 }
 
+// Describe renders the key for people: "pod-restart on shop/cart-1", with the fingerprint in
+// parentheses when there is one.
+func (k Key) Describe() string {
+	s := string(k.Type) + " on " + k.ResourceName
+	if k.Namespace != "" {
+		s = string(k.Type) + " on " + k.Namespace + "/" + k.ResourceName
+	}
+	if k.Fingerprint != "" {
+		s += " (" + k.Fingerprint + ")"
+	}
+	return s
+}
+
 // String renders the key as type/namespace/name (or type//name without a namespace), followed
 // by @fingerprint when there is one.
 func (k Key) String() string {

@@ -53,3 +53,23 @@ func TestAFingerprintTellsApartTroublesOfOneNameOnOneResource(t *testing.T) {
 		t.Fatalf("Key().String() = %q, want %q", got, want)
 	}
 }
+
+func TestAKeyDescribesItselfForPeople(t *testing.T) {
+	tests := []struct {
+		name string
+		key  event.Key
+		want string
+	}{
+		{"a namespaced resource", event.Key{Type: event.OOMKill, Namespace: "shop", ResourceName: "cart-1"}, "oom-kill on shop/cart-1"},
+		{"a cluster-wide one", event.Key{Type: event.OOMKill, ResourceName: "node-3"}, "oom-kill on node-3"},
+		{"an alert with its fingerprint", event.Key{Type: "alert-firing", Namespace: "shop", ResourceName: "HighLatency", Fingerprint: "1a2b"},
+			"alert-firing on shop/HighLatency (1a2b)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.key.Describe(); got != tt.want {
+				t.Fatalf("Describe() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -46,7 +46,9 @@ type Configuration struct {
 
 // Hook is a named set of configurations in one namespace.
 type Hook struct {
-	Ref            Ref
+	Ref Ref
+	// UID tells this Hook apart from a deleted one of the same name (empty when unknown).
+	UID            string
 	Generation     int64
 	Configurations []Configuration
 }

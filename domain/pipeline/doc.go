@@ -1,17 +1,21 @@
-// Package pipeline is khook's use case: an event comes in, and every hook configuration it
-// matches gets one agent call per firing.
+// Package pipeline is khook's use case: an event comes in; for every Hook it matches, a new
+// firing is handed to the delivery engine, which tells each configured agent once; what happened
+// is kept on the Hook's status.
 //
-// For each hook the event matches:
+// For each Hook the event matches:
 //
-//	dedup.Observe ── duplicate ──▶ audit "duplicate ignored"
-//	      │ notify
-//	      ▼
-//	audit "firing" (new firing) ──▶ dispatch asynchronously (bounded concurrency):
-//	      for each configuration not yet delivered: render → AgentCaller.Call
-//	      → audit "agent call succeeded" / "failed"
-//	      → dedup.Settle (a failure leaves the entry due for RetryDue)
+//	dedup.Observe ── duplicate ──▶ counted, nothing else (no log, no audit, no write)
+//	      │ new firing                     │ ended (the source says it recovered or is gone)
+//	      ▼                                ▼
+//	audit "firing", status soon,        audit "resolved", status soon,
+//	delivery.Ensure(agents)             delivery.End: what waits is abandoned
 //
-// Handle never waits for an agent: a slow agent delays only its own key, never other hooks or
-// keys. Hook status is written by FlushStatus, which coalesces changes per hook; Sweep resolves
-// quiet events; RetryDue calls again where a call failed. The caller runs those on a timer.
+// The message is prepared when its turn comes (preparer): from the Hook's configuration at that
+// moment and the firing's latest occurrence, so a retry renders the full prompt and an edited
+// Hook is honoured. UpsertHook validates a Hook and brings its firings' ledgers in line with it;
+// RestoreHook reads a Hook's status back after a restart, before any event is handled.
+//
+// Handle never waits for an agent. The caller runs, on timers: RunDue (retries and polls),
+// Sweep (quiet events resolve), and FlushStatus, which writes state changes promptly and mere
+// repeats (lastSeen, occurrences) only on a full flush.
 package pipeline

@@ -17,10 +17,14 @@ import (
 	"github.com/khook-dev/khook/ports"
 )
 
-type nopAgent struct{}
+// instantAgent accepts every message as a completed task.
+type instantAgent struct{}
 
-func (nopAgent) Call(context.Context, ports.AgentRequest) (ports.AgentResponse, error) {
-	return ports.AgentResponse{Success: true}, nil
+func (instantAgent) Send(context.Context, ports.AgentRequest) (ports.Task, error) {
+	return ports.Task{ID: "t", State: ports.TaskCompleted}, nil
+}
+func (instantAgent) GetTask(context.Context, hook.AgentRef, string) (ports.Task, error) {
+	return ports.Task{ID: "t", State: ports.TaskCompleted}, nil
 }
 
 type nopAudit struct{}
@@ -29,7 +33,7 @@ func (nopAudit) Record(context.Context, hook.Ref, ports.AuditRecord) {}
 
 type nopStatus struct{}
 
-func (nopStatus) WriteActiveEvents(context.Context, hook.Ref, []ports.ActiveEvent) error { return nil }
+func (nopStatus) WriteActivity(context.Context, hook.Ref, ports.HookActivity) error { return nil }
 func (nopStatus) WriteConditions(context.Context, hook.Ref, int64, []ports.Condition) error {
 	return nil
 }
@@ -38,7 +42,7 @@ func benchPipeline(b *testing.B) *pipeline.Pipeline {
 	clk := clocktesting.NewFakeClock(t0)
 	p, err := pipeline.New(pipeline.Dependencies{
 		Index: matching.NewIndex(), Store: dedup.NewStore(clk, 10*time.Minute), Renderer: templating.NewRenderer(),
-		Agent: nopAgent{}, Audit: nopAudit{}, Status: nopStatus{}, Clock: clk,
+		Agent: instantAgent{}, Audit: nopAudit{}, Status: nopStatus{}, Clock: clk,
 	}, pipeline.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -46,10 +50,11 @@ func benchPipeline(b *testing.B) *pipeline.Pipeline {
 	for i := 0; i < 100; i++ {
 		p.UpsertHook(context.Background(), newHook(fmt.Sprintf("ns-%d", i), "h", onRestart(agentA, "{{.ResourceName}}: {{.Message}}")))
 	}
+	b.Cleanup(func() { _ = p.Shutdown(context.Background()) })
 	return p
 }
 
-// BenchmarkHandleDuplicate is the event-storm path: match, dedup, audit, no agent call.
+// BenchmarkHandleDuplicate is the event-storm path: match, dedup, nothing else.
 func BenchmarkHandleDuplicate(b *testing.B) {
 	p := benchPipeline(b)
 	e := event.Event{Type: event.PodRestart, Namespace: "ns-42", ResourceName: "web-1", Message: "Back-off"}
@@ -61,8 +66,8 @@ func BenchmarkHandleDuplicate(b *testing.B) {
 	}
 }
 
-// BenchmarkHandleNewFiring is new trouble every time: match, dedup, render and an agent call
-// that returns at once, dispatched asynchronously.
+// BenchmarkHandleNewFiring is new trouble every time: match, dedup, hand over to delivery, which
+// renders and sends to an agent that accepts at once, in the background.
 func BenchmarkHandleNewFiring(b *testing.B) {
 	p := benchPipeline(b)
 	b.ReportAllocs()

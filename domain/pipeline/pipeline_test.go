@@ -3,15 +3,16 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/mock/gomock"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/khook-dev/khook/domain/dedup"
+	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
 	"github.com/khook-dev/khook/domain/matching"
@@ -19,65 +20,44 @@ import (
 	"github.com/khook-dev/khook/domain/status"
 	"github.com/khook-dev/khook/domain/templating"
 	"github.com/khook-dev/khook/ports"
-	"github.com/khook-dev/khook/ports/mocks"
+	"github.com/khook-dev/khook/ports/portstest"
 )
 
 var (
 	t0      = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	agentA  = hook.AgentRef{Namespace: "kagent", Name: "a"}
 	agentB  = hook.AgentRef{Namespace: "kagent", Name: "b"}
-	restart = event.Event{Type: event.PodRestart, Namespace: "apps", ResourceName: "web-1", Reason: "BackOff", Message: "Back-off restarting failed container", Timestamp: t0}
+	restart = event.Event{Type: event.PodRestart, ResourceKind: "Pod", Namespace: "apps", ResourceName: "web-1", Reason: "BackOff",
+		Message: "Back-off restarting failed container", Timestamp: t0, Source: "kubernetes"}
 )
 
 type fixture struct {
 	p      *pipeline.Pipeline
 	clock  *clocktesting.FakeClock
-	agent  *mocks.MockAgentCaller
-	audit  *auditLog
-	status *mocks.MockHookStatusWriter
+	agent  *portstest.Agent
+	audit  *portstest.AuditLog
+	status *portstest.StatusWriter
 }
 
-// auditLog is an in-memory AuditRecorder: tests read what was recorded.
-type auditLog struct {
-	mu    sync.Mutex
-	kinds []ports.AuditKind
-}
-
-func (a *auditLog) Record(_ context.Context, _ hook.Ref, rec ports.AuditRecord) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.kinds = append(a.kinds, rec.Kind)
-}
-
-func (a *auditLog) count(k ports.AuditKind) int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	n := 0
-	for _, x := range a.kinds {
-		if x == k {
-			n++
-		}
-	}
-	return n
-}
-
-func newFixture(t *testing.T, hooks ...hook.Hook) *fixture {
+func newFixture(t *testing.T, opts pipeline.Options, hooks ...hook.Hook) *fixture {
 	t.Helper()
-	ctrl := gomock.NewController(t)
-	f := &fixture{
-		clock:  clocktesting.NewFakeClock(t0),
-		agent:  mocks.NewMockAgentCaller(ctrl),
-		audit:  &auditLog{},
-		status: mocks.NewMockHookStatusWriter(ctrl),
+	clk := clocktesting.NewFakeClock(t0)
+	f := &fixture{clock: clk, audit: &portstest.AuditLog{}, status: &portstest.StatusWriter{}, agent: &portstest.Agent{Clock: clk,
+		OnSend: func(_ context.Context, req ports.AgentRequest, _ int) (ports.Task, error) {
+			return ports.Task{ID: "task-" + req.Agent.Name, State: ports.TaskCompleted, Summary: "done"}, nil
+		}}}
+	if opts.KnownEventTypes == nil {
+		opts.KnownEventTypes = event.KubernetesTypes
 	}
 	p, err := pipeline.New(pipeline.Dependencies{
 		Index: matching.NewIndex(), Store: dedup.NewStore(f.clock, 10*time.Minute), Renderer: templating.NewRenderer(),
 		Agent: f.agent, Audit: f.audit, Status: f.status, Clock: f.clock,
-	}, pipeline.Options{MaxConcurrentCalls: 4, RetryAfter: time.Minute, KnownEventTypes: event.KubernetesTypes})
+	}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.p = p
+	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
 	for _, h := range hooks {
 		if c := p.UpsertHook(context.Background(), h); !c.Status {
 			t.Fatalf("hook %s not accepted: %s", h.Ref, c.Message)
@@ -87,246 +67,346 @@ func newFixture(t *testing.T, hooks ...hook.Hook) *fixture {
 }
 
 func newHook(ns, name string, configs ...hook.Configuration) hook.Hook {
-	return hook.Hook{Ref: hook.Ref{Namespace: ns, Name: name}, Configurations: configs}
+	return hook.Hook{Ref: hook.Ref{Namespace: ns, Name: name}, UID: "uid-" + name, Generation: 1, Configurations: configs}
 }
 
 func onRestart(agent hook.AgentRef, prompt string) hook.Configuration {
 	return hook.Configuration{EventType: event.PodRestart, Agent: agent, Prompt: prompt}
 }
 
-func ok() (ports.AgentResponse, error) {
-	return ports.AgentResponse{Success: true, RequestID: "task-1"}, nil
+// handle handles e and waits for the sends it started.
+func (f *fixture) handle(e event.Event) {
+	f.p.Handle(context.Background(), e)
+	f.p.Wait()
 }
 
-func TestAMatchingEventCallsEachConfiguredAgentOnceWithTheRenderedPrompt(t *testing.T) {
-	f := newFixture(t,
+// after moves the clock, runs what is due and waits for it.
+func (f *fixture) after(d time.Duration) {
+	f.clock.Step(d)
+	f.p.RunDue()
+	f.p.Wait()
+}
+
+func (f *fixture) flush(t *testing.T, full bool) {
+	t.Helper()
+	if err := f.p.FlushStatus(context.Background(), full); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func prompts(calls []portstest.Call) []string {
+	var out []string
+	for _, c := range calls {
+		out = append(out, c.Agent.Name+": "+c.Request.Prompt)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestAMatchingEventTellsEachConfiguredAgentOnceWithTheRenderedPrompt(t *testing.T) {
+	f := newFixture(t, pipeline.Options{},
 		newHook("apps", "one", onRestart(agentA, "{{.ResourceName}} restarted: {{.Message}}"), onRestart(agentB, "B {{.Reason}}")),
 		newHook("apps", "two", onRestart(agentA, "two {{.EventType}}")),
 		newHook("other", "elsewhere", onRestart(agentA, "never")),
 	)
-	var mu sync.Mutex
-	var prompts []string
-	f.agent.EXPECT().Call(gomock.Any(), gomock.Any()).Times(3).DoAndReturn(func(_ context.Context, req ports.AgentRequest) (ports.AgentResponse, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		prompts = append(prompts, req.Agent.Name+": "+req.Prompt)
-		if req.ResourceName != "web-1" || req.EventName != "pod-restart" || req.Context["namespace"] != "apps" {
-			t.Errorf("request lacks the event context: %+v", req)
-		}
-		return ok()
-	})
-	f.p.Handle(context.Background(), restart)
-	f.p.Wait()
-	want := map[string]bool{"a: web-1 restarted: Back-off restarting failed container": true, "b: B BackOff": true, "a: two pod-restart": true}
-	for _, got := range prompts {
-		if !want[got] {
-			t.Errorf("unexpected prompt %q", got)
-		}
+	f.handle(restart)
+	want := []string{"a: two pod-restart", "a: web-1 restarted: Back-off restarting failed container", "b: B BackOff"}
+	if got := prompts(f.agent.Calls("send", hook.AgentRef{})); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("prompts = %q\nwant      %q", got, want)
 	}
-	if f.audit.count(ports.AuditFiring) != 2 || f.audit.count(ports.AuditAgentCalled) != 3 {
-		t.Fatalf("audit trail: %v", f.audit.kinds)
+	req := f.agent.Calls("send", agentB)[0].Request
+	if req.EventType != "pod-restart" || req.ResourceName != "web-1" || req.Metadata["namespace"] != "apps" || req.Metadata["hook"] != "apps/one" ||
+		req.MessageID == "" {
+		t.Fatalf("request lacks the event context: %+v", req)
+	}
+	if f.audit.Count(ports.AuditFiring) != 2 || f.audit.Count(ports.AuditDelivered) != 3 {
+		t.Fatalf("audit trail: %v", f.audit.Kinds())
+	}
+	if got := f.audit.Records(ports.AuditFiring)[0].Resource; got != (ports.ResourceRef{Kind: "Pod", Namespace: "apps", Name: "web-1"}) {
+		t.Fatalf("the firing is not about the pod: %+v", got)
 	}
 }
 
-func TestARepeatWithinTheWindowDoesNotCallAgain(t *testing.T) {
-	f := newFixture(t, newHook("apps", "one", onRestart(agentA, "x")))
-	f.agent.EXPECT().Call(gomock.Any(), gomock.Any()).Times(1).Return(ok())
-	f.p.Handle(context.Background(), restart)
-	f.p.Wait()
-	f.clock.Step(5 * time.Minute)
-	f.p.Handle(context.Background(), restart)
-	f.p.Wait()
-	if f.audit.count(ports.AuditDuplicate) != 1 {
-		t.Fatalf("want one duplicate recorded, audit trail: %v", f.audit.kinds)
-	}
-}
-
-func TestAFailedCallIsRetriedAndOnlyTheFailedAgentIsCalledAgain(t *testing.T) {
-	f := newFixture(t, newHook("apps", "one", onRestart(agentA, "x"), onRestart(agentB, "y")))
-	gomock.InOrder(
-		f.agent.EXPECT().Call(gomock.Any(), gomock.Cond(func(r ports.AgentRequest) bool { return r.Agent == agentA })).Return(ok()),
-		f.agent.EXPECT().Call(gomock.Any(), gomock.Cond(func(r ports.AgentRequest) bool { return r.Agent == agentB })).Return(ports.AgentResponse{}, errors.New("503")),
-		f.agent.EXPECT().Call(gomock.Any(), gomock.Cond(func(r ports.AgentRequest) bool { return r.Agent == agentB })).Return(ok()),
-	)
-	f.p.Handle(context.Background(), restart)
-	f.p.Wait()
-	if n := f.p.RetryDue(context.Background()); n != 0 {
-		t.Fatalf("retried %d entries before RetryAfter passed", n)
-	}
-	f.clock.Step(time.Minute)
-	if n := f.p.RetryDue(context.Background()); n != 1 {
-		t.Fatalf("RetryDue dispatched %d entries, want 1", n)
-	}
-	f.p.Wait()
-	if n := f.p.RetryDue(context.Background()); n != 0 {
-		t.Fatalf("a delivered entry was retried again (%d)", n)
-	}
-	if f.audit.count(ports.AuditAgentFailed) != 1 || f.audit.count(ports.AuditAgentCalled) != 2 {
-		t.Fatalf("audit trail: %v", f.audit.kinds)
-	}
-}
-
-func TestAnAgentThatAnswersFailureCountsAsFailed(t *testing.T) {
-	f := newFixture(t, newHook("apps", "one", onRestart(agentA, "x")))
-	f.agent.EXPECT().Call(gomock.Any(), gomock.Any()).Times(2).Return(ports.AgentResponse{Success: false, Message: "task failed"}, nil)
-	f.p.Handle(context.Background(), restart)
-	f.p.Wait()
-	f.p.Handle(context.Background(), restart) // still due: calls again
-	f.p.Wait()
-	if f.audit.count(ports.AuditAgentFailed) != 2 {
-		t.Fatalf("audit trail: %v", f.audit.kinds)
-	}
-}
-
-func TestASlowAgentDoesNotDelayOtherKeys(t *testing.T) {
-	f := newFixture(t, newHook("apps", "one", onRestart(agentA, "{{.ResourceName}}")))
-	release := make(chan struct{})
-	otherCalled := make(chan struct{})
-	f.agent.EXPECT().Call(gomock.Any(), gomock.Any()).Times(2).DoAndReturn(func(ctx context.Context, req ports.AgentRequest) (ports.AgentResponse, error) {
-		if req.ResourceName == "slow" {
-			<-release
-		} else {
-			close(otherCalled)
-		}
-		return ok()
-	})
-	slow := restart
-	slow.ResourceName = "slow"
-	f.p.Handle(context.Background(), slow)
-	f.p.Handle(context.Background(), slow) // a repeat while in flight: a duplicate, not a second call
-	f.p.Handle(context.Background(), restart)
-	<-otherCalled // would block forever if the slow call held up the other key
-	close(release)
-	f.p.Wait()
-}
-
-func TestFlushStatusWritesChangedHooksOnceAndRetriesFailedWrites(t *testing.T) {
-	f := newFixture(t, newHook("apps", "one", onRestart(agentA, "x")))
+func TestARepeatIsCountedButNothingElseHappens(t *testing.T) {
+	f := newFixture(t, pipeline.Options{}, newHook("apps", "one", onRestart(agentA, "x")))
 	ref := hook.Ref{Namespace: "apps", Name: "one"}
-	f.agent.EXPECT().Call(gomock.Any(), gomock.Any()).Return(ok())
-	f.p.Handle(context.Background(), restart)
-	f.p.Wait()
-	gomock.InOrder(
-		f.status.EXPECT().WriteActiveEvents(gomock.Any(), ref, gomock.Any()).Return(errors.New("conflict")),
-		f.status.EXPECT().WriteActiveEvents(gomock.Any(), ref, gomock.Any()).DoAndReturn(func(_ context.Context, _ hook.Ref, active []ports.ActiveEvent) error {
-			if len(active) != 1 || active[0].Status != "firing" || active[0].NotifiedAt.IsZero() {
-				t.Errorf("status = %+v, want one notified firing event", active)
-			}
-			return nil
-		}),
-	)
-	if err := f.p.FlushStatus(context.Background()); err == nil || !strings.Contains(err.Error(), "conflict") {
-		t.Fatalf("FlushStatus = %v, want the write error", err)
+	f.handle(restart)
+	f.flush(t, false)
+	before, audits := f.status.Writes(ref), len(f.audit.Kinds())
+	f.clock.Step(5 * time.Minute)
+	for range 100 {
+		f.handle(restart)
 	}
-	if err := f.p.FlushStatus(context.Background()); err != nil {
-		t.Fatal(err)
+	f.flush(t, false)
+	if n := f.agent.Count("send", agentA); n != 1 {
+		t.Fatalf("the agent was told %d times, want once", n)
 	}
-	if err := f.p.FlushStatus(context.Background()); err != nil { // nothing changed: no write
-		t.Fatal(err)
+	if got := f.status.Writes(ref); got != before {
+		t.Fatalf("repeats alone caused %d status writes on a state flush, want none", got-before)
+	}
+	if got := len(f.audit.Kinds()); got != audits {
+		t.Fatalf("repeats wrote %d audit records, want none", got-audits)
+	}
+	f.flush(t, true)
+	a := f.status.Activity(ref)
+	if f.status.Writes(ref) != before+1 || a.Events[0].Occurrences != 101 || !a.Events[0].LastSeen.Equal(t0.Add(5*time.Minute)) {
+		t.Fatalf("a full flush wrote %+v (%d writes), want 101 occurrences last seen at +5m", a.Events[0], f.status.Writes(ref)-before)
 	}
 }
 
-func TestSweepResolvesQuietEventsAndANewOccurrenceFiresAgain(t *testing.T) {
-	f := newFixture(t, newHook("apps", "one", onRestart(agentA, "x")))
-	f.agent.EXPECT().Call(gomock.Any(), gomock.Any()).Times(2).Return(ok())
-	f.p.Handle(context.Background(), restart)
-	f.p.Wait()
+func TestTheSourceSayingTroubleEndedResolvesItAndAbandonsWaitingDeliveries(t *testing.T) {
+	f := newFixture(t, pipeline.Options{Delivery: delivery.Options{RetryInitial: time.Minute}},
+		newHook("apps", "one", onRestart(agentA, "x")))
+	ref := hook.Ref{Namespace: "apps", Name: "one"}
+	f.agent.OnSend = func(context.Context, ports.AgentRequest, int) (ports.Task, error) {
+		return ports.Task{}, errors.New("503")
+	}
+	f.handle(restart)
+	recovered := restart
+	recovered.Resolution = event.Recovered
+	f.handle(recovered)
+	f.after(time.Hour)
+	if n := f.agent.Count("send", agentA); n != 1 {
+		t.Fatalf("the agent was tried %d times after the trouble ended, want no retry", n)
+	}
+	f.flush(t, false)
+	e := f.status.Activity(ref).Events[0]
+	if e.Status != "resolved" || e.ResolvedReason != "recovered" || e.Deliveries[0].State != string(delivery.Abandoned) {
+		t.Fatalf("status entry = %+v", e)
+	}
+	if r := f.audit.Records(ports.AuditResolved); len(r) != 1 || !strings.Contains(r[0].Message, "the resource recovered") {
+		t.Fatalf("resolved audit = %+v", r)
+	}
+}
+
+func TestSweepResolvesQuietEventsAndTheNextSightFiresAgain(t *testing.T) {
+	f := newFixture(t, pipeline.Options{}, newHook("apps", "one", onRestart(agentA, "x")))
+	ref := hook.Ref{Namespace: "apps", Name: "one"}
+	f.handle(restart)
 	f.clock.Step(10 * time.Minute)
 	f.p.Sweep(context.Background())
-	if f.audit.count(ports.AuditResolved) != 1 {
-		t.Fatalf("audit trail: %v", f.audit.kinds)
+	f.flush(t, false)
+	if e := f.status.Activity(ref).Events[0]; e.Status != "resolved" || e.ResolvedReason != "quiet" {
+		t.Fatalf("status entry = %+v", e)
 	}
-	f.p.Handle(context.Background(), restart)
-	f.p.Wait()
+	f.handle(restart)
+	if n := f.agent.Count("send", agentA); n != 2 {
+		t.Fatalf("%d sends, want a second one for the new firing", n)
+	}
 }
 
 func TestUpsertHookReportsUnusableConfigurationsAndUsesTheRest(t *testing.T) {
-	tests := []struct {
-		name       string
-		config     hook.Configuration
-		wantReason string
-		wantField  string
-	}{
-		{"a refused template", onRestart(agentA, `{{define "x"}}{{end}}`), status.ReasonTemplateRefused, "spec.eventConfigurations[1].prompt"},
-		{"an event type no source provides", hook.Configuration{EventType: "alert-firing", Agent: agentA, Prompt: "x"}, status.ReasonUnknownEventType, "spec.eventConfigurations[1].eventType"},
-		{"a malformed event type", hook.Configuration{EventType: "Bad_Type", Agent: agentA, Prompt: "x"}, status.ReasonUnknownEventType, "spec.eventConfigurations[1].eventType"},
-		{"an agent without a name", hook.Configuration{EventType: event.OOMKill, Agent: hook.AgentRef{Namespace: "x"}, Prompt: "x"}, status.ReasonInvalidAgent, "spec.eventConfigurations[1]"},
+	f := newFixture(t, pipeline.Options{})
+	h := newHook("apps", "mixed",
+		onRestart(agentA, "{{.Secret}}"),
+		hook.Configuration{EventType: "alert-firing", Agent: agentA, Prompt: "x"},
+		hook.Configuration{EventType: event.PodRestart, Prompt: "no agent"},
+		onRestart(agentB, "fine {{.ResourceName}}"),
+		onRestart(agentB, "B again"),
+	)
+	c := f.p.UpsertHook(context.Background(), h)
+	for _, want := range []string{
+		`spec.eventConfigurations[0].prompt: template refused`,
+		`spec.eventConfigurations[1].eventType: no event source provides "alert-firing"`,
+		`spec.eventConfigurations[2]: agent name and namespace are required`,
+		`spec.eventConfigurations[4]: agent kagent/b is already told of pod-restart by spec.eventConfigurations[3]`,
+	} {
+		if c.Status || !strings.Contains(c.Message, want) {
+			t.Fatalf("Accepted = %+v\nwant it to contain %q", c, want)
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			h := newHook("apps", "mixed", onRestart(agentA, "good"), tt.config)
-			c := f.p.UpsertHook(context.Background(), h)
-			if c.Status || c.Reason != tt.wantReason || !strings.Contains(c.Message, tt.wantField) {
-				t.Fatalf("condition = %+v, want reason %s naming %s", c, tt.wantReason, tt.wantField)
-			}
-			f.agent.EXPECT().Call(gomock.Any(), gomock.Any()).Times(1).Return(ok()) // the good configuration still works
-			f.p.Handle(context.Background(), restart)
-			f.p.Wait()
-		})
+	f.handle(restart)
+	if got := prompts(f.agent.Calls("send", hook.AgentRef{})); fmt.Sprint(got) != "[b: fine web-1]" {
+		t.Fatalf("prompts sent = %q, want only the usable configuration", got)
+	}
+	if f.audit.Count(ports.AuditHookNotAccepted) != 1 {
+		t.Fatalf("audit trail: %v", f.audit.Kinds())
+	}
+	f.p.UpsertHook(context.Background(), h)
+	if f.audit.Count(ports.AuditHookNotAccepted) != 1 {
+		t.Fatal("the same problems were audited twice")
 	}
 }
 
-func TestARestoredNotifiedEventIsNotSentAgain(t *testing.T) {
-	f := newFixture(t, newHook("apps", "one", onRestart(agentA, "x")))
+func TestEditingAHookWhileItsEventFiresTellsAddedAgentsAndUsesTheNewPrompt(t *testing.T) {
+	f := newFixture(t, pipeline.Options{Delivery: delivery.Options{RetryInitial: time.Minute}},
+		newHook("apps", "one", onRestart(agentA, "old prompt")))
 	ref := hook.Ref{Namespace: "apps", Name: "one"}
-	restored := f.p.RestoreHook(ref, []ports.ActiveEvent{{EventType: "pod-restart", Namespace: "apps", ResourceName: "web-1",
-		FirstSeen: t0, LastSeen: t0, Status: "firing", NotifiedAt: t0, LastNotifiedAt: t0}})
-	if !restored {
+	f.agent.OnSend = func(_ context.Context, req ports.AgentRequest, n int) (ports.Task, error) {
+		if req.Agent == agentA && n == 0 {
+			return ports.Task{}, errors.New("503")
+		}
+		return ports.Task{State: ports.TaskCompleted}, nil
+	}
+	f.handle(restart) // A fails once and waits for its retry
+	edited := newHook("apps", "one", onRestart(agentA, "new prompt"), onRestart(agentB, "for B"))
+	edited.Generation = 2
+	f.p.UpsertHook(context.Background(), edited)
+	f.p.Wait()
+	f.after(2 * time.Minute)
+	if got := prompts(f.agent.Calls("send", hook.AgentRef{})); fmt.Sprint(got) != "[a: new prompt a: old prompt b: for B]" {
+		t.Fatalf("prompts sent = %q", got)
+	}
+	f.p.UpsertHook(context.Background(), newHook("apps", "one", onRestart(agentB, "for B")))
+	f.flush(t, false)
+	if d := f.status.Activity(ref).Events[0].Deliveries; len(d) != 1 || d[0].Agent != "kagent/b" {
+		t.Fatalf("after A was removed from the Hook the ledger shows %+v", d)
+	}
+}
+
+func TestARestartedPipelineTellsOnlyTheAgentsItStillOwesAMessage(t *testing.T) {
+	h := newHook("apps", "one", onRestart(agentA, "A {{.ResourceName}}: {{.Message}}"), onRestart(agentB, "B {{.ResourceName}}: {{.Message}} ({{.Metadata.container}})"))
+	first := newFixture(t, pipeline.Options{Delivery: delivery.Options{RetryInitial: time.Minute}}, h)
+	first.agent.OnSend = func(_ context.Context, req ports.AgentRequest, _ int) (ports.Task, error) {
+		if req.Agent == agentB {
+			return ports.Task{}, errors.New("503")
+		}
+		return ports.Task{ID: "t-a", State: ports.TaskWorking}, nil
+	}
+	crash := restart
+	crash.Metadata = map[string]string{"container": "app"}
+	first.handle(crash)
+	first.flush(t, false)
+	saved := first.status.Activity(h.Ref).Events
+
+	second := newFixture(t, pipeline.Options{})
+	second.clock.SetTime(t0.Add(2 * time.Minute))
+	if !second.p.RestoreHook(h.Ref, saved) {
 		t.Fatal("nothing restored")
 	}
-	f.p.Handle(context.Background(), restart) // the mock fails the test on any call
-	f.p.Wait()
-}
-
-func TestARemovedHookIsNotCalled(t *testing.T) {
-	f := newFixture(t, newHook("apps", "one", onRestart(agentA, "x")))
-	f.p.RemoveHook(hook.Ref{Namespace: "apps", Name: "one"})
-	f.p.Handle(context.Background(), restart)
-	f.p.Wait()
-}
-
-func TestShutdownWaitsForCallsUnderWayThenCancelsThemAtTheDeadline(t *testing.T) {
-	f := newFixture(t, newHook("apps", "one", onRestart(agentA, "x")))
-	started := make(chan struct{})
-	f.agent.EXPECT().Call(gomock.Any(), gomock.Any()).DoAndReturn(func(ctx context.Context, _ ports.AgentRequest) (ports.AgentResponse, error) {
-		close(started)
-		<-ctx.Done()
-		return ports.AgentResponse{}, ctx.Err()
-	})
-	f.p.Handle(context.Background(), restart)
-	<-started
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // the deadline has already passed
-	if err := f.p.Shutdown(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Shutdown = %v, want the cancelled calls reported", err)
+	second.p.UpsertHook(context.Background(), h)
+	second.after(time.Second)
+	second.handle(crash) // the trouble is still there
+	if n := second.agent.Count("send", agentA); n != 0 {
+		t.Fatalf("agent A, already told, was told again %d times", n)
 	}
-	f.p.Handle(context.Background(), event.Event{Type: event.PodRestart, Namespace: "apps", ResourceName: "late"}) // no call after shutdown
-}
-
-func TestNewRejectsMissingDependencies(t *testing.T) {
-	if _, err := pipeline.New(pipeline.Dependencies{}, pipeline.Options{}); err == nil {
-		t.Fatal("New accepted no dependencies")
+	if n := second.agent.Count("get", agentA); n == 0 {
+		t.Fatal("agent A's task was not followed after the restart")
+	}
+	got := second.agent.Calls("send", agentB)
+	if len(got) != 1 || got[0].Request.Prompt != "B web-1: Back-off restarting failed container (app)" {
+		t.Fatalf("agent B got %+v, want one message with the full prompt", got)
+	}
+	if got[0].Request.MessageID != saved[0].Deliveries[1].MessageID {
+		t.Fatalf("B's message id changed across the restart: %s vs %s", got[0].Request.MessageID, saved[0].Deliveries[1].MessageID)
 	}
 }
 
-func TestAFailedEventWhoseConfigurationWasRemovedIsNotRetriedNorClaimedNotified(t *testing.T) {
-	f := newFixture(t, newHook("apps", "one", onRestart(agentA, "x")))
+func TestAStatusWrittenBeforeTheLedgerExistedTellsNobodyAgain(t *testing.T) {
+	h := newHook("apps", "one", onRestart(agentA, "x"))
+	f := newFixture(t, pipeline.Options{})
+	f.p.RestoreHook(h.Ref, []ports.ActiveEvent{{EventType: "pod-restart", Namespace: "apps", ResourceName: "web-1", Status: "firing",
+		FirstSeen: t0, LastSeen: t0, NotifiedAt: t0}})
+	f.p.UpsertHook(context.Background(), h)
+	f.p.Wait()
+	f.handle(restart)
+	if n := f.agent.Count("send", agentA); n != 0 {
+		t.Fatalf("%d sends for a firing the old status said was notified", n)
+	}
+}
+
+func TestAStatusTheAPIRefusesAsTooLargeIsWrittenSmallerWithTheNextFullFlush(t *testing.T) {
+	f := newFixture(t, pipeline.Options{StatusLimits: status.Limits{MaxEvents: 100}}, newHook("apps", "one", onRestart(agentA, "x")))
 	ref := hook.Ref{Namespace: "apps", Name: "one"}
-	f.agent.EXPECT().Call(gomock.Any(), gomock.Any()).Return(ports.AgentResponse{}, errors.New("503"))
-	f.p.Handle(context.Background(), restart)
-	f.p.Wait()
-	f.p.UpsertHook(context.Background(), newHook("apps", "one", hook.Configuration{EventType: event.OOMKill, Agent: agentA, Prompt: "y"}))
-	f.clock.Step(time.Minute)
-	f.p.RetryDue(context.Background()) // the mock fails the test on any call
-	f.p.Wait()
-	f.status.EXPECT().WriteActiveEvents(gomock.Any(), ref, gomock.Any()).DoAndReturn(func(_ context.Context, _ hook.Ref, active []ports.ActiveEvent) error {
-		if len(active) != 1 || !active[0].NotifiedAt.IsZero() {
-			t.Errorf("status = %+v, want the event still not notified", active)
+	attempts := 0
+	f.status.Fail = func(_ hook.Ref, a ports.HookActivity) error {
+		attempts++
+		if len(a.Events) > 20 {
+			return fmt.Errorf("request entity too large: %w", ports.ErrStatusTooLarge)
 		}
 		return nil
-	})
-	if err := f.p.FlushStatus(context.Background()); err != nil {
-		t.Fatal(err)
+	}
+	for i := range 80 {
+		e := restart
+		e.ResourceName = fmt.Sprintf("web-%d", i)
+		f.handle(e)
+	}
+	if err := f.p.FlushStatus(context.Background(), false); !errors.Is(err, ports.ErrStatusTooLarge) {
+		t.Fatalf("first flush = %v", err)
+	}
+	f.flush(t, false)
+	if attempts != 1 {
+		t.Fatalf("%d write attempts; a refused write must wait for the next full flush", attempts)
+	}
+	_ = f.p.FlushStatus(context.Background(), true) // 40 events: refused again
+	f.flush(t, true)                                // 20 events
+	if a := f.status.Activity(ref); len(a.Events) != 20 || a.Omitted != 60 {
+		t.Fatalf("written %d events, %d omitted; want 20 and 60", len(a.Events), a.Omitted)
+	}
+}
+
+func TestAPromptThatCannotBeRenderedIsShownOnTheDeliveringCondition(t *testing.T) {
+	f := newFixture(t, pipeline.Options{}, newHook("apps", "one", onRestart(agentA, `{{index .Metadata "x" | printf "%s"}} {{slice .Message 5 2}}`)))
+	ref := hook.Ref{Namespace: "apps", Name: "one"}
+	f.handle(restart)
+	f.flush(t, false)
+	if n := f.agent.Count("send", agentA); n != 0 {
+		t.Fatalf("%d sends with a prompt that cannot be rendered", n)
+	}
+	c, ok := f.status.Condition(ref, status.ConditionDelivering)
+	if !ok || c.Status || c.Reason != status.ReasonPromptFailed || !strings.Contains(c.Message, "agent kagent/a (1 firing): prompt: ") {
+		t.Fatalf("Delivering = %+v", c)
+	}
+	if f.audit.Count(ports.AuditTemplateFailed) != 1 {
+		t.Fatalf("audit trail: %v", f.audit.Kinds())
+	}
+}
+
+func TestARemovedHookIsNotToldAndItsFiringsAreForgotten(t *testing.T) {
+	h := newHook("apps", "one", onRestart(agentA, "x"))
+	f := newFixture(t, pipeline.Options{}, h)
+	f.p.RemoveHook(h.Ref)
+	f.handle(restart)
+	if n := f.agent.Count("send", agentA); n != 0 {
+		t.Fatalf("%d sends for a removed hook", n)
+	}
+}
+
+func TestAHookRecreatedWhileASendIsUnderWayKeepsItsOwnLedger(t *testing.T) {
+	h := newHook("apps", "one", onRestart(agentA, "x"))
+	f := newFixture(t, pipeline.Options{}, h)
+	release, arrived := make(chan struct{}), make(chan struct{})
+	f.agent.OnSend = func(_ context.Context, req ports.AgentRequest, n int) (ports.Task, error) {
+		if n == 0 {
+			close(arrived)
+			<-release
+			return ports.Task{ID: "old-task", State: ports.TaskCompleted}, nil
+		}
+		return ports.Task{ID: "new-task", State: ports.TaskWorking}, nil
+	}
+	f.p.Handle(context.Background(), restart)
+	select { // the send is under way, held by the agent
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first send never reached the agent")
+	}
+	f.p.RemoveHook(h.Ref)
+	recreated := h
+	recreated.UID = "uid-two"
+	f.p.UpsertHook(context.Background(), recreated)
+	f.p.Handle(context.Background(), restart)
+	close(release)
+	f.p.Wait()
+	f.flush(t, false)
+	d := f.status.Activity(h.Ref).Events[0].Deliveries
+	if len(d) != 1 || d[0].TaskID != "new-task" || d[0].State != string(delivery.Working) {
+		t.Fatalf("the recreated hook's ledger = %+v; the old send's outcome must not land on it", d)
+	}
+	sends := f.agent.Calls("send", agentA)
+	if len(sends) != 2 || sends[0].Request.MessageID == sends[1].Request.MessageID {
+		t.Fatalf("the recreated Hook reused the deleted one's message id: %+v", sends)
+	}
+}
+
+func TestNewRejectsMissingDependenciesAndWrongOptions(t *testing.T) {
+	if _, err := pipeline.New(pipeline.Dependencies{}, pipeline.Options{}); err == nil || !strings.Contains(err.Error(), "is nil") {
+		t.Fatalf("New with no dependencies = %v", err)
+	}
+	clk := clocktesting.NewFakeClock(t0)
+	_, err := pipeline.New(pipeline.Dependencies{Index: matching.NewIndex(), Store: dedup.NewStore(clk, 0), Renderer: templating.NewRenderer(),
+		Agent: &portstest.Agent{}, Audit: &portstest.AuditLog{}, Status: &portstest.StatusWriter{}, Clock: clk},
+		pipeline.Options{Delivery: delivery.Options{Guarantee: "twice"}})
+	if err == nil || !strings.Contains(err.Error(), `Guarantee "twice"`) {
+		t.Fatalf("New with a wrong guarantee = %v", err)
 	}
 }

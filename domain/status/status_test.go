@@ -2,10 +2,13 @@ package status_test
 
 import (
 	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/khook-dev/khook/domain/dedup"
+	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
 	"github.com/khook-dev/khook/domain/status"
@@ -13,93 +16,239 @@ import (
 )
 
 var (
-	t0  = time.Date(2026, 11, 22, 10, 0, 0, 123456789, time.UTC)
-	ref = hook.Ref{Namespace: "apps", Name: "h"}
+	t0     = time.Date(2026, 11, 22, 10, 0, 0, 123456789, time.UTC)
+	ref    = hook.Ref{Namespace: "apps", Name: "h"}
+	agentA = hook.AgentRef{Namespace: "kagent", Name: "a"}
+	agentB = hook.AgentRef{Namespace: "kagent", Name: "b"}
 )
 
-func entry(typ event.Type, name string, state dedup.State, notified time.Time) dedup.Entry {
-	return dedup.Entry{Hook: ref, Key: event.Key{Type: typ, Namespace: "apps", ResourceName: name},
-		State: state, FirstSeen: t0, LastSeen: t0.Add(time.Minute), NotifiedAt: notified, LastNotifiedAt: notified}
+func entry(typ event.Type, name string, state dedup.State, lastSeen time.Duration) dedup.Entry {
+	key := event.Key{Type: typ, Namespace: "apps", ResourceName: name}
+	return dedup.Entry{Hook: ref, Key: key, State: state, FirstSeen: t0, LastSeen: t0.Add(lastSeen), Occurrences: 2,
+		LastEvent: event.Event{Type: typ, Namespace: "apps", ResourceName: name, ResourceKind: "Pod", Reason: "BackOff", Message: "crashing",
+			Timestamp: t0, Source: "kubernetes", Metadata: map[string]string{"container": "app"}}}
 }
 
-func TestActiveEvents(t *testing.T) {
+func record(e dedup.Entry, agent hook.AgentRef, state delivery.State, sentAt time.Duration) delivery.Record {
+	f := delivery.Firing{Hook: ref, Key: e.Key, FirstSeen: e.FirstSeen}
+	r := delivery.Record{Firing: f, Agent: agent, MessageID: delivery.MessageID(f, agent), State: state, Attempts: 1}
+	if sentAt > 0 {
+		r.SentAt, r.TaskID = t0.Add(sentAt), "task-"+agent.Name
+	}
+	return r
+}
+
+func keys(a ports.HookActivity) string {
+	var out []string
+	for _, e := range a.Events {
+		out = append(out, e.EventType+"/"+e.ResourceName)
+	}
+	return strings.Join(out, " ")
+}
+
+func TestActivityShowsEachEntryWithItsLedger(t *testing.T) {
+	web := entry(event.PodRestart, "web", dedup.Firing, time.Minute)
 	tests := []struct {
 		name    string
 		entries []dedup.Entry
-		check   func(t *testing.T, got []ports.ActiveEvent)
+		records []delivery.Record
+		check   func(t *testing.T, a ports.HookActivity)
 	}{
 		{"entries are ordered by type then resource whatever the input order", []dedup.Entry{
-			entry(event.PodRestart, "b", dedup.Firing, time.Time{}),
-			entry(event.OOMKill, "z", dedup.Firing, time.Time{}),
-			entry(event.PodRestart, "a", dedup.Resolved, t0),
-		}, func(t *testing.T, got []ports.ActiveEvent) {
-			var keys []string
-			for _, a := range got {
-				keys = append(keys, a.EventType+"/"+a.ResourceName)
-			}
-			if want := "[oom-kill/z pod-restart/a pod-restart/b]"; fmt.Sprint(keys) != want {
-				t.Fatalf("order = %v, want %v", keys, want)
+			entry(event.PodRestart, "b", dedup.Firing, 0), entry(event.OOMKill, "z", dedup.Firing, 0), entry(event.PodRestart, "a", dedup.Resolved, 0),
+		}, nil, func(t *testing.T, a ports.HookActivity) {
+			if got, want := keys(a), "oom-kill/z pod-restart/a pod-restart/b"; got != want {
+				t.Fatalf("order = %s, want %s", got, want)
 			}
 		}},
-		{"times are cut to whole seconds as the API stores them", []dedup.Entry{entry(event.OOMKill, "x", dedup.Firing, t0)},
-			func(t *testing.T, got []ports.ActiveEvent) {
-				if got[0].FirstSeen.Nanosecond() != 0 || got[0].NotifiedAt.Nanosecond() != 0 {
-					t.Fatalf("times keep sub-second parts: %+v", got[0])
+		{"times are cut to whole seconds as the API stores them", []dedup.Entry{web}, []delivery.Record{record(web, agentA, delivery.Working, time.Second)},
+			func(t *testing.T, a ports.HookActivity) {
+				e := a.Events[0]
+				if e.FirstSeen.Nanosecond() != 0 || e.NotifiedAt.Nanosecond() != 0 || e.Deliveries[0].SentAt.Nanosecond() != 0 {
+					t.Fatalf("times keep sub-second parts: %+v", e)
 				}
 			}},
-		{"an entry that was never notified has no notification time", []dedup.Entry{entry(event.OOMKill, "x", dedup.Firing, time.Time{})},
-			func(t *testing.T, got []ports.ActiveEvent) {
-				if !got[0].NotifiedAt.IsZero() || got[0].Status != "firing" {
-					t.Fatalf("got %+v", got[0])
+		{"a firing is notified once every agent accepted it", []dedup.Entry{web},
+			[]delivery.Record{record(web, agentA, delivery.Completed, time.Second), record(web, agentB, delivery.Working, 3*time.Second)},
+			func(t *testing.T, a ports.HookActivity) {
+				e := a.Events[0]
+				if !e.NotifiedAt.Equal(t0.Add(3*time.Second).Truncate(time.Second)) || !e.LastNotifiedAt.Equal(e.NotifiedAt) {
+					t.Fatalf("notifiedAt %v lastNotifiedAt %v", e.NotifiedAt, e.LastNotifiedAt)
 				}
 			}},
+		{"a firing one agent has not accepted is not notified", []dedup.Entry{web},
+			[]delivery.Record{record(web, agentA, delivery.Completed, time.Second), record(web, agentB, delivery.Pending, 0)},
+			func(t *testing.T, a ports.HookActivity) {
+				if e := a.Events[0]; !e.NotifiedAt.IsZero() || e.LastNotifiedAt.IsZero() {
+					t.Fatalf("notifiedAt %v lastNotifiedAt %v, want only the latter", e.NotifiedAt, e.LastNotifiedAt)
+				}
+			}},
+		{"a firing keeps what a retry needs and a resolved entry says why it ended", []dedup.Entry{
+			web, {Hook: ref, Key: event.Key{Type: event.OOMKill, Namespace: "apps", ResourceName: "db"}, State: dedup.Resolved,
+				Resolution: event.Deleted, FirstSeen: t0, LastSeen: t0, ResolvedAt: t0.Add(time.Minute)},
+		}, nil, func(t *testing.T, a ports.HookActivity) {
+			resolved, firing := a.Events[0], a.Events[1]
+			if resolved.Event != nil || resolved.ResolvedReason != "deleted" || resolved.ResolvedAt.IsZero() {
+				t.Fatalf("resolved entry = %+v", resolved)
+			}
+			if firing.Event == nil || firing.Event.Message != "crashing" || firing.Event.Metadata["container"] != "app" || firing.Occurrences != 2 {
+				t.Fatalf("firing entry = %+v", firing)
+			}
+		}},
+		{"a long message and huge metadata are kept within bounds", []dedup.Entry{func() dedup.Entry {
+			e := entry(event.PodRestart, "web", dedup.Firing, 0)
+			e.LastEvent.Message = strings.Repeat("é", 5000)
+			e.LastEvent.Metadata = map[string]string{}
+			for i := range 100 {
+				e.LastEvent.Metadata[fmt.Sprintf("label-%03d", i)] = strings.Repeat("v", 1000)
+			}
+			return e
+		}()}, nil, func(t *testing.T, a ports.HookActivity) {
+			s := a.Events[0].Event
+			if len(s.Message) > status.MaxKeptMessage || !strings.HasSuffix(s.Message, "é") || len(s.Metadata) != status.MaxKeptLabels ||
+				len(s.Metadata["label-000"]) != status.MaxKeptLabelValue {
+				t.Fatalf("kept %d bytes of message, %d labels, %d bytes of a label", len(s.Message), len(s.Metadata), len(s.Metadata["label-000"]))
+			}
+		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.check(t, status.ActiveEvents(tt.entries)) })
+		t.Run(tt.name, func(t *testing.T) { tt.check(t, status.Activity(tt.entries, tt.records, status.Limits{})) })
 	}
 }
 
-func TestStatusRoundTripsThroughEntriesWithoutChurn(t *testing.T) {
-	first := status.ActiveEvents([]dedup.Entry{entry(event.OOMKill, "x", dedup.Firing, t0), entry(event.PodRestart, "y", dedup.Resolved, t0)})
-	again := status.ActiveEvents(status.Entries(ref, first))
-	if !status.EqualActiveEvents(first, again) {
-		t.Fatalf("round trip changed the status:\n%+v\n%+v", first, again)
+func TestActivityStaysWithinItsLimitsInAStorm(t *testing.T) {
+	var entries []dedup.Entry
+	var records []delivery.Record
+	for i := range 1000 {
+		e := entry(event.PodRestart, fmt.Sprintf("pod-%04d", i), dedup.Firing, time.Duration(i)*time.Second)
+		e.LastEvent.Message = strings.Repeat("x", 4000)
+		entries = append(entries, e)
+		state := delivery.Completed
+		if i == 3 {
+			state = delivery.Pending // an old firing still being delivered
+		}
+		records = append(records, record(e, agentA, state, time.Second))
 	}
-	changed := append([]ports.ActiveEvent(nil), again...)
-	changed[0].Status = "resolved"
-	if status.EqualActiveEvents(first, changed) {
-		t.Fatal("a changed status compares equal")
+	for i := range 50 {
+		entries = append(entries, entry(event.OOMKill, fmt.Sprintf("gone-%d", i), dedup.Resolved, time.Hour))
+	}
+	tests := []struct {
+		name        string
+		limits      status.Limits
+		wantEvents  int
+		wantOmitted int
+	}{
+		{"by default 200 entries are shown and the rest counted", status.Limits{}, 200, 850},
+		{"a smaller byte budget drops kept events first, then entries", status.Limits{MaxEvents: 1000, MaxBytes: 200 * 1024}, -1, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := status.Activity(entries, records, tt.limits)
+			if tt.wantEvents >= 0 && (len(a.Events) != tt.wantEvents || a.Omitted != tt.wantOmitted) {
+				t.Fatalf("%d events shown, %d omitted; want %d and %d", len(a.Events), a.Omitted, tt.wantEvents, tt.wantOmitted)
+			}
+			if len(a.Events)+a.Omitted != len(entries) {
+				t.Fatalf("%d shown + %d omitted != %d held", len(a.Events), a.Omitted, len(entries))
+			}
+			kept := status.Kept(a)
+			if !kept[event.Key{Type: event.PodRestart, Namespace: "apps", ResourceName: "pod-0003"}] {
+				t.Fatal("the firing whose delivery is under way was left out")
+			}
+			if kept[event.Key{Type: event.OOMKill, Namespace: "apps", ResourceName: "gone-0"}] {
+				t.Fatal("a resolved entry was shown while firing ones were left out")
+			}
+			size := 0
+			for _, e := range a.Events {
+				size += len(e.ResourceName) + 300
+				if e.Event != nil {
+					size += len(e.Event.Message)
+				}
+			}
+			if max := tt.limits.MaxBytes; max > 0 && size > max {
+				t.Fatalf("about %d bytes shown, over the budget of %d", size, max)
+			}
+		})
 	}
 }
 
-func TestEntriesSkipsUnknownStatuses(t *testing.T) {
-	got := status.Entries(ref, []ports.ActiveEvent{{EventType: "oom-kill", ResourceName: "x", Status: "weird"}})
-	if len(got) != 0 {
-		t.Fatalf("want no entries, got %+v", got)
+func TestRestoreGivesBackWhatActivityShowed(t *testing.T) {
+	web := entry(event.PodRestart, "web", dedup.Firing, time.Minute)
+	web.FirstSeen, web.LastSeen, web.LastEvent.Timestamp = t0.Truncate(time.Second), t0.Add(time.Minute).Truncate(time.Second), t0.Truncate(time.Second)
+	db := dedup.Entry{Hook: ref, Key: event.Key{Type: event.OOMKill, Namespace: "apps", ResourceName: "db", Fingerprint: "f1"}, State: dedup.Resolved,
+		Resolution: event.Recovered, FirstSeen: web.FirstSeen, LastSeen: web.FirstSeen, ResolvedAt: web.LastSeen, Occurrences: 1}
+	told := record(web, agentA, delivery.Working, 2*time.Second)
+	told.SentAt, told.UpdatedAt, told.ContextID, told.Summary = told.SentAt.Truncate(time.Second), web.LastSeen, "session-1", "looking"
+	due := record(web, agentB, delivery.Pending, 0)
+	due.LastError, due.NextAt, due.UpdatedAt = "503", web.LastSeen.Add(30*time.Second), web.LastSeen
+
+	got := status.Restore(ref, status.Activity([]dedup.Entry{web, db}, []delivery.Record{told, due}, status.Limits{}).Events)
+
+	wantWeb := web
+	wantWeb.LastEvent.Fingerprint = ""
+	db.LastEvent = event.Event{}
+	if !reflect.DeepEqual(got.Entries, []dedup.Entry{db, wantWeb}) {
+		t.Fatalf("entries:\n got %+v\nwant %+v", got.Entries, []dedup.Entry{db, wantWeb})
+	}
+	told.Resource = ports.ResourceRef{Kind: "Pod", Namespace: "apps", Name: "web"}
+	due.Resource = told.Resource
+	if !reflect.DeepEqual(got.Records, []delivery.Record{told, due}) {
+		t.Fatalf("records:\n got %+v\nwant %+v", got.Records, []delivery.Record{told, due})
+	}
+}
+
+func TestAStatusFromBeforeTheLedgerDoesNotTellAgentsAgain(t *testing.T) {
+	got := status.Restore(ref, []ports.ActiveEvent{
+		{EventType: "pod-restart", Namespace: "apps", ResourceName: "web", Status: "firing", FirstSeen: t0, LastSeen: t0, NotifiedAt: t0},
+		{EventType: "pod-restart", Namespace: "apps", ResourceName: "db", Status: "firing", FirstSeen: t0, LastSeen: t0},
+		{EventType: "pod-restart", Namespace: "apps", ResourceName: "odd", Status: "exploded", FirstSeen: t0, LastSeen: t0},
+	})
+	if len(got.Entries) != 2 || len(got.ToldBeforeLedger) != 1 || got.ToldBeforeLedger[0].ResourceName != "web" {
+		t.Fatalf("restored %+v", got)
+	}
+}
+
+func TestDeliveringNamesEachAgentThatCannotBeToldAndWhy(t *testing.T) {
+	web := entry(event.PodRestart, "web", dedup.Firing, 0)
+	with := func(agent hook.AgentRef, state delivery.State, why string) delivery.Record {
+		r := record(web, agent, state, 0)
+		r.LastError = why
+		return r
+	}
+	tests := []struct {
+		name       string
+		records    []delivery.Record
+		wantStatus bool
+		wantReason string
+		wantText   string
+	}{
+		{"a ledger of deliveries under way or done is delivering", []delivery.Record{with(agentA, delivery.Working, ""), with(agentB, delivery.Pending, "503")},
+			true, status.ReasonDelivering, "every firing"},
+		{"an agent that refused for good is named", []delivery.Record{with(agentA, delivery.Undeliverable, delivery.RefusedPrefix+"agent card: HTTP 404")},
+			false, status.ReasonAgentRefused, "agent kagent/a (1 firing): refused: agent card: HTTP 404"},
+		{"a prompt that cannot be rendered is named", []delivery.Record{with(agentB, delivery.Undeliverable, delivery.PromptPrefix+"prompt:1:3: step budget exceeded")},
+			false, status.ReasonPromptFailed, "agent kagent/b (1 firing): prompt: prompt:1:3"},
+		{"retries used up are named", []delivery.Record{with(agentA, delivery.Failed, "task t1 failed: overloaded")},
+			false, status.ReasonRetriesExhausted, "agent kagent/a (1 firing): task t1 failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := status.Delivering(tt.records)
+			if c.Type != status.ConditionDelivering || c.Status != tt.wantStatus || c.Reason != tt.wantReason || !strings.Contains(c.Message, tt.wantText) {
+				t.Fatalf("condition = %+v, want %v %s with %q", c, tt.wantStatus, tt.wantReason, tt.wantText)
+			}
+		})
 	}
 }
 
 func TestAccepted(t *testing.T) {
-	tests := []struct {
-		name       string
-		problems   []status.Problem
-		wantStatus bool
-		wantReason string
-		wantMsg    string
-	}{
-		{"a hook without problems is accepted", nil, true, status.ReasonAccepted, "all event configurations are in use"},
-		{"problems make it not accepted, naming each field", []status.Problem{
-			{Reason: status.ReasonTemplateRefused, Field: "spec.eventConfigurations[0].prompt", Message: "define is not allowed"},
-			{Reason: status.ReasonUnknownEventType, Field: "spec.eventConfigurations[2].eventType", Message: "no source"},
-		}, false, status.ReasonTemplateRefused,
-			"spec.eventConfigurations[0].prompt: define is not allowed; spec.eventConfigurations[2].eventType: no source"},
+	if c := status.Accepted(nil); !c.Status || c.Reason != status.ReasonAccepted {
+		t.Fatalf("no problems: %+v", c)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := status.Accepted(tt.problems)
-			if c.Type != status.ConditionAccepted || c.Status != tt.wantStatus || c.Reason != tt.wantReason || c.Message != tt.wantMsg {
-				t.Fatalf("Accepted = %+v", c)
-			}
-		})
+	c := status.Accepted([]status.Problem{
+		{Reason: status.ReasonTemplateRefused, Field: "spec.eventConfigurations[0].prompt", Message: "bad"},
+		{Reason: status.ReasonUnknownEventType, Field: "spec.eventConfigurations[1].eventType", Message: "unknown"},
+	})
+	if c.Status || c.Reason != status.ReasonTemplateRefused || c.Message != "spec.eventConfigurations[0].prompt: bad; spec.eventConfigurations[1].eventType: unknown" {
+		t.Fatalf("problems: %+v", c)
 	}
 }

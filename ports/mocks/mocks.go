@@ -42,41 +42,80 @@ func (m *MockAgentCaller) EXPECT() *MockAgentCallerMockRecorder {
 	return m.recorder
 }
 
-// Call mocks base method.
-func (m *MockAgentCaller) Call(ctx context.Context, req ports.AgentRequest) (ports.AgentResponse, error) {
+// GetTask mocks base method.
+func (m *MockAgentCaller) GetTask(ctx context.Context, agent hook.AgentRef, taskID string) (ports.Task, error) {
 	m.ctrl.T.Helper()
-	ret := m.ctrl.Call(m, "Call", ctx, req)
-	ret0, _ := ret[0].(ports.AgentResponse)
+	ret := m.ctrl.Call(m, "GetTask", ctx, agent, taskID)
+	ret0, _ := ret[0].(ports.Task)
 	ret1, _ := ret[1].(error)
 	return ret0, ret1
 }
 
-// Call indicates an expected call of Call.
-func (mr *MockAgentCallerMockRecorder) Call(ctx, req any) *MockAgentCallerCallCall {
+// GetTask indicates an expected call of GetTask.
+func (mr *MockAgentCallerMockRecorder) GetTask(ctx, agent, taskID any) *MockAgentCallerGetTaskCall {
 	mr.mock.ctrl.T.Helper()
-	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Call", reflect.TypeOf((*MockAgentCaller)(nil).Call), ctx, req)
-	return &MockAgentCallerCallCall{Call: call}
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "GetTask", reflect.TypeOf((*MockAgentCaller)(nil).GetTask), ctx, agent, taskID)
+	return &MockAgentCallerGetTaskCall{Call: call}
 }
 
-// MockAgentCallerCallCall wrap *gomock.Call
-type MockAgentCallerCallCall struct {
+// MockAgentCallerGetTaskCall wrap *gomock.Call
+type MockAgentCallerGetTaskCall struct {
 	*gomock.Call
 }
 
 // Return rewrite *gomock.Call.Return
-func (c *MockAgentCallerCallCall) Return(arg0 ports.AgentResponse, arg1 error) *MockAgentCallerCallCall {
+func (c *MockAgentCallerGetTaskCall) Return(arg0 ports.Task, arg1 error) *MockAgentCallerGetTaskCall {
 	c.Call = c.Call.Return(arg0, arg1)
 	return c
 }
 
 // Do rewrite *gomock.Call.Do
-func (c *MockAgentCallerCallCall) Do(f func(context.Context, ports.AgentRequest) (ports.AgentResponse, error)) *MockAgentCallerCallCall {
+func (c *MockAgentCallerGetTaskCall) Do(f func(context.Context, hook.AgentRef, string) (ports.Task, error)) *MockAgentCallerGetTaskCall {
 	c.Call = c.Call.Do(f)
 	return c
 }
 
 // DoAndReturn rewrite *gomock.Call.DoAndReturn
-func (c *MockAgentCallerCallCall) DoAndReturn(f func(context.Context, ports.AgentRequest) (ports.AgentResponse, error)) *MockAgentCallerCallCall {
+func (c *MockAgentCallerGetTaskCall) DoAndReturn(f func(context.Context, hook.AgentRef, string) (ports.Task, error)) *MockAgentCallerGetTaskCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// Send mocks base method.
+func (m *MockAgentCaller) Send(ctx context.Context, req ports.AgentRequest) (ports.Task, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Send", ctx, req)
+	ret0, _ := ret[0].(ports.Task)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// Send indicates an expected call of Send.
+func (mr *MockAgentCallerMockRecorder) Send(ctx, req any) *MockAgentCallerSendCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Send", reflect.TypeOf((*MockAgentCaller)(nil).Send), ctx, req)
+	return &MockAgentCallerSendCall{Call: call}
+}
+
+// MockAgentCallerSendCall wrap *gomock.Call
+type MockAgentCallerSendCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockAgentCallerSendCall) Return(arg0 ports.Task, arg1 error) *MockAgentCallerSendCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockAgentCallerSendCall) Do(f func(context.Context, ports.AgentRequest) (ports.Task, error)) *MockAgentCallerSendCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockAgentCallerSendCall) DoAndReturn(f func(context.Context, ports.AgentRequest) (ports.Task, error)) *MockAgentCallerSendCall {
 	c.Call = c.Call.DoAndReturn(f)
 	return c
 }
@@ -165,40 +204,40 @@ func (m *MockHookStatusWriter) EXPECT() *MockHookStatusWriterMockRecorder {
 	return m.recorder
 }
 
-// WriteActiveEvents mocks base method.
-func (m *MockHookStatusWriter) WriteActiveEvents(ctx context.Context, ref hook.Ref, events []ports.ActiveEvent) error {
+// WriteActivity mocks base method.
+func (m *MockHookStatusWriter) WriteActivity(ctx context.Context, ref hook.Ref, activity ports.HookActivity) error {
 	m.ctrl.T.Helper()
-	ret := m.ctrl.Call(m, "WriteActiveEvents", ctx, ref, events)
+	ret := m.ctrl.Call(m, "WriteActivity", ctx, ref, activity)
 	ret0, _ := ret[0].(error)
 	return ret0
 }
 
-// WriteActiveEvents indicates an expected call of WriteActiveEvents.
-func (mr *MockHookStatusWriterMockRecorder) WriteActiveEvents(ctx, ref, events any) *MockHookStatusWriterWriteActiveEventsCall {
+// WriteActivity indicates an expected call of WriteActivity.
+func (mr *MockHookStatusWriterMockRecorder) WriteActivity(ctx, ref, activity any) *MockHookStatusWriterWriteActivityCall {
 	mr.mock.ctrl.T.Helper()
-	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "WriteActiveEvents", reflect.TypeOf((*MockHookStatusWriter)(nil).WriteActiveEvents), ctx, ref, events)
-	return &MockHookStatusWriterWriteActiveEventsCall{Call: call}
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "WriteActivity", reflect.TypeOf((*MockHookStatusWriter)(nil).WriteActivity), ctx, ref, activity)
+	return &MockHookStatusWriterWriteActivityCall{Call: call}
 }
 
-// MockHookStatusWriterWriteActiveEventsCall wrap *gomock.Call
-type MockHookStatusWriterWriteActiveEventsCall struct {
+// MockHookStatusWriterWriteActivityCall wrap *gomock.Call
+type MockHookStatusWriterWriteActivityCall struct {
 	*gomock.Call
 }
 
 // Return rewrite *gomock.Call.Return
-func (c *MockHookStatusWriterWriteActiveEventsCall) Return(arg0 error) *MockHookStatusWriterWriteActiveEventsCall {
+func (c *MockHookStatusWriterWriteActivityCall) Return(arg0 error) *MockHookStatusWriterWriteActivityCall {
 	c.Call = c.Call.Return(arg0)
 	return c
 }
 
 // Do rewrite *gomock.Call.Do
-func (c *MockHookStatusWriterWriteActiveEventsCall) Do(f func(context.Context, hook.Ref, []ports.ActiveEvent) error) *MockHookStatusWriterWriteActiveEventsCall {
+func (c *MockHookStatusWriterWriteActivityCall) Do(f func(context.Context, hook.Ref, ports.HookActivity) error) *MockHookStatusWriterWriteActivityCall {
 	c.Call = c.Call.Do(f)
 	return c
 }
 
 // DoAndReturn rewrite *gomock.Call.DoAndReturn
-func (c *MockHookStatusWriterWriteActiveEventsCall) DoAndReturn(f func(context.Context, hook.Ref, []ports.ActiveEvent) error) *MockHookStatusWriterWriteActiveEventsCall {
+func (c *MockHookStatusWriterWriteActivityCall) DoAndReturn(f func(context.Context, hook.Ref, ports.HookActivity) error) *MockHookStatusWriterWriteActivityCall {
 	c.Call = c.Call.DoAndReturn(f)
 	return c
 }

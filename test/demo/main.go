@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 
 	"github.com/khook-dev/khook/api/v1alpha2"
 	"github.com/khook-dev/khook/app"
+	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/test/echoagent"
 )
 
@@ -66,7 +68,9 @@ func run() error {
 
 	agent := echoagent.Start(echoagent.Options{RequireV1: true})
 	defer agent.Close()
-	step("built-in echo agent (a real A2A 1.0 server shaped like Kagent) at %s", agent.URL)
+	agent.SetBehavior("kagent/k8s-agent", echoagent.Behavior{Duration: 3 * time.Second,
+		Summary: "Root cause: the api container exceeds its 256Mi memory limit at start-up; raise it to 512Mi."})
+	step("built-in echo agent (a real A2A 1.0 server shaped like Kagent; its investigations take 3s) at %s", agent.URL)
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
 	if err != nil {
@@ -76,6 +80,7 @@ func run() error {
 	defer stop()
 	k, err := app.SetupWithManager(ctx, mgr, app.Options{
 		KagentURL: agent.URL, UserID: "demo@khook.dev", StatusCoalesceDelay: 100 * time.Millisecond, Logger: ptr.To(logr.Discard()),
+		Delivery: delivery.Options{PollInitial: 500 * time.Millisecond, PollMax: time.Second}, TickInterval: 100 * time.Millisecond,
 	})
 	if err != nil {
 		return err
@@ -130,13 +135,22 @@ func run() error {
 	step("agent kagent/k8s-agent received (user %s, A2A %s, session %s):\n%s", got.UserID, got.A2AVersion, got.ContextID, indent(got.Text))
 
 	var current v1alpha2.Hook
-	if err := waitFor(30*time.Second, func() bool {
-		if err := c.Get(ctx, client.ObjectKeyFromObject(&hook), &current); err != nil {
-			return false
-		}
-		return len(current.Status.ActiveEvents) == 1 && current.Status.ActiveEvents[0].NotifiedAt != nil
-	}); err != nil {
-		return errors.New("the Hook's status never showed the notified event")
+	ledger := func(state string) error {
+		return waitFor(30*time.Second, func() bool {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(&hook), &current); err != nil || len(current.Status.ActiveEvents) != 1 {
+				return false
+			}
+			d := current.Status.ActiveEvents[0].Deliveries
+			return len(d) == 1 && string(d[0].State) == state
+		})
+	}
+	if err := ledger("working"); err != nil {
+		return errors.New("the Hook's ledger never showed the agent at work")
+	}
+	d := current.Status.ActiveEvents[0].Deliveries[0]
+	step("the agent accepted at once (task %s); khook follows it without waiting: ledger state %q", d.TaskID, d.State)
+	if err := ledger("completed"); err != nil {
+		return errors.New("the Hook's ledger never showed the investigation completed")
 	}
 	current.ManagedFields = nil
 	current.SetGroupVersionKind(v1alpha2.GroupVersion.WithKind("Hook"))
@@ -144,12 +158,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	step("kubectl get hook pod-trouble -o yaml\n%s", indent(string(out)))
+	step("investigation completed; kubectl get hook pod-trouble -o yaml\n%s", indent(string(out)))
 
 	var events eventsv1.EventList
 	if err := c.List(ctx, &events, client.InNamespace("default")); err != nil {
 		return err
 	}
+	slices.SortFunc(events.Items, func(a, b eventsv1.Event) int { return a.EventTime.Compare(b.EventTime.Time) })
 	var audit []string
 	for _, e := range events.Items {
 		if e.Regarding.Kind == "Hook" {

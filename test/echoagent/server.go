@@ -1,9 +1,11 @@
 package echoagent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"iter"
 	"net/http"
 	"net/http/httptest"
@@ -25,7 +27,9 @@ type Received struct {
 	A2AVersion string // the A2A-Version header
 	ContextID  string
 	MessageID  string
+	TaskID     string
 	Metadata   map[string]any
+	At         time.Time
 }
 
 // Session is one session created through POST /api/sessions.
@@ -44,49 +48,110 @@ type Options struct {
 	NoSessions bool
 	// RequireV1 rejects messages without the A2A-Version: 1.0 header, like current Kagent.
 	RequireV1 bool
+	// Token, when set, is the bearer token every request must carry (401 otherwise).
+	Token string
+	// TLS serves HTTPS with a certificate of httptest's own authority (Server.Certificate).
+	TLS bool
 }
 
-// Server is a running echo agent server.
+// Behavior is how an agent works on a message.
+type Behavior struct {
+	// Duration is how long a task works before it ends (0: it ends at once).
+	Duration time.Duration
+	// End is the state the task ends in (default completed).
+	End a2a.TaskState
+	// Summary is the text of the final status message (default "echo: " and the prompt).
+	Summary string
+	// AnswerWithMessage answers with a message instead of starting a task.
+	AnswerWithMessage bool
+}
+
+// Server is a running echo agent server, shaped like Kagent: agents at
+// /api/a2a/<namespace>/<name>/ with their card under .well-known, and /api/sessions.
 type Server struct {
 	*httptest.Server
 	opts Options
 
-	mu       sync.Mutex
-	received []Received
-	sessions []Session
-	handlers map[string]http.Handler
+	mu        sync.Mutex
+	received  []Received
+	sessions  []Session
+	handlers  map[string]http.Handler
+	behaviors map[string]Behavior // by agent; "" for every agent
+	missing   map[string]bool     // agents whose card is 404
+	requests  map[string]int      // "agent method" → count; "agent *" counts every request
+	tokens    []string            // bearer tokens seen
+	header    http.Header         // the latest request's headers
 
 	attempts atomic.Int64 // every POST to an agent, failed or not
-	failNext atomic.Int64 // answer this many calls with 503
-	delay    atomic.Int64 // nanoseconds each message takes
+	failNext atomic.Int64 // answer this many POSTs with 503
 	onCall   atomic.Pointer[func(Received)]
 }
 
 // Start starts a server on a loopback port; Close stops it.
 func Start(opts Options) *Server {
-	s := &Server{opts: opts, handlers: map[string]http.Handler{}}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.route))
+	s := &Server{opts: opts, handlers: map[string]http.Handler{}, behaviors: map[string]Behavior{}, missing: map[string]bool{}, requests: map[string]int{}}
+	if opts.TLS {
+		s.Server = httptest.NewTLSServer(http.HandlerFunc(s.route))
+	} else {
+		s.Server = httptest.NewServer(http.HandlerFunc(s.route))
+	}
 	return s
 }
 
-// URL of the agent namespace/name's A2A endpoint.
+// AgentURL is the URL of the agent namespace/name's A2A endpoint.
 func (s *Server) AgentURL(namespace, name string) string {
 	return fmt.Sprintf("%s/api/a2a/%s/%s/", s.URL, namespace, name)
 }
 
-// FailNext makes the next n agent calls answer HTTP 503.
+// FailNext makes the next n agent POSTs answer HTTP 503.
 func (s *Server) FailNext(n int) { s.failNext.Store(int64(n)) }
 
-// SetDelay makes every message take d before it is answered.
-func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
+// SetDelay makes every agent's tasks work for d before they complete.
+func (s *Server) SetDelay(d time.Duration) { s.SetBehavior("", Behavior{Duration: d}) }
 
-// OnCall sets a function called with each message as it arrives (before any delay).
+// SetBehavior sets how agent ("namespace/name"; "" for every agent without its own) works.
+func (s *Server) SetBehavior(agent string, b Behavior) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.behaviors[agent] = b
+}
+
+// SetMissing makes agent's card answer 404, as for an agent that does not exist.
+func (s *Server) SetMissing(agent string, missing bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.missing[agent] = missing
+}
+
+// OnCall sets a function called with each message as it arrives.
 func (s *Server) OnCall(f func(Received)) { s.onCall.Store(&f) }
 
-// Attempts counts the agent calls that reached the server, failed ones included.
+// Attempts counts the agent POSTs that reached the server, failed ones included.
 func (s *Server) Attempts() int { return int(s.attempts.Load()) }
 
-// Received returns the messages agents got, in order.
+// Requests counts agent's JSON-RPC requests of method (e.g. "GetTask" or "tasks/get"); "*"
+// counts every request to the agent, card fetches and refused ones included.
+func (s *Server) Requests(agent, method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[agent+" "+method]
+}
+
+// Tokens lists the bearer tokens requests carried, in order.
+func (s *Server) Tokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.tokens...)
+}
+
+// LastHeader returns the headers of the latest request.
+func (s *Server) LastHeader() http.Header {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.header.Clone()
+}
+
+// Received returns the messages agents got, in order of arrival.
 func (s *Server) Received() []Received {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -112,6 +177,18 @@ func (s *Server) Sessions() []Session {
 }
 
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.header = r.Header.Clone()
+	s.mu.Unlock()
+	if tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "); tok != "" || s.opts.Token != "" {
+		s.mu.Lock()
+		s.tokens = append(s.tokens, tok)
+		s.mu.Unlock()
+		if s.opts.Token != "" && tok != s.opts.Token {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+	}
 	if r.URL.Path == "/api/sessions" && r.Method == http.MethodPost {
 		s.createSession(w, r)
 		return
@@ -127,7 +204,13 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	if len(parts) == 3 {
 		sub = parts[2]
 	}
+	s.mu.Lock()
+	missing := s.missing[agent]
+	s.requests[agent+" *"]++
+	s.mu.Unlock()
 	switch {
+	case missing:
+		http.NotFound(w, r)
 	case sub == strings.TrimPrefix(a2asrv.WellKnownAgentCardPath, "/") && r.Method == http.MethodGet:
 		s.serveCard(w, r, parts[0], parts[1])
 	case sub == "" && r.Method == http.MethodPost:
@@ -141,10 +224,24 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "A2A-Version: 1.0 required", http.StatusBadRequest)
 			return
 		}
+		s.count(agent, r)
 		s.handler(agent).ServeHTTP(w, r)
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// count notes the JSON-RPC method of r, leaving its body readable.
+func (s *Server) count(agent string, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var rpc struct {
+		Method string `json:"method"`
+	}
+	_ = json.Unmarshal(body, &rpc)
+	s.mu.Lock()
+	s.requests[agent+" "+rpc.Method]++
+	s.mu.Unlock()
 }
 
 func (s *Server) card(namespace, name string) *a2a.AgentCard {
@@ -190,6 +287,15 @@ func (s *Server) handler(agent string) http.Handler {
 	return h
 }
 
+func (s *Server) behavior(agent string) Behavior {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.behaviors[agent]; ok {
+		return b
+	}
+	return s.behaviors[""]
+}
+
 func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 	if s.opts.NoSessions {
 		http.NotFound(w, r)
@@ -217,7 +323,7 @@ type executor struct {
 }
 
 func (e *executor) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2a.Event, error] {
-	rec := Received{Agent: e.agent, ContextID: ec.ContextID, Metadata: ec.Metadata}
+	rec := Received{Agent: e.agent, ContextID: ec.ContextID, TaskID: string(ec.TaskID), Metadata: ec.Metadata, At: time.Now()}
 	if ec.Message != nil {
 		rec.MessageID = ec.Message.ID
 		rec.Metadata = ec.Message.Metadata
@@ -233,26 +339,41 @@ func (e *executor) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter
 			rec.A2AVersion = v[0]
 		}
 	}
+	e.server.mu.Lock()
+	e.server.received = append(e.server.received, rec)
+	e.server.mu.Unlock()
 	if f := e.server.onCall.Load(); f != nil {
 		(*f)(rec)
 	}
+	b := e.server.behavior(e.agent)
+	summary := b.Summary
+	if summary == "" {
+		summary = "echo: " + rec.Text
+	}
+	end := b.End
+	if end == "" {
+		end = a2a.TaskStateCompleted
+	}
 	return func(yield func(a2a.Event, error) bool) {
-		if d := time.Duration(e.server.delay.Load()); d > 0 {
+		if b.AnswerWithMessage {
+			yield(a2a.NewMessage(a2a.MessageRoleAgent, a2a.NewTextPart(summary)), nil)
+			return
+		}
+		if !yield(a2a.NewSubmittedTask(ec, ec.Message), nil) {
+			return
+		}
+		if !yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateWorking, nil), nil) {
+			return
+		}
+		if b.Duration > 0 {
 			select {
-			case <-time.After(d):
+			case <-time.After(b.Duration):
 			case <-ctx.Done():
 				yield(nil, ctx.Err())
 				return
 			}
 		}
-		e.server.mu.Lock()
-		e.server.received = append(e.server.received, rec)
-		e.server.mu.Unlock()
-		reply := a2a.NewMessageForTask(a2a.MessageRoleAgent, ec, a2a.NewTextPart("echo: "+rec.Text))
-		if !yield(a2a.NewSubmittedTask(ec, ec.Message), nil) {
-			return
-		}
-		yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateCompleted, reply), nil)
+		yield(a2a.NewStatusUpdateEvent(ec, end, a2a.NewMessageForTask(a2a.MessageRoleAgent, ec, a2a.NewTextPart(summary))), nil)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/khook-dev/khook/api/v1alpha2"
+	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/test/echoagent"
 )
 
@@ -86,20 +87,24 @@ func TestAnEventReachesTheAgentOnceAndIsRecordedOnTheHook(t *testing.T) {
 		t.Fatalf("agent received %+v\nwant text %q from tester@khook.dev over A2A 1.0", got, want)
 	}
 	eventually(t, 10*time.Second, func() error {
-		st := hookStatus(t, ns, "restarts")
-		if len(st.ActiveEvents) != 1 {
-			return fmt.Errorf("activeEvents = %+v", st.ActiveEvents)
+		a, d, err := deliveryOf(t, ns, "restarts", "web-1", "kagent/k8s-agent")
+		if err != nil {
+			return err
 		}
-		a := st.ActiveEvents[0]
-		if a.EventType != "pod-restart" || a.ResourceName != "web-1" || a.Status != v1alpha2.EventFiring || a.NotifiedAt == nil || st.LastUpdated == nil {
-			return fmt.Errorf("activeEvents[0] = %+v", a)
+		if a.EventType != "pod-restart" || a.Status != v1alpha2.EventFiring || a.NotifiedAt == nil || a.Event == nil || a.Event.Reason != "BackOff" {
+			return fmt.Errorf("active event = %+v", a)
+		}
+		if d.State != "completed" || d.TaskID != got.TaskID || d.MessageID != got.MessageID || !strings.HasPrefix(d.Summary, "echo: Pod web-1") {
+			return fmt.Errorf("delivery = %+v", d)
 		}
 		return nil
 	})
 	eventually(t, 10*time.Second, func() error {
 		reasons := auditReasons(t, ns, "restarts")
-		if !slices.Contains(reasons, "EventFiring") || !slices.Contains(reasons, "AgentCallSucceeded") {
-			return fmt.Errorf("events on the hook: %v", reasons)
+		for _, want := range []string{"EventFiring", "AgentAccepted", "InvestigationCompleted"} {
+			if !slices.Contains(reasons, want) {
+				return fmt.Errorf("events on the hook: %v, want %s", reasons, want)
+			}
 		}
 		return nil
 	})
@@ -194,35 +199,38 @@ func TestADownAgentOpensTheBreakerWithoutACallStormAndGetsEveryEventAfterRecover
 	ns := newNamespace(t)
 	agent := startAgent(t, echoagent.Options{})
 	opts := fastOptions(agent.URL)
-	opts.MaxConcurrentCalls = 2
 	opts.Breaker.OpenFor = 2 * time.Second
+	opts.Delivery.MaxAttempts = 1000 // keep retrying for the whole outage
 	startKhook(t, opts)
-	// The agent's name is this test's own, so the process-wide metrics count only its calls.
+	// The agent's name is this test's own, so the process-wide metrics count only its sends.
 	create(t, newHook(ns, "restarts", "breaker-agent", restartPrompt, "pod-restart"))
 	waitAccepted(t, ns, "restarts")
 	agent.FailNext(1_000_000)
 
 	const pods = 10
+	started := time.Now()
 	for i := range pods {
 		create(t, backOffEvent(ns, fmt.Sprintf("web-%d", i)))
 	}
-	// Every event has been tried (and refused by the breaker) at least once, and RetryDue has
-	// gone round more: far more failed calls than the agent saw.
-	eventually(t, 15*time.Second, func() error {
-		if n := agentCalls(t, "kagent/breaker-agent", "failure"); n < 3*pods {
-			return fmt.Errorf("%v failed calls counted, want at least %d", n, 3*pods)
+	// Every firing has been tried, refused by the breaker, and tried again: far more failed
+	// sends than the agent saw.
+	eventually(t, 30*time.Second, func() error {
+		if n := agentSends(t, "kagent/breaker-agent", "failed"); n < 3*pods {
+			return fmt.Errorf("%v failed sends counted, want at least %d", n, 3*pods)
 		}
 		return nil
 	})
-	// Each breaker execution makes at most 1+MaxRetries attempts; the breaker opens after 3
-	// failed executions, and at most MaxConcurrentCalls were under way when it did.
-	limit := (3 + opts.MaxConcurrentCalls) * int(1+opts.Retry.MaxRetries)
+	// Each send makes at most 1+MaxRetries attempts. The breaker opens after 3 failed sends,
+	// with at most MaxSendsPerAgent under way; then it lets one trial through per OpenFor.
+	perSend := 1 + int(opts.Retry.MaxRetries)
+	trials := int(time.Since(started)/opts.Breaker.OpenFor) + 1
+	limit := (3+delivery.DefaultMaxSendsPerAgent)*perSend + trials*perSend
 	if n := agent.Attempts(); n > limit {
-		t.Fatalf("the down agent got %d calls for %d events; the breaker should have stopped them at %d", n, pods, limit)
+		t.Fatalf("the down agent got %d requests for %d firings; the breaker should have held them to %d", n, pods, limit)
 	}
 
 	agent.FailNext(0)
-	eventually(t, 30*time.Second, func() error {
+	eventually(t, 60*time.Second, func() error {
 		for i := range pods {
 			if n := receivedFor(agent, "kagent/breaker-agent", fmt.Sprintf("web-%d", i)); n != 1 {
 				return fmt.Errorf("web-%d received %d times, want once", i, n)
@@ -232,15 +240,15 @@ func TestADownAgentOpensTheBreakerWithoutACallStormAndGetsEveryEventAfterRecover
 	})
 }
 
-// agentCalls reads khook_agent_calls_total for agent and result from the metrics registry.
-func agentCalls(t *testing.T, agent, result string) float64 {
+// agentSends reads khook_agent_sends_total for agent and result from the metrics registry.
+func agentSends(t *testing.T, agent, result string) float64 {
 	t.Helper()
 	families, err := metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "khook_agent_calls_total" {
+		if f.GetName() != "khook_agent_sends_total" {
 			continue
 		}
 		for _, m := range f.GetMetric() {
@@ -256,32 +264,58 @@ func agentCalls(t *testing.T, agent, result string) float64 {
 	return 0
 }
 
-func TestARestartedControllerDoesNotCallAgainForAnEventAlreadyNotified(t *testing.T) {
+func TestARestartedControllerFollowsTheTaskUnderWayAndSendsNothingNew(t *testing.T) {
 	ns := newNamespace(t)
 	agent := startAgent(t, echoagent.Options{})
+	agent.SetBehavior("kagent/k8s-agent", echoagent.Behavior{Duration: 3 * time.Second, Summary: "root cause found"})
 	first := startKhook(t, fastOptions(agent.URL))
 	create(t, newHook(ns, "restarts", "k8s-agent", restartPrompt, "pod-restart"))
 	waitAccepted(t, ns, "restarts")
-
-	// Stop the controller while the agent is still working on the call.
-	agent.SetDelay(500 * time.Millisecond)
-	arrived := make(chan struct{}, 1)
-	agent.OnCall(func(echoagent.Received) {
-		select {
-		case arrived <- struct{}{}:
-		default:
-		}
-	})
 	create(t, backOffEvent(ns, "web-1"))
-	<-arrived
-	first.Stop(t)
-	if n := receivedFor(agent, "kagent/k8s-agent", "web-1"); n != 1 {
-		t.Fatalf("the call under way at shutdown was not allowed to finish: %d deliveries", n)
-	}
-	agent.SetDelay(0)
+	taskIsWorking(t, ns, "restarts", "web-1")
 
+	first.Stop(t) // while the agent works on the task
+	polls := agent.Requests("kagent/k8s-agent", "GetTask")
 	startKhook(t, fastOptions(agent.URL))
+	followedToTheEnd(t, agent, ns, "restarts", "web-1", polls)
 	repeatIsNotSentAgain(t, agent, "kagent/k8s-agent", ns, "web-1") // inside the window
+}
+
+// taskIsWorking waits until the Hook's ledger shows the agent at work on pod's firing.
+func taskIsWorking(t *testing.T, ns, hookName, pod string) {
+	t.Helper()
+	eventually(t, 15*time.Second, func() error {
+		_, d, err := deliveryOf(t, ns, hookName, pod, "kagent/k8s-agent")
+		if err != nil {
+			return err
+		}
+		if d.State != "working" && d.State != "submitted" || d.TaskID == "" {
+			return fmt.Errorf("delivery = %+v, want the task at work", d)
+		}
+		return nil
+	})
+}
+
+// followedToTheEnd waits until the ledger shows pod's task completed, followed by polls beyond
+// pollsBefore, with exactly one message sent.
+func followedToTheEnd(t *testing.T, agent *echoagent.Server, ns, hookName, pod string, pollsBefore int) {
+	t.Helper()
+	eventually(t, 20*time.Second, func() error {
+		_, d, err := deliveryOf(t, ns, hookName, pod, "kagent/k8s-agent")
+		if err != nil {
+			return err
+		}
+		if d.State != "completed" || d.Summary != "root cause found" {
+			return fmt.Errorf("delivery = %+v, want the task followed to its end", d)
+		}
+		return nil
+	})
+	if n := receivedFor(agent, "kagent/k8s-agent", pod); n != 1 {
+		t.Fatalf("%s was sent %d times, want once", pod, n)
+	}
+	if n := agent.Requests("kagent/k8s-agent", "GetTask"); n <= pollsBefore {
+		t.Fatalf("the new controller never polled the task (%d polls before, %d after)", pollsBefore, n)
+	}
 }
 
 func TestDeletingAHookStopsItsCallsAndDropsItsState(t *testing.T) {
@@ -386,17 +420,20 @@ func TestPodStatusChangesFireRestartsAndOOMKillsButANormalDeletionDoesNot(t *tes
 	}
 }
 
-func TestALeaderFailoverDoesNotCallAgainForAnEventAlreadyNotified(t *testing.T) {
+func TestANewLeaderFollowsTheTaskUnderWayAndSendsNothingNew(t *testing.T) {
 	ns := newNamespace(t)
 	agent := startAgent(t, echoagent.Options{})
+	agent.SetBehavior("kagent/k8s-agent", echoagent.Behavior{Duration: 3 * time.Second, Summary: "root cause found"})
 	withLease := func(o *ctrl.Options) {
 		o.LeaderElection = true
 		o.LeaderElectionID = "khook-failover-test"
 		o.LeaderElectionNamespace = ns
 		o.LeaderElectionReleaseOnCancel = true
-		o.LeaseDuration = ptr.To(2 * time.Second)
-		o.RenewDeadline = ptr.To(time.Second)
-		o.RetryPeriod = ptr.To(100 * time.Millisecond)
+		// Generous for a busy machine under the race detector; takeover is still quick because
+		// the leader releases the lease when it stops.
+		o.LeaseDuration = ptr.To(15 * time.Second)
+		o.RenewDeadline = ptr.To(10 * time.Second)
+		o.RetryPeriod = ptr.To(200 * time.Millisecond)
 	}
 	leader := startManager(t, fastOptions(agent.URL), withLease)
 	leader.waitReady(t)
@@ -404,7 +441,7 @@ func TestALeaderFailoverDoesNotCallAgainForAnEventAlreadyNotified(t *testing.T) 
 	create(t, newHook(ns, "restarts", "k8s-agent", restartPrompt, "pod-restart"))
 	waitAccepted(t, ns, "restarts")
 	create(t, backOffEvent(ns, "web-1"))
-	received(t, agent, "kagent/k8s-agent", 1)
+	taskIsWorking(t, ns, "restarts", "web-1")
 	select {
 	case <-standby.khook.Ready():
 		t.Fatal("the standby replica runs event sources while another leads")
@@ -412,7 +449,9 @@ func TestALeaderFailoverDoesNotCallAgainForAnEventAlreadyNotified(t *testing.T) 
 	}
 
 	leader.Stop(t) // releases the lease; the standby takes over
+	polls := agent.Requests("kagent/k8s-agent", "GetTask")
 	standby.waitReady(t)
+	followedToTheEnd(t, agent, ns, "restarts", "web-1", polls)
 	repeatIsNotSentAgain(t, agent, "kagent/k8s-agent", ns, "web-1")
 }
 

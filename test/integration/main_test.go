@@ -29,6 +29,7 @@ import (
 	"github.com/khook-dev/khook/adapters/a2a"
 	"github.com/khook-dev/khook/api/v1alpha2"
 	"github.com/khook-dev/khook/app"
+	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/test/echoagent"
 )
 
@@ -76,16 +77,20 @@ func must(err error) {
 // fastOptions are Options with every loop quick, for tests.
 func fastOptions(kagentURL string) app.Options {
 	return app.Options{
-		KagentURL:           kagentURL,
-		UserID:              "tester@khook.dev",
-		CallTimeout:         10 * time.Second,
-		Retry:               a2a.RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond, MaxRetries: 3},
-		Breaker:             a2a.BreakerSettings{ConsecutiveFailures: 3, OpenFor: 500 * time.Millisecond},
+		KagentURL:      kagentURL,
+		UserID:         "tester@khook.dev",
+		RequestTimeout: 10 * time.Second,
+		Retry:          a2a.RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond, MaxRetries: 3},
+		Breaker:        a2a.BreakerSettings{ConsecutiveFailures: 3, OpenFor: 500 * time.Millisecond},
+		Delivery: delivery.Options{
+			RetryInitial: 200 * time.Millisecond, RetryMax: time.Second,
+			PollInitial: 50 * time.Millisecond, PollMax: 200 * time.Millisecond,
+		},
 		DedupWindow:         time.Minute,
-		RetryAfter:          200 * time.Millisecond,
 		CleanupInterval:     100 * time.Millisecond,
 		StatusFlushInterval: 500 * time.Millisecond,
 		StatusCoalesceDelay: 20 * time.Millisecond,
+		TickInterval:        20 * time.Millisecond,
 		ShutdownTimeout:     10 * time.Second,
 	}
 }
@@ -296,15 +301,43 @@ func hookStatus(t testing.TB, ns, name string) v1alpha2.HookStatus {
 // auditReasons lists the reasons of the Events recorded on Hook name.
 func auditReasons(t testing.TB, ns, name string) []string {
 	t.Helper()
+	var out []string
+	for _, e := range auditEvents(t, ns, name) {
+		out = append(out, e.Reason)
+	}
+	return out
+}
+
+// auditEvents lists the Events recorded on Hook name.
+func auditEvents(t testing.TB, ns, name string) []eventsv1.Event {
+	t.Helper()
 	var list eventsv1.EventList
 	if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
 		t.Fatalf("listing events: %v", err)
 	}
-	var out []string
+	var out []eventsv1.Event
 	for _, e := range list.Items {
 		if e.Regarding.Kind == "Hook" && e.Regarding.Name == name {
-			out = append(out, e.Reason)
+			out = append(out, e)
 		}
 	}
 	return out
+}
+
+// delivery returns the ledger line of agent for the active event of pod on Hook name, or an
+// error saying what is there instead.
+func deliveryOf(t testing.TB, ns, name, pod, agent string) (v1alpha2.ActiveEvent, v1alpha2.Delivery, error) {
+	t.Helper()
+	for _, a := range hookStatus(t, ns, name).ActiveEvents {
+		if a.ResourceName != pod {
+			continue
+		}
+		for _, d := range a.Deliveries {
+			if d.Agent == agent {
+				return a, d, nil
+			}
+		}
+		return a, v1alpha2.Delivery{}, fmt.Errorf("%s has no delivery to %s: %+v", pod, agent, a.Deliveries)
+	}
+	return v1alpha2.ActiveEvent{}, v1alpha2.Delivery{}, fmt.Errorf("no active event for %s", pod)
 }

@@ -54,11 +54,11 @@ func TestKubectlGetHooksShowsEventTypesFiringEventsAndAcceptance(t *testing.T) {
 			cells[c.Name] = table.Rows[0].Cells[i]
 			names = append(names, c.Name)
 		}
-		if want := []string{"Name", "Event Types", "Firing", "Accepted", "Last Updated", "Age"}; !slices.Equal(names, want) {
+		if want := []string{"Name", "Event Types", "Firing", "Accepted", "Delivering", "Last Updated", "Age"}; !slices.Equal(names, want) {
 			return fmt.Errorf("columns = %v, want %v", names, want)
 		}
-		if fmt.Sprint(cells["Firing"]) != "1" {
-			return fmt.Errorf("Firing = %v, want 1", cells["Firing"])
+		if fmt.Sprint(cells["Firing"]) != "1" || cells["Delivering"] != "True" {
+			return fmt.Errorf("Firing = %v, Delivering = %v; want 1 and True", cells["Firing"], cells["Delivering"])
 		}
 		return nil
 	})

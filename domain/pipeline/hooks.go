@@ -1,0 +1,140 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/khook-dev/khook/domain/dedup"
+	"github.com/khook-dev/khook/domain/delivery"
+	"github.com/khook-dev/khook/domain/event"
+	"github.com/khook-dev/khook/domain/hook"
+	"github.com/khook-dev/khook/domain/status"
+	"github.com/khook-dev/khook/ports"
+)
+
+// UpsertHook validates h, indexes its usable configurations, brings the ledger of its firing
+// events in line with them, and returns its Accepted condition. Configurations with a refused
+// template, an event type no source provides, a malformed event type, or an agent named twice for
+// one event type are left out and named in the condition; the rest work.
+func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition {
+	usable := h
+	usable.Configurations = nil
+	var problems []status.Problem
+	type typeAgent struct {
+		t event.Type
+		a hook.AgentRef
+	}
+	first := map[typeAgent]int{}
+	for i, c := range h.Configurations {
+		field := fmt.Sprintf("spec.eventConfigurations[%d]", i)
+		if err := c.EventType.Validate(); err != nil {
+			problems = append(problems, status.Problem{Reason: status.ReasonUnknownEventType, Field: field + ".eventType", Message: err.Error()})
+			continue
+		}
+		if len(p.known) > 0 && !p.known[c.EventType] {
+			problems = append(problems, status.Problem{Reason: status.ReasonUnknownEventType, Field: field + ".eventType",
+				Message: fmt.Sprintf("no event source provides %q (known: %s)", c.EventType, p.knownList())})
+			continue
+		}
+		if c.Agent.Name == "" || c.Agent.Namespace == "" {
+			problems = append(problems, status.Problem{Reason: status.ReasonInvalidAgent, Field: field, Message: "agent name and namespace are required"})
+			continue
+		}
+		if j, dup := first[typeAgent{c.EventType, c.Agent}]; dup {
+			problems = append(problems, status.Problem{Reason: status.ReasonDuplicateAgent, Field: field,
+				Message: fmt.Sprintf("agent %s is already told of %s by spec.eventConfigurations[%d]; an agent gets one message per firing", c.Agent, c.EventType, j)})
+			continue
+		}
+		if err := p.deps.Renderer.Check(c.Prompt); err != nil {
+			problems = append(problems, status.Problem{Reason: status.ReasonTemplateRefused, Field: field + ".prompt", Message: err.Error()})
+			continue
+		}
+		first[typeAgent{c.EventType, c.Agent}] = i
+		usable.Configurations = append(usable.Configurations, c)
+	}
+	previous, known := p.deps.Index.Get(h.Ref)
+	p.deps.Index.Upsert(usable)
+	cond := status.Accepted(problems)
+	p.mu.Lock()
+	before := p.problems[h.Ref]
+	p.problems[h.Ref] = problems
+	told := p.told[h.Ref]
+	delete(p.told, h.Ref)
+	p.mu.Unlock()
+	if fmt.Sprint(before) != fmt.Sprint(problems) {
+		for _, pr := range problems {
+			if pr.Reason == status.ReasonTemplateRefused {
+				p.deps.Metrics.TemplateRefused("refused")
+			}
+		}
+		if len(problems) > 0 {
+			p.deps.Audit.Record(ctx, h.Ref, ports.AuditRecord{Kind: ports.AuditHookNotAccepted, Warning: true, Message: cond.Message})
+		}
+	}
+	p.reconcile(usable, told)
+	if known && previous.Generation != h.Generation {
+		p.delivery.Revive(h.Ref) // the Hook changed: what it could not deliver gets a new round
+	}
+	return cond
+}
+
+// reconcile makes the ledger of every firing entry of h name the agents h now configures for
+// its type: added agents are told, removed ones are not (their tasks at work are still followed).
+func (p *Pipeline) reconcile(h hook.Hook, toldBeforeLedger []event.Key) {
+	told := map[event.Key]bool{}
+	for _, k := range toldBeforeLedger {
+		told[k] = true
+	}
+	for _, e := range p.deps.Store.Snapshot(h.Ref) {
+		if e.State != dedup.Firing {
+			continue
+		}
+		f := delivery.Firing{Hook: h.Ref, HookUID: h.UID, Key: e.Key, FirstSeen: e.FirstSeen, Resource: resourceOf(e.LastEvent)}
+		p.delivery.Ensure(f, agentsOf(h.ConfigurationsFor(e.Key.Type)), told[e.Key])
+	}
+	p.markDirty(h.Ref)
+}
+
+// RestoreHook loads a hook's entries and delivery ledger from its status, unless this process
+// already holds newer state for it. It reports whether it restored anything. Call it before
+// UpsertHook, which then tells the agents the restored firings still owe a message.
+func (p *Pipeline) RestoreHook(ref hook.Ref, active []ports.ActiveEvent) bool {
+	restored := status.Restore(ref, active)
+	firing, ok := p.deps.Store.Restore(ref, restored.Entries)
+	if !ok {
+		return false
+	}
+	p.deps.Metrics.FiringEntries(firing)
+	p.delivery.Restore(ref, restored.Records)
+	if len(restored.ToldBeforeLedger) > 0 {
+		p.mu.Lock()
+		p.told[ref] = restored.ToldBeforeLedger
+		p.mu.Unlock()
+	}
+	return true
+}
+
+// RemoveHook stops matching for ref and drops its state: the Hook is gone.
+func (p *Pipeline) RemoveHook(ref hook.Ref) {
+	p.deps.Index.Remove(ref)
+	p.deps.Metrics.FiringEntries(-p.deps.Store.Drop(ref))
+	p.delivery.Drop(ref)
+	p.mu.Lock()
+	delete(p.dirty, ref)
+	delete(p.deferred, ref)
+	delete(p.limits, ref)
+	delete(p.written, ref)
+	delete(p.problems, ref)
+	delete(p.told, ref)
+	p.mu.Unlock()
+}
+
+func (p *Pipeline) knownList() string {
+	names := make([]string, 0, len(p.known))
+	for t := range p.known {
+		names = append(names, string(t))
+	}
+	sort.Strings(names)
+	return fmt.Sprint(names)
+}

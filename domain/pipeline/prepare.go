@@ -1,0 +1,89 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/khook-dev/khook/domain/dedup"
+	"github.com/khook-dev/khook/domain/delivery"
+	"github.com/khook-dev/khook/domain/event"
+	"github.com/khook-dev/khook/domain/hook"
+	"github.com/khook-dev/khook/domain/templating"
+	"github.com/khook-dev/khook/ports"
+)
+
+// preparer renders a record's message when its turn comes, from the Hook's configuration at that
+// moment and the firing's latest occurrence.
+type preparer struct{ p *Pipeline }
+
+var _ delivery.Preparer = preparer{}
+
+func (pr preparer) Prepare(r delivery.Record) (ports.AgentRequest, error) {
+	p := pr.p
+	h, ok := p.deps.Index.Get(r.Hook)
+	if !ok {
+		return ports.AgentRequest{}, delivery.ErrGone
+	}
+	c, ok := configurationFor(h, r.Key.Type, r.Agent)
+	if !ok {
+		return ports.AgentRequest{}, delivery.ErrGone
+	}
+	e, ok := p.deps.Store.Get(r.Hook, r.Key)
+	if !ok || e.State != dedup.Firing || e.FirstSeen.Unix() != r.FirstSeen.Unix() {
+		return ports.AgentRequest{}, fmt.Errorf("%w: the firing is over", delivery.ErrGone)
+	}
+	prompt, err := p.deps.Renderer.Render(c.Prompt, e.LastEvent)
+	if err != nil {
+		reason := "error"
+		if errors.Is(err, templating.ErrOutputTooLarge) {
+			reason = "budget"
+		}
+		p.deps.Metrics.TemplateRefused(reason)
+		p.deps.Audit.Record(context.Background(), r.Hook, ports.AuditRecord{Kind: ports.AuditTemplateFailed, Warning: true, Resource: r.Resource,
+			Message: fmt.Sprintf("prompt for agent %s on %s: %v", r.Agent, r.Key.Describe(), err)})
+		return ports.AgentRequest{}, fmt.Errorf("rendering the prompt of hook %s: %w", r.Hook, err)
+	}
+	ev := e.LastEvent
+	return ports.AgentRequest{
+		Hook: r.Hook, Agent: r.Agent, Prompt: prompt, MessageID: r.MessageID, ContextID: r.ContextID,
+		EventType: string(ev.Type), ResourceName: ev.ResourceName, EventTime: ev.Timestamp, Metadata: metadataFor(r.Hook, ev),
+	}, nil
+}
+
+// configurationFor returns h's configuration telling agent of events of type t.
+func configurationFor(h hook.Hook, t event.Type, agent hook.AgentRef) (hook.Configuration, bool) {
+	for _, c := range h.Configurations {
+		if c.EventType == t && c.Agent == agent {
+			return c, true
+		}
+	}
+	return hook.Configuration{}, false
+}
+
+// metadataFor is the message metadata an agent receives: the event's context, then its own
+// metadata (the context's keys win).
+func metadataFor(ref hook.Ref, e event.Event) map[string]string {
+	m := map[string]string{
+		"hook": ref.String(), "eventType": string(e.Type), "namespace": e.Namespace,
+		"resourceName": e.ResourceName, "resourceKind": e.ResourceKind, "reason": e.Reason,
+		"source": e.Source, "timestamp": e.Timestamp.UTC().Format(time.RFC3339),
+	}
+	for k, v := range map[string]string{"fingerprint": e.Fingerprint, "severity": e.Severity, "description": e.Description} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	for k, v := range e.Tags {
+		if _, taken := m["tag."+k]; !taken {
+			m["tag."+k] = v
+		}
+	}
+	for k, v := range e.Metadata {
+		if _, taken := m[k]; !taken {
+			m[k] = v
+		}
+	}
+	return m
+}
