@@ -206,7 +206,9 @@ func TestAFailedTaskIsRetriedWithGrowingDelaysUntilTheAttemptsAreUsedUp(t *testi
 
 func TestARepeatedErrorBacksOffAndJitterSpreadsTheRetries(t *testing.T) {
 	clk := clocktesting.NewFakeClock(t0)
-	agent := &portstest.Agent{Clock: clk, OnSend: func(context.Context, ports.AgentRequest, int) (ports.Task, error) { return ports.Task{}, errors.New("503") }}
+	agent := &portstest.Agent{Clock: clk, OnSend: func(context.Context, ports.AgentRequest, int) (ports.Task, error) {
+		return ports.Task{}, errors.New("503")
+	}}
 	rnd := 0.0
 	e, err := delivery.New(delivery.Dependencies{Agent: agent, Prepare: &preparer{}, Audit: &portstest.AuditLog{}, Clock: clk,
 		Rand: func() float64 { return rnd }}, delivery.Options{RetryInitial: 100 * time.Second})
@@ -328,7 +330,9 @@ func TestAFinishedInvestigationLetsTheNextFiringOfItsAgentGo(t *testing.T) {
 
 func TestHooksTakeTurnsInAnAgentsQueue(t *testing.T) {
 	f := newFixture(t, delivery.Options{MaxSendsPerAgent: 1, MaxInvestigationsPerAgent: 1})
-	f.agent.OnSend = func(_ context.Context, req ports.AgentRequest, _ int) (ports.Task, error) { return ports.Task{ID: req.MessageID, State: ports.TaskWorking}, nil }
+	f.agent.OnSend = func(_ context.Context, req ports.AgentRequest, _ int) (ports.Task, error) {
+		return ports.Task{ID: req.MessageID, State: ports.TaskWorking}, nil
+	}
 	f.agent.OnGet = func(_ context.Context, _ hook.AgentRef, id string, _ int) (ports.Task, error) { return completed(id) }
 	for i := range 3 {
 		f.engine.Ensure(firing(hookX, fmt.Sprintf("web-%d", i)), []hook.AgentRef{agentA}, false)
