@@ -85,7 +85,9 @@ func TestParseFlags(t *testing.T) {
 		{"a burst given is taken as it is", []string{"--kube-api-qps=20", "--kube-api-burst=50"}, inPod,
 			func(t *testing.T, c config) { equal(t, c.burst(), 50) }, ""},
 		{"cluster event namespaces are a comma-separated list", []string{"--cluster-event-namespaces", " kagent, ,monitoring "}, inPod,
-			func(t *testing.T, c config) { equal(t, c.opts.ClusterEventNamespaces, []string{"kagent", "monitoring"}) }, ""},
+			func(t *testing.T, c config) {
+				equal(t, c.opts.ClusterEventNamespaces, []string{"kagent", "monitoring"})
+			}, ""},
 		{"an empty cluster event namespace list means none", []string{"--cluster-event-namespaces="}, inPod,
 			func(t *testing.T, c config) { equal(t, len(c.opts.ClusterEventNamespaces), 0) }, ""},
 		{"the zap log level is controller-runtime's flag", []string{"--zap-log-level=debug"}, inPod,
