@@ -63,7 +63,11 @@ func TestEachCallCountsIntoItsSeries(t *testing.T) {
 			func(m *Metrics) { m.FiringEntries(3); m.FiringEntries(-1) },
 			func(m *Metrics) prometheus.Collector { return m.firingEntries }, 2},
 		{"template refusals are counted by reason",
-			func(m *Metrics) { m.TemplateRefused("budget"); m.TemplateRefused("refused"); m.TemplateRefused("budget") },
+			func(m *Metrics) {
+				m.TemplateRefused("budget")
+				m.TemplateRefused("refused")
+				m.TemplateRefused("budget")
+			},
 			func(m *Metrics) prometheus.Collector { return m.templateRefusals.WithLabelValues("budget") }, 2},
 		{"a send is counted by agent and result",
 			func(m *Metrics) {
@@ -112,7 +116,9 @@ func TestEachCallCountsIntoItsSeries(t *testing.T) {
 			func(m *Metrics) prometheus.Collector { return m.oldEvents.WithLabelValues("pod-restart", "firing") }, 1},
 		{"the old AgentCallFinished still counts into khook_agent_calls_total",
 			func(m *Metrics) { m.AgentCallFinished(agent, "success", time.Second) },
-			func(m *Metrics) prometheus.Collector { return m.oldCalls.WithLabelValues("kagent/k8s-agent", "success") }, 1},
+			func(m *Metrics) prometheus.Collector {
+				return m.oldCalls.WithLabelValues("kagent/k8s-agent", "success")
+			}, 1},
 		{"the old CallsInFlight still moves khook_agent_calls_in_flight",
 			func(m *Metrics) { m.CallsInFlight(1); m.CallsInFlight(1); m.CallsInFlight(-1) },
 			func(m *Metrics) prometheus.Collector { return m.oldInFlight }, 1},
@@ -163,19 +169,7 @@ khook_agent_send_duration_seconds_count{agent="kagent/k8s-agent"} 1
 
 func TestTheMetricsFollowPrometheusNamingRules(t *testing.T) {
 	m, reg := newMetrics(t)
-	// Touch every vector so that each family has a sample to lint.
-	m.EventHandled("kubernetes", event.PodRestart, 1, 1, 0)
-	m.TemplateRefused("refused")
-	m.SendFinished(agent, "accepted", time.Second)
-	m.InvestigationFinished(agent, "completed", time.Minute)
-	m.RetryScheduled(agent)
-	m.QueueDepth(agent, 1)
-	m.BreakerState(agent.String(), BreakerClosed)
-	m.StatusWrite("written")
-	m.SourceUp("kubernetes", true)
-	m.SourceRestarted("kubernetes")
-	m.EventObserved(event.PodRestart, "firing")
-	m.AgentCallFinished(agent, "success", time.Second)
+	touchEverySeries(m)
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
 		t.Fatal(err)
@@ -192,6 +186,25 @@ func TestTheMetricsFollowPrometheusNamingRules(t *testing.T) {
 			t.Errorf("%s lacks the khook_ prefix", f.GetName())
 		}
 	}
+}
+
+// touchEverySeries records once through every method, so that each vector has a sample.
+func touchEverySeries(m *Metrics) {
+	m.EventHandled("kubernetes", event.PodRestart, 1, 1, 0)
+	m.TemplateRefused("refused")
+	m.SendFinished(agent, "accepted", time.Second)
+	m.InvestigationFinished(agent, "completed", time.Minute)
+	m.RetryScheduled(agent)
+	m.QueueDepth(agent, 1)
+	m.BreakerState(agent.String(), BreakerClosed)
+	m.StatusWrite("written")
+	m.SourceUp("kubernetes", true)
+	m.SourceRestarted("kubernetes")
+	m.AuditDropped()
+	m.FiringEntries(1)
+	m.EventObserved(event.PodRestart, "firing")
+	m.AgentCallFinished(agent, "success", time.Second)
+	m.CallsInFlight(1)
 }
 
 func TestTwoMetricsOnOneRegistryCountIntoTheSameSeries(t *testing.T) {
