@@ -55,8 +55,8 @@ fuzz: ## Fuzz the prompt renderer for a minute.
 	$(GO) test ./domain/templating -run '^$$' -fuzz FuzzRender -fuzztime 60s
 
 .PHONY: build
-build: ## Build the controller binary into bin/.
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/khook ./cmd/khook
+build: ## Build the controller binary into bin/ exactly as the Dockerfile does (hack/build.sh).
+	./hack/build.sh bin/khook
 
 .PHONY: help
 help:
