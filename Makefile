@@ -28,17 +28,24 @@ verify: generate ## Fail if generated code is stale, code is unformatted, or go 
 	$(GO) vet ./...
 	$(GO) mod verify
 
+CHART_ALL_OPTIONS := test/testdata/chart/all-options.yaml
+
 .PHONY: chart
-chart: ## Lint the Helm chart and render it to bin/chart.yaml (the RBAC test applies it).
+chart: ## Lint and render the Helm chart with its defaults (bin/chart.yaml) and every option on (bin/chart-all.yaml).
 	@helm=$$(./hack/helm.sh); \
 	$$helm lint --strict charts/khook; \
-	mkdir -p bin; $$helm template khook charts/khook --namespace kagent > bin/chart.yaml
+	$$helm lint --strict charts/khook --namespace kagent -f $(CHART_ALL_OPTIONS); \
+	mkdir -p bin; \
+	$$helm template khook charts/khook --namespace kagent > bin/chart.yaml; \
+	$$helm template khook charts/khook --namespace kagent -f $(CHART_ALL_OPTIONS) > bin/chart-all.yaml
 
 .PHONY: test
 test: verify chart ## Every test, with the race detector, on a real API server and a real A2A server.
 	@assets=$$(./hack/envtest.sh); \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" KHOOK_CHART_MANIFEST="$(CURDIR)/bin/chart.yaml" $(GO) test -race -count=1 ./...
+	KUBEBUILDER_ASSETS="$$assets" KHOOK_HELM="$$(./hack/helm.sh)" \
+	KHOOK_CHART_MANIFEST="$(CURDIR)/bin/chart.yaml" KHOOK_CHART_ALL_MANIFEST="$(CURDIR)/bin/chart-all.yaml" \
+	$(GO) test -race -count=1 ./...
 
 .PHONY: demo
 demo: ## Run khook end to end locally: control plane, echo agent, sample Hook and Event.
