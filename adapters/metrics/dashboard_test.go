@@ -102,3 +102,36 @@ func collectExprs(t *testing.T, data []byte, out *[]string) {
 	}
 	walk(v)
 }
+
+// TestTheOperationsGuideDescribesEveryMetric looks for each metric this package registers in
+// the metrics table of docs/operations.md, and for each name of that table here.
+func TestTheOperationsGuideDescribesEveryMetric(t *testing.T) {
+	m, reg := newMetrics(t)
+	touchEverySeries(m)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	guide, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(khook_[a-z_]+)` \\|").FindAllSubmatch(guide, -1) {
+		rows[string(m[1])] = true
+	}
+	for _, f := range families {
+		name := f.GetName()
+		deprecated := strings.HasPrefix(f.GetHelp(), "Deprecated")
+		switch {
+		case deprecated && !strings.Contains(string(guide), "`"+name+"{") && !strings.Contains(string(guide), "`"+name+"`"):
+			t.Errorf("docs/operations.md does not mention the deprecated %s", name)
+		case !deprecated && !rows[name]:
+			t.Errorf("docs/operations.md's metrics table has no row for %s", name)
+		}
+		delete(rows, name)
+	}
+	for name := range rows {
+		t.Errorf("docs/operations.md describes %s, which package metrics does not register", name)
+	}
+}
