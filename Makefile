@@ -39,6 +39,11 @@ chart: ## Lint and render the Helm chart with its defaults (bin/chart.yaml) and 
 	$$helm template khook charts/khook --namespace kagent > bin/chart.yaml; \
 	$$helm template khook charts/khook --namespace kagent -f $(CHART_ALL_OPTIONS) > bin/chart-all.yaml
 
+.PHONY: docs-check
+docs-check: chart ## Check docs/ against the code: flags, Helm values, metrics, Event reasons (part of make test).
+	KHOOK_CHART_MANIFEST="$(CURDIR)/bin/chart.yaml" KHOOK_CHART_ALL_MANIFEST="$(CURDIR)/bin/chart-all.yaml" \
+	$(GO) test -count=1 -run 'Reference|Schema|ChartsArguments|Troubleshooting|OperationsGuide|Dashboard' ./cmd/khook ./adapters/metrics
+
 .PHONY: test
 test: verify chart ## Every test, with the race detector, on a real API server and a real A2A server.
 	@assets=$$(./hack/envtest.sh); \
