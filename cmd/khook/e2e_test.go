@@ -192,12 +192,12 @@ func pipelineReportsNewMetrics() bool {
 
 // khookProcess is one khook binary running against the test's API server.
 type khookProcess struct {
-	name               string
-	cmd                *exec.Cmd
-	done               chan error
-	metrics, probes    string
-	logPath            string
-	stopped, succeeded bool
+	name            string
+	cmd             *exec.Cmd
+	done            chan error
+	metrics, probes string
+	logPath         string
+	stopped         bool
 }
 
 func startKhook(t *testing.T, binary, name, kubeconfig, kagentURL string) *khookProcess {
