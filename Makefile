@@ -28,17 +28,29 @@ verify: generate ## Fail if generated code is stale, code is unformatted, or go 
 	$(GO) vet ./...
 	$(GO) mod verify
 
+CHART_ALL_OPTIONS := test/testdata/chart/all-options.yaml
+
 .PHONY: chart
-chart: ## Lint the Helm chart and render it to bin/chart.yaml (the RBAC test applies it).
+chart: ## Lint and render the Helm chart with its defaults (bin/chart.yaml) and every option on (bin/chart-all.yaml).
 	@helm=$$(./hack/helm.sh); \
 	$$helm lint --strict charts/khook; \
-	mkdir -p bin; $$helm template khook charts/khook --namespace kagent > bin/chart.yaml
+	$$helm lint --strict charts/khook --namespace kagent -f $(CHART_ALL_OPTIONS); \
+	mkdir -p bin; \
+	$$helm template khook charts/khook --namespace kagent > bin/chart.yaml; \
+	$$helm template khook charts/khook --namespace kagent -f $(CHART_ALL_OPTIONS) > bin/chart-all.yaml
+
+.PHONY: docs-check
+docs-check: chart ## Check docs/ against the code: flags, Helm values, metrics, Event reasons (part of make test).
+	KHOOK_CHART_MANIFEST="$(CURDIR)/bin/chart.yaml" KHOOK_CHART_ALL_MANIFEST="$(CURDIR)/bin/chart-all.yaml" \
+	$(GO) test -count=1 -run 'Reference|Schema|ChartsArguments|Troubleshooting|OperationsGuide|Dashboard' ./cmd/khook ./adapters/metrics
 
 .PHONY: test
 test: verify chart ## Every test, with the race detector, on a real API server and a real A2A server.
 	@assets=$$(./hack/envtest.sh); \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" KHOOK_CHART_MANIFEST="$(CURDIR)/bin/chart.yaml" $(GO) test -race -count=1 ./...
+	KUBEBUILDER_ASSETS="$$assets" KHOOK_HELM="$$(./hack/helm.sh)" \
+	KHOOK_CHART_MANIFEST="$(CURDIR)/bin/chart.yaml" KHOOK_CHART_ALL_MANIFEST="$(CURDIR)/bin/chart-all.yaml" \
+	$(GO) test -race -count=1 ./...
 
 .PHONY: demo
 demo: ## Run khook end to end locally: control plane, echo agent, sample Hook and Event.
@@ -55,8 +67,8 @@ fuzz: ## Fuzz the prompt renderer for a minute.
 	$(GO) test ./domain/templating -run '^$$' -fuzz FuzzRender -fuzztime 60s
 
 .PHONY: build
-build: ## Build the controller binary into bin/.
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/khook ./cmd/khook
+build: ## Build the controller binary into bin/ exactly as the Dockerfile does (hack/build.sh).
+	./hack/build.sh bin/khook
 
 .PHONY: help
 help:

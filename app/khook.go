@@ -25,6 +25,8 @@ type Khook struct {
 	Options    Options
 
 	ready chan struct{}
+
+	health health // what the probes report (health.go)
 }
 
 // Ready is closed once every event source is delivering into the pipeline.
@@ -45,6 +47,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) (*Kho
 		return nil, fmt.Errorf("app.SetupWithManager: wiring: %w", err)
 	}
 	k.ready = make(chan struct{})
+	k.health.elected = mgr.Elected()
 	if err := k.Reconciler.SetupWithManager(mgr, k.Options.ControllerName); err != nil {
 		return nil, fmt.Errorf("app.SetupWithManager: %w", err)
 	}
@@ -137,6 +140,7 @@ func (r *loopsRunnable) Start(ctx context.Context) error {
 	}
 	var coalesce <-chan time.Time // armed by a state change: one write per Hook per delay
 	for {
+		r.k.beat() // HealthzCheck fails when this loop stops coming round
 		select {
 		case <-ctx.Done():
 			p.Stop() // from now on nothing is sent: another replica may lead

@@ -38,7 +38,7 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 		return nil, err
 	}
 	reportingInstance := provideReportingInstance(opts)
-	auditRecorder, err := kubernetes.NewAuditRecorder(mgr, v, reportingInstance, logger)
+	auditRecorder, err := kubernetes.NewAuditRecorder(mgr, v, reportingInstance, metricsMetrics, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -300,7 +300,7 @@ func TestSecuritySettingsAreValidatedWithTheFieldNamed(t *testing.T) {
 		want     string
 	}{
 		{"a CA bundle without certificates is refused", a2a.Security{CAFile: notPEM}, "CAFile: " + notPEM + " holds no PEM certificate"},
-		{"a missing token file is refused", a2a.Security{TokenFile: filepath.Join(dir, "nope")}, "TokenFile: "},
+		{"a missing CA bundle is refused", a2a.Security{CAFile: filepath.Join(dir, "nope.pem")}, "CAFile: reading the CA bundle"},
 		{"a header name with a colon is refused", a2a.Security{Headers: map[string]string{"X-A: b": "c"}}, `Headers: "X-A: b" is not a header name`},
 	}
 	for _, tt := range tests {

@@ -68,6 +68,8 @@ type AuditRecorder struct {
 	Instance ReportingInstance
 	// QueueSize bounds the records waiting to be written; zero means DefaultAuditQueueSize.
 	QueueSize int
+	// Metrics, optional, counts the records not written.
+	Metrics AuditMetrics
 	Log       logr.Logger
 
 	init    sync.Once
@@ -97,8 +99,8 @@ type AuditStats struct {
 
 // NewAuditRecorder returns an audit recorder whose writer runs with mgr: it starts with the
 // leader's other loops and stops when the manager does, after writing what is queued.
-func NewAuditRecorder(mgr manager.Manager, clk clock.PassiveClock, instance ReportingInstance, log logr.Logger) (*AuditRecorder, error) {
-	a := &AuditRecorder{Client: mgr.GetClient(), Clock: clk, Instance: instance, Log: log.WithName("audit")}
+func NewAuditRecorder(mgr manager.Manager, clk clock.PassiveClock, instance ReportingInstance, metrics AuditMetrics, log logr.Logger) (*AuditRecorder, error) {
+	a := &AuditRecorder{Client: mgr.GetClient(), Clock: clk, Instance: instance, Metrics: metrics, Log: log.WithName("audit")}
 	if err := mgr.Add(a); err != nil {
 		return nil, fmt.Errorf("adding the audit writer to the manager: %w", err)
 	}
@@ -122,6 +124,17 @@ func (a *AuditRecorder) setup() {
 	})
 }
 
+// AuditMetrics counts audit records that were not written (queue full, or refused).
+type AuditMetrics interface {
+	AuditDropped()
+}
+
+func (a *AuditRecorder) countDropped() {
+	if a.Metrics != nil {
+		a.Metrics.AuditDropped()
+	}
+}
+
 // Record queues rec for writing; it never blocks.
 func (a *AuditRecorder) Record(_ context.Context, ref hook.Ref, rec ports.AuditRecord) {
 	a.setup()
@@ -129,6 +142,7 @@ func (a *AuditRecorder) Record(_ context.Context, ref hook.Ref, rec ports.AuditR
 	case a.queue <- auditItem{ref: ref, rec: rec, at: a.Clock.Now()}:
 	default:
 		a.dropped.Add(1)
+		a.countDropped()
 		if log := a.Log.V(1); log.Enabled() {
 			log.Info("audit queue full; record dropped", "hook", ref.String(), "kind", string(rec.Kind))
 		}
@@ -179,6 +193,7 @@ func (a *AuditRecorder) write(ctx context.Context, it auditItem) {
 	}
 	if err != nil {
 		a.failed.Add(1)
+		a.countDropped()
 		a.Log.Error(err, "writing audit event", "hook", it.ref.String(), "kind", string(it.rec.Kind))
 		return
 	}

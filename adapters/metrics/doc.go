@@ -1,5 +1,33 @@
-// Package metrics counts what khook does, on controller-runtime's metrics registry (served at the
-// manager's metrics address), with the khook_ prefix: events received, matched, suppressed as
-// duplicates and firing; sends and investigations per agent; retries, queue depths and breaker
-// states; status writes; template refusals.
+// Package metrics counts what khook does, on controller-runtime's metrics registry (served at
+// the manager's metrics address, /metrics). Every name has the khook_ prefix and follows the
+// Prometheus naming rules (promlint-checked by the tests); docs/operations.md says what each
+// series means and the Grafana dashboard in charts/khook/dashboards plots them.
+//
+// Events (the pipeline, ports.Metrics.EventHandled and FiringEntries):
+//
+//	khook_events_received_total{source,event_type}    events handed to the pipeline
+//	khook_events_matched_total{event_type}            (event, hook) sightings: hooks matched
+//	khook_events_duplicate_total{event_type}          sightings suppressed as duplicates
+//	khook_firings_total{event_type}                   new firings (an agent will be told)
+//	khook_firing_entries                              gauge: entries firing now
+//	khook_template_refusals_total{reason}             prompts refused (check time) or cut (budget)
+//
+// Delivery (SendFinished, InvestigationFinished, RetryScheduled, QueueDepth, BreakerState):
+//
+//	khook_agent_sends_total{agent,result}             result: accepted, failed, permanent, uncertain
+//	khook_agent_send_duration_seconds{agent}          histogram of the A2A send exchange
+//	khook_investigation_duration_seconds{agent,outcome}  histogram: send to the task's end
+//	khook_delivery_retries_total{agent}               retries scheduled
+//	khook_agent_queue_depth{agent}                    gauge: deliveries waiting per agent
+//	khook_agent_breaker_state{agent}                  gauge: 0 closed, 1 half-open, 2 open
+//
+// Adapters (StatusWrite, SourceUp, SourceRestarted, AuditDropped):
+//
+//	khook_status_writes_total{result}                 written, unchanged, conflict, too-large, error
+//	khook_source_up{source}                           gauge: 1 while the source delivers
+//	khook_source_restarts_total{source}               source restarts after a failure
+//	khook_audit_events_dropped_total                  audit Events not recorded
+//
+// EventHandled runs once per event, in an event storm too: it takes no lock and allocates
+// nothing once a (source, event type) pair has been seen (BenchmarkEventHandled).
 package metrics

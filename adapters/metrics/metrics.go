@@ -2,30 +2,59 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
 	"github.com/khook-dev/khook/ports"
 )
 
-// Metrics implements ports.Metrics, and the adapters' own counters, with Prometheus collectors.
+// Breaker states as khook_agent_breaker_state reports them.
+const (
+	BreakerClosed   = "closed"
+	BreakerHalfOpen = "half-open"
+	BreakerOpen     = "open"
+)
+
+var breakerValues = map[string]float64{BreakerClosed: 0, BreakerHalfOpen: 1, BreakerOpen: 2}
+
+// Metrics implements ports.Metrics, and the adapter-side counters other adapters report to,
+// with Prometheus collectors. Make one with New.
 type Metrics struct {
 	received, matched, duplicates, firings *prometheus.CounterVec
 	firingEntries                          prometheus.Gauge
-	refusals                               *prometheus.CounterVec
-	sends                                  *prometheus.CounterVec
-	sendDuration                           *prometheus.HistogramVec
-	investigations                         *prometheus.HistogramVec
-	retries                                *prometheus.CounterVec
-	queueDepth                             *prometheus.GaugeVec
-	breaker                                *prometheus.GaugeVec
-	statusWrites                           *prometheus.CounterVec
+	templateRefusals                       *prometheus.CounterVec
+
+	sends         *prometheus.CounterVec
+	sendDuration  *prometheus.HistogramVec
+	investigation *prometheus.HistogramVec
+	retries       *prometheus.CounterVec
+	queueDepth    *prometheus.GaugeVec
+	breaker       *prometheus.GaugeVec
+
+	statusWrites   *prometheus.CounterVec
+	sourceUp       *prometheus.GaugeVec
+	sourceRestarts *prometheus.CounterVec
+	auditDropped   prometheus.Counter
+
+	// series caches the counters of each (source, event type) seen, so that EventHandled finds
+	// them with one map read and no lock. Writers copy the map under mu and swap it in.
+	series atomic.Pointer[map[seriesKey]*eventSeries]
+	mu     sync.Mutex
 }
+
+type seriesKey struct {
+	source string
+	t      event.Type
+}
+
+type eventSeries struct{ received, matched, duplicates, firings prometheus.Counter }
 
 var _ ports.Metrics = (*Metrics)(nil)
 
@@ -38,89 +67,187 @@ var (
 // New returns the process's metrics, registered once on controller-runtime's registry (several
 // managers in one process, as in tests, share them).
 func New() (*Metrics, error) {
-	sharedOnce.Do(func() { shared, sharedErr = register(metrics.Registry) })
+	sharedOnce.Do(func() { shared, sharedErr = NewWithRegistry(crmetrics.Registry) })
 	return shared, sharedErr
 }
 
-func register(reg prometheus.Registerer) (*Metrics, error) {
+// NewWithRegistry returns metrics registered on reg (an embedder's own registry, or a test's).
+// Collectors reg already has under the same names are reused.
+func NewWithRegistry(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
-	m := &Metrics{
-		received:      counter("khook_events_received_total", "Events the sources delivered, by source and type.", "source", "event_type"),
-		matched:       counter("khook_events_matched_total", "Hook sightings of events (one per matching Hook), by type.", "event_type"),
-		duplicates:    counter("khook_events_duplicate_total", "Sightings of trouble already firing: suppressed, nobody told again.", "event_type"),
-		firings:       counter("khook_firings_total", "Firings started, by type.", "event_type"),
-		firingEntries: prometheus.NewGauge(prometheus.GaugeOpts{Name: "khook_firing_entries", Help: "Event keys firing now, over all Hooks."}),
-		refusals:      counter("khook_template_refusals_total", "Prompts refused at check time or stopped while rendering.", "reason"),
-		sends:         counter("khook_agent_sends_total", "Sends to agents by result: accepted, failed, permanent, uncertain.", "agent", "result"),
-		sendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "khook_agent_send_duration_seconds",
-			Help: "How long a send took (the agent returns at once).", Buckets: prometheus.ExponentialBuckets(0.005, 3, 10)}, []string{"agent"}),
-		investigations: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "khook_investigation_duration_seconds",
-			Help: "How long followed investigations took, by outcome.", Buckets: []float64{10, 30, 60, 120, 300, 600, 1200, 1800, 3600}}, []string{"agent", "outcome"}),
-		retries:      counter("khook_delivery_retries_total", "Failed deliveries scheduled for another attempt.", "agent"),
-		queueDepth:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "khook_agent_queue_depth", Help: "Deliveries waiting for a slot of their agent."}, []string{"agent"}),
-		breaker:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "khook_agent_breaker_state", Help: "Circuit breaker per agent: 0 closed, 1 half-open, 2 open."}, []string{"agent"}),
-		statusWrites: counter("khook_status_writes_total", "Hook status writes by result: written, unchanged, conflict, too-large, error.", "result"),
+	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
 	}
-	for _, c := range []prometheus.Collector{m.received, m.matched, m.duplicates, m.firings, m.firingEntries, m.refusals, m.sends,
-		m.sendDuration, m.investigations, m.retries, m.queueDepth, m.breaker, m.statusWrites} {
-		if err := reg.Register(c); err != nil {
-			var already prometheus.AlreadyRegisteredError
-			if !errors.As(err, &already) {
-				return nil, err
-			}
-		}
+	histogram := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
 	}
+	m.received = counter("khook_events_received_total", "Events handed to the pipeline, by source and event type.", "source", "event_type")
+	m.matched = counter("khook_events_matched_total", "Hook sightings: for each event, the number of Hooks it matched.", "event_type")
+	m.duplicates = counter("khook_events_duplicate_total", "Hook sightings suppressed as duplicates of a firing entry.", "event_type")
+	m.firings = counter("khook_firings_total", "New firings: entries that started firing, each of which its agents are told about.", "event_type")
+	m.firingEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "khook_firing_entries", Help: "Entries (hook, event key) firing now."})
+	m.templateRefusals = counter("khook_template_refusals_total", "Prompts refused: at check time (refused) or when rendering exceeded a budget (budget).", "reason")
+
+	m.sends = counter("khook_agent_sends_total", "A2A sends finished, by agent and result (accepted, failed, permanent, uncertain).", "agent", "result")
+	m.sendDuration = histogram("khook_agent_send_duration_seconds", "How long one A2A send exchange took.",
+		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}, "agent")
+	m.investigation = histogram("khook_investigation_duration_seconds", "How long investigations took, from the send to the task's end, by agent and outcome.",
+		[]float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200}, "agent", "outcome")
+	m.retries = counter("khook_delivery_retries_total", "Delivery retries scheduled, by agent.", "agent")
+	m.queueDepth = gauge("khook_agent_queue_depth", "Deliveries waiting for a slot, by agent.", "agent")
+	m.breaker = gauge("khook_agent_breaker_state", "Circuit breaker state by agent: 0 closed, 1 half-open, 2 open.", "agent")
+
+	m.statusWrites = counter("khook_status_writes_total", "Hook status writes, by result (written, unchanged, conflict, too-large, error).", "result")
+	m.sourceUp = gauge("khook_source_up", "1 while the event source delivers events, 0 while it is down or restarting.", "source")
+	m.sourceRestarts = counter("khook_source_restarts_total", "Event source restarts after a failure.", "source")
+	m.auditDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "khook_audit_events_dropped_total", Help: "Audit Events khook did not record (queue full or write refused)."})
+
+	if err := registerAll(reg, m); err != nil {
+		return nil, err
+	}
+	empty := map[seriesKey]*eventSeries{}
+	m.series.Store(&empty)
 	return m, nil
 }
 
-// EventHandled implements ports.Metrics.
+// registerAll registers each collector of m on reg; where reg already has an equal collector
+// (a second New on the same registry), m takes that one over so both count into one series.
+func registerAll(reg prometheus.Registerer, m *Metrics) error {
+	var errs []error
+	reuse := func(c prometheus.Collector) prometheus.Collector {
+		err := reg.Register(c)
+		var already prometheus.AlreadyRegisteredError
+		if errors.As(err, &already) {
+			return already.ExistingCollector
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return c
+	}
+	counters := []**prometheus.CounterVec{&m.received, &m.matched, &m.duplicates, &m.firings, &m.templateRefusals,
+		&m.sends, &m.retries, &m.statusWrites, &m.sourceRestarts}
+	for _, p := range counters {
+		*p = reuse(*p).(*prometheus.CounterVec)
+	}
+	for _, p := range []**prometheus.HistogramVec{&m.sendDuration, &m.investigation} {
+		*p = reuse(*p).(*prometheus.HistogramVec)
+	}
+	for _, p := range []**prometheus.GaugeVec{&m.queueDepth, &m.breaker, &m.sourceUp} {
+		*p = reuse(*p).(*prometheus.GaugeVec)
+	}
+	for _, p := range []*prometheus.Gauge{&m.firingEntries} {
+		*p = reuse(*p).(prometheus.Gauge)
+	}
+	m.auditDropped = reuse(m.auditDropped).(prometheus.Counter)
+	if len(errs) > 0 {
+		return fmt.Errorf("registering khook metrics: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// EventHandled records one event: it was received from source, matched `matched` hooks,
+// started `firing` new firings and was a duplicate for `duplicates` of them. It is on the
+// hot path: one map read, then atomic adds.
 func (m *Metrics) EventHandled(source string, t event.Type, matched, firing, duplicates int) {
-	m.received.WithLabelValues(source, string(t)).Inc()
+	s, ok := (*m.series.Load())[seriesKey{source, t}]
+	if !ok {
+		s = m.addSeries(source, t)
+	}
+	s.received.Inc()
 	if matched > 0 {
-		m.matched.WithLabelValues(string(t)).Add(float64(matched))
+		s.matched.Add(float64(matched))
 	}
 	if firing > 0 {
-		m.firings.WithLabelValues(string(t)).Add(float64(firing))
+		s.firings.Add(float64(firing))
 	}
 	if duplicates > 0 {
-		m.duplicates.WithLabelValues(string(t)).Add(float64(duplicates))
+		s.duplicates.Add(float64(duplicates))
 	}
 }
 
-// FiringEntries implements ports.Metrics.
+// addSeries creates the counters of (source, t) and publishes a copy of the cache with them.
+func (m *Metrics) addSeries(source string, t event.Type) *eventSeries {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.series.Load()
+	key := seriesKey{source, t}
+	if s, ok := old[key]; ok { // another goroutine added it meanwhile
+		return s
+	}
+	s := &eventSeries{
+		received:   m.received.WithLabelValues(source, string(t)),
+		matched:    m.matched.WithLabelValues(string(t)),
+		duplicates: m.duplicates.WithLabelValues(string(t)),
+		firings:    m.firings.WithLabelValues(string(t)),
+	}
+	next := make(map[seriesKey]*eventSeries, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[key] = s
+	m.series.Store(&next)
+	return s
+}
+
+// FiringEntries moves the gauge of entries firing now by delta.
 func (m *Metrics) FiringEntries(delta int) { m.firingEntries.Add(float64(delta)) }
 
-// TemplateRefused implements ports.Metrics.
-func (m *Metrics) TemplateRefused(reason string) { m.refusals.WithLabelValues(reason).Inc() }
+// TemplateRefused counts a prompt refused: "refused" at check time, "budget" at render time.
+func (m *Metrics) TemplateRefused(reason string) { m.templateRefusals.WithLabelValues(reason).Inc() }
 
-// SendFinished implements ports.DeliveryMetrics.
+// SendFinished records one A2A send exchange: result is accepted, failed, permanent or
+// uncertain.
 func (m *Metrics) SendFinished(agent hook.AgentRef, result string, took time.Duration) {
-	m.sends.WithLabelValues(agent.String(), result).Inc()
-	m.sendDuration.WithLabelValues(agent.String()).Observe(took.Seconds())
+	a := agent.String()
+	m.sends.WithLabelValues(a, result).Inc()
+	m.sendDuration.WithLabelValues(a).Observe(took.Seconds())
 }
 
-// InvestigationFinished implements ports.DeliveryMetrics.
+// InvestigationFinished records how an agent's task ended (completed, failed, rejected,
+// canceled, input-required, auth-required, timed-out, lost) and how long it took.
 func (m *Metrics) InvestigationFinished(agent hook.AgentRef, outcome string, took time.Duration) {
-	m.investigations.WithLabelValues(agent.String(), outcome).Observe(took.Seconds())
+	m.investigation.WithLabelValues(agent.String(), outcome).Observe(took.Seconds())
 }
 
-// RetryScheduled implements ports.DeliveryMetrics.
+// RetryScheduled counts a delivery retry scheduled for agent.
 func (m *Metrics) RetryScheduled(agent hook.AgentRef) {
 	m.retries.WithLabelValues(agent.String()).Inc()
 }
 
-// QueueDepth implements ports.DeliveryMetrics.
+// QueueDepth sets how many deliveries wait for a slot of agent.
 func (m *Metrics) QueueDepth(agent hook.AgentRef, depth int) {
 	m.queueDepth.WithLabelValues(agent.String()).Set(float64(depth))
 }
 
-// BreakerState records a circuit breaker's state: closed, half-open or open.
-func (m *Metrics) BreakerState(agent, state string) {
-	v := map[string]float64{"closed": 0, "half-open": 1, "open": 2}[state]
+// StatusWrite counts a Hook status write: written, unchanged, conflict, too-large or error.
+func (m *Metrics) StatusWrite(result string) { m.statusWrites.WithLabelValues(result).Inc() }
+
+// BreakerState sets the circuit breaker state of agent (the "namespace/name" string): closed
+// (0), half-open (1) or open (2). Any other state is shown as -1, so a new state is visible on
+// the dashboard rather than mistaken for one of these.
+func (m *Metrics) BreakerState(agent string, state string) {
+	v, ok := breakerValues[state]
+	if !ok {
+		v = -1
+	}
 	m.breaker.WithLabelValues(agent).Set(v)
 }
 
-// StatusWrite counts a Hook status write by result.
-func (m *Metrics) StatusWrite(result string) { m.statusWrites.WithLabelValues(result).Inc() }
+// SourceUp sets whether source delivers events.
+func (m *Metrics) SourceUp(source string, up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.sourceUp.WithLabelValues(source).Set(v)
+}
+
+// SourceRestarted counts a restart of source after a failure.
+func (m *Metrics) SourceRestarted(source string) { m.sourceRestarts.WithLabelValues(source).Inc() }
+
+// AuditDropped counts an audit Event khook did not record.
+func (m *Metrics) AuditDropped() { m.auditDropped.Inc() }

@@ -11,4 +11,5 @@ import (
 var ProviderSet = wire.NewSet(New,
 	wire.Bind(new(ports.Metrics), new(*Metrics)),
 	wire.Bind(new(kubernetes.StatusMetrics), new(*Metrics)),
+	wire.Bind(new(kubernetes.AuditMetrics), new(*Metrics)),
 )

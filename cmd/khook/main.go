@@ -1,151 +1,59 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
-	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/khook-dev/khook/api/v1alpha2"
 	"github.com/khook-dev/khook/app"
-	"github.com/khook-dev/khook/domain/delivery"
 )
 
-// config is what the command line says.
-type config struct {
-	opts                 app.Options
-	metricsAddr          string
-	probeAddr            string
-	leaderElect          bool
-	leaderElectNamespace string
-	logLevel             string
-}
-
-// parseFlags reads args; the original khook's environment variables (KAGENT_API_URL,
-// KAGENT_USER_ID, KAGENT_API_TIMEOUT) give the defaults, and flags win.
-func parseFlags(args []string, getenv func(string) string) (config, error) {
-	var c config
-	fs := flag.NewFlagSet("khook", flag.ContinueOnError)
-	defaults := app.DefaultOptions()
-	timeoutDefault := defaults.RequestTimeout
-	if v := getenv("KAGENT_API_TIMEOUT"); v != "" {
-		d, err := parseTimeout(v)
-		if err != nil {
-			return c, fmt.Errorf("KAGENT_API_TIMEOUT: %w", err)
-		}
-		timeoutDefault = d
-	}
-	kagentURL := getenv("KAGENT_API_URL")
-	if kagentURL == "" {
-		kagentURL = "http://kagent-controller.kagent:8083"
-	}
-	userID := getenv("KAGENT_USER_ID")
-	if userID == "" {
-		userID = defaults.UserID
-	}
-	var clusterNS string
-	fs.StringVar(&c.opts.KagentURL, "kagent-url", kagentURL, "Kagent base URL (env KAGENT_API_URL)")
-	fs.StringVar(&c.opts.UserID, "user-id", userID, "user sent to Kagent as X-User-Id (env KAGENT_USER_ID)")
-	fs.DurationVar(&c.opts.RequestTimeout, "request-timeout", timeoutDefault, "timeout of one request to Kagent: a send or a task poll, never an investigation (env KAGENT_API_TIMEOUT)")
-	fs.DurationVar(&c.opts.RequestTimeout, "call-timeout", timeoutDefault, "deprecated: the same as -request-timeout")
-	fs.StringVar(&c.opts.KagentSecurity.CAFile, "kagent-ca-file", "", "PEM bundle of the authorities Kagent's TLS certificate is checked against")
-	fs.StringVar(&c.opts.KagentSecurity.TokenFile, "kagent-token-file", "", "file holding a bearer token for Kagent, read again when it changes")
-	fs.Func("kagent-header", "extra header for Kagent requests, as Name=value (repeatable)", func(v string) error {
-		name, value, ok := strings.Cut(v, "=")
-		if !ok || strings.TrimSpace(name) == "" {
-			return fmt.Errorf("%q is not Name=value", v)
-		}
-		if c.opts.KagentSecurity.Headers == nil {
-			c.opts.KagentSecurity.Headers = map[string]string{}
-		}
-		c.opts.KagentSecurity.Headers[strings.TrimSpace(name)] = value
-		return nil
-	})
-	d := defaults.Delivery
-	var guarantee string
-	fs.StringVar(&guarantee, "delivery-guarantee", string(d.Guarantee), "what a crash between a send and its status write does: at-least-once (sent again, same message id) or at-most-once (never sent again)")
-	fs.IntVar(&c.opts.Delivery.MaxSendsPerAgent, "max-sends-per-agent", d.MaxSendsPerAgent, "sends under way to one agent at once")
-	fs.IntVar(&c.opts.Delivery.MaxInvestigationsPerAgent, "max-investigations-per-agent", d.MaxInvestigationsPerAgent, "investigations in progress per agent; more firings wait in the agent's queue")
-	fs.DurationVar(&c.opts.Delivery.InvestigationTimeout, "investigation-timeout", d.InvestigationTimeout, "an agent's task not ended this long after it was accepted is recorded as timed out")
-	fs.DurationVar(&c.opts.Delivery.RetryInitial, "retry-initial", d.RetryInitial, "wait after a failed delivery; it doubles with each failure")
-	fs.DurationVar(&c.opts.Delivery.RetryMax, "retry-max", d.RetryMax, "longest wait between delivery attempts")
-	fs.IntVar(&c.opts.Delivery.MaxAttempts, "max-attempts", d.MaxAttempts, "attempts before a delivery is given up (until the Hook or the agent changes)")
-	fs.DurationVar(&c.opts.DedupWindow, "dedup-window", defaults.DedupWindow, "an event not seen again for this long is resolved")
-	fs.DurationVar(&c.opts.ShutdownTimeout, "shutdown-timeout", defaults.ShutdownTimeout, "how long agent calls under way may finish at shutdown")
-	fs.DurationVar(&c.opts.StatusFlushInterval, "status-flush-interval", defaults.StatusFlushInterval, "longest wait before a status change is written")
-	fs.DurationVar(&c.opts.CleanupInterval, "cleanup-interval", defaults.CleanupInterval, "how often quiet events are resolved")
-	fs.StringVar(&clusterNS, "cluster-event-namespaces", getenv("POD_NAMESPACE"), "comma-separated namespaces whose Hooks receive events without a namespace")
-	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "metrics address (0 disables)")
-	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "health probe address (0 disables)")
-	fs.BoolVar(&c.leaderElect, "leader-elect", true, "run only on the elected leader replica")
-	fs.StringVar(&c.leaderElectNamespace, "leader-election-namespace", getenv("POD_NAMESPACE"), "namespace of the leader election lease")
-	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info or error")
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	for _, ns := range strings.Split(clusterNS, ",") {
-		if ns = strings.TrimSpace(ns); ns != "" {
-			c.opts.ClusterEventNamespaces = append(c.opts.ClusterEventNamespaces, ns)
-		}
-	}
-	c.opts.Delivery.Guarantee = delivery.Guarantee(guarantee)
-	if _, err := zapcore.ParseLevel(c.logLevel); err != nil {
-		return c, fmt.Errorf("-log-level: %w", err)
-	}
-	return c, c.opts.Validate()
-}
-
-// parseTimeout reads a Go duration ("90s") or, as the original khook did, whole seconds ("90").
-func parseTimeout(v string) (time.Duration, error) {
-	if secs, err := strconv.Atoi(v); err == nil {
-		return time.Duration(secs) * time.Second, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("%q is neither seconds nor a duration", v)
-	}
-	return d, nil
-}
-
 func main() {
-	if err := run(); err != nil {
+	if err := run(ctrl.SetupSignalHandler(), os.Args[1:], os.Getenv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "khook:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	c, err := parseFlags(os.Args[1:], os.Getenv)
+// run is khook from its command line to the end of ctx: flags → app → manager.Start.
+func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	c, err := parseFlags(args, getenv, out)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
-	level, _ := zapcore.ParseLevel(c.logLevel)
-	ctrl.SetLogger(zap.New(zap.Level(level)))
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&c.zap)))
 
+	cfg, err := c.restConfig()
+	if err != nil {
+		return err
+	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return err
+		return fmt.Errorf("building the scheme: %w", err)
 	}
 	if err := v1alpha2.AddToScheme(scheme); err != nil {
-		return err
+		return fmt.Errorf("building the scheme: %w", err)
 	}
 	grace := c.opts.ShutdownTimeout + 15*time.Second
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: c.metricsAddr},
 		HealthProbeBindAddress:        c.probeAddr,
@@ -160,16 +68,36 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+	k, err := app.SetupWithManager(ctx, mgr, c.opts)
+	if err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		return err
+	// /healthz: the leader's loop comes round. /readyz: this replica can do its part (the
+	// leader serves, a standby stands by). /readyz/leader: this replica handles the events.
+	for name, check := range map[string]healthz.Checker{"ping": healthz.Ping, "loop": k.HealthzCheck()} {
+		if err := mgr.AddHealthzCheck(name, check); err != nil {
+			return fmt.Errorf("adding health check %s: %w", name, err)
+		}
 	}
-	ctx := ctrl.SetupSignalHandler()
-	if _, err := app.SetupWithManager(ctx, mgr, c.opts); err != nil {
-		return err
+	for name, check := range map[string]healthz.Checker{"khook": k.ReadyzCheck(), "leader": k.LeaderReadyzCheck()} {
+		if err := mgr.AddReadyzCheck(name, check); err != nil {
+			return fmt.Errorf("adding readiness check %s: %w", name, err)
+		}
 	}
-	ctrl.Log.Info("starting khook", "kagentURL", c.opts.KagentURL, "userID", c.opts.UserID, "leaderElection", c.leaderElect)
+	ctrl.Log.Info("starting khook", "kagentURL", c.opts.KagentURL, "userID", c.opts.UserID, "leaderElection", c.leaderElect, "apiServer", cfg.Host)
 	return mgr.Start(ctx)
+}
+
+// restConfig finds the cluster as kubectl would (--kubeconfig, $KUBECONFIG, in-cluster,
+// ~/.kube/config) and applies the client-side rate limit.
+func (c config) restConfig() (*rest.Config, error) {
+	cfg, err := ctrlconfig.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("finding the cluster (--kubeconfig, $KUBECONFIG, in-cluster or ~/.kube/config): %w", err)
+	}
+	if c.kubeAPIQPS > 0 {
+		cfg.QPS = float32(c.kubeAPIQPS)
+		cfg.Burst = c.burst()
+	}
+	return cfg, nil
 }

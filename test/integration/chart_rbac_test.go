@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -82,6 +83,19 @@ func TestTheChartsRBACIsEnoughToRunKhook(t *testing.T) {
 		o.LeaderElectionReleaseOnCancel = true
 	})
 	c.waitReady(t)
+	// client-go's leader election records "... became leader" as a core v1 Event on the Lease.
+	eventually(t, 15*time.Second, func() error {
+		var list corev1.EventList
+		if err := k8s.List(context.Background(), &list, client.InNamespace(chartNamespace)); err != nil {
+			return err
+		}
+		for _, e := range list.Items {
+			if e.InvolvedObject.Kind == "Lease" && e.InvolvedObject.Name == "khook-rbac-test" && e.Reason == "LeaderElection" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no LeaderElection Event about Lease khook-rbac-test in %s: may the chart's service account create core v1 events there?", chartNamespace)
+	})
 
 	create(t, newHook(ns, "restarts", "k8s-agent", restartPrompt, "pod-restart"))
 	if cond := waitAccepted(t, ns, "restarts"); cond.Status != metav1.ConditionTrue { // hooks/status update

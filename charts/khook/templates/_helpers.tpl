@@ -26,3 +26,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+khook.validate fails the render for combinations the schema cannot express.
+*/}}
+{{- define "khook.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) -}}
+{{- fail (printf "leaderElection.enabled=false with replicaCount=%d: every replica would handle every event and call agents several times; keep leader election on" (int .Values.replicaCount)) -}}
+{{- end -}}
+{{- if and (gt (int .Values.kubeApi.burst) 0) (eq (float64 .Values.kubeApi.qps) 0.0) -}}
+{{- fail "kubeApi.burst is set but kubeApi.qps is 0: the burst has no effect without a qps limit" -}}
+{{- end -}}
+{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) -}}
+{{- fail "metrics.serviceMonitor.enabled needs metrics.service.enabled: the ServiceMonitor selects the metrics Service" -}}
+{{- end -}}
+{{- end -}}
