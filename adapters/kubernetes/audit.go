@@ -70,7 +70,7 @@ type AuditRecorder struct {
 	QueueSize int
 	// Metrics, optional, counts the records not written.
 	Metrics AuditMetrics
-	Log       logr.Logger
+	Log     logr.Logger
 
 	init    sync.Once
 	queue   chan auditItem

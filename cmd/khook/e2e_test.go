@@ -139,10 +139,10 @@ func TestKhookRunsFromItsCommandLine(t *testing.T) {
 		`khook_firings_total{event_type="pod-restart"}`:                             1,
 		`khook_events_duplicate_total{event_type="pod-restart"}`:                    1,
 		`khook_firing_entries`: 1,
-		`khook_agent_sends_total{agent="kagent/k8s-agent",result="accepted"}`: 1,
-		`khook_agent_send_duration_seconds_count{agent="kagent/k8s-agent"}`:   1,
+		`khook_agent_sends_total{agent="kagent/k8s-agent",result="accepted"}`:                      1,
+		`khook_agent_send_duration_seconds_count{agent="kagent/k8s-agent"}`:                        1,
 		`khook_investigation_duration_seconds_count{agent="kagent/k8s-agent",outcome="completed"}`: 1,
-		`khook_agent_queue_depth{agent="kagent/k8s-agent"}`:                                       0,
+		`khook_agent_queue_depth{agent="kagent/k8s-agent"}`:                                        0,
 	} {
 		want[series] = v
 	}
