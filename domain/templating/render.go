@@ -11,8 +11,6 @@ import (
 	"text/template"
 	"text/template/parse"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/khook-dev/khook/domain/event"
 )
@@ -23,6 +21,16 @@ const (
 	MaxOutputBytes   = 32 * 1024 // a rendered prompt
 	MaxValueBytes    = 4096      // one event field inserted into a prompt
 	maxCachedEntries = 1024
+)
+
+// Limits on a metadata map, in templates (.Metadata) and in what SanitizeMetadata returns.
+const (
+	// MaxMetadataKeys is how many keys are kept: the first ones in key order.
+	MaxMetadataKeys = 128
+	// MaxMetadataKeyBytes bounds one key.
+	MaxMetadataKeyBytes = 256
+	// MaxMetadataBytes bounds the keys and values of one map together.
+	MaxMetadataBytes = 64 * 1024
 )
 
 // ErrRefused is wrapped by every error about a template that breaks the allow-list.
@@ -73,49 +81,18 @@ type Data struct {
 // DataFor builds the sanitized template data for e.
 func DataFor(e event.Event) Data {
 	ts := e.Timestamp.UTC().Format(time.RFC3339)
-	meta := make(map[string]string, len(e.Metadata))
-	for k, v := range e.Metadata {
-		meta[sanitize(k)] = sanitize(v)
-	}
 	return Data{
-		EventType:    sanitize(string(e.Type)),
-		ResourceName: sanitize(e.ResourceName),
-		ResourceKind: sanitize(e.ResourceKind),
-		Namespace:    sanitize(e.Namespace),
-		Reason:       sanitize(e.Reason),
-		Message:      sanitize(e.Message),
+		EventType:    Sanitize(string(e.Type)),
+		ResourceName: Sanitize(e.ResourceName),
+		ResourceKind: Sanitize(e.ResourceKind),
+		Namespace:    Sanitize(e.Namespace),
+		Reason:       Sanitize(e.Reason),
+		Message:      Sanitize(e.Message),
 		Timestamp:    ts,
 		EventTime:    ts,
-		Source:       sanitize(e.Source),
-		Metadata:     meta,
+		Source:       Sanitize(e.Source),
+		Metadata:     SanitizeMetadata(e.Metadata),
 	}
-}
-
-// sanitize makes event text safe to insert: no control characters, no line breaks, bounded size.
-func sanitize(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
-		switch {
-		case r == '\n' || r == '\r' || r == '\t' || r == '\u2028' || r == '\u2029':
-			b.WriteByte(' ')
-		case unicode.IsControl(r):
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return truncateUTF8(b.String(), MaxValueBytes)
-}
-
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // Renderer compiles, checks and caches templates. It is safe for concurrent use.
