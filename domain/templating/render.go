@@ -40,7 +40,7 @@ var ErrRefused = errors.New("template refused")
 var ErrOutputTooLarge = fmt.Errorf("rendered prompt is larger than %d bytes", MaxOutputBytes)
 
 // Fields are the names a template may use after the dot.
-var Fields = []string{"EventType", "ResourceName", "ResourceKind", "Namespace", "Reason", "Message", "Timestamp", "EventTime", "Source", "Metadata"}
+var Fields = []string{"EventType", "ResourceName", "ResourceKind", "Namespace", "Reason", "Message", "Timestamp", "EventTime", "Source", "Metadata", "Severity", "Description", "Tags"}
 
 // Functions are the functions a template may call: text/template's harmless built-ins plus a
 // few string helpers.
@@ -76,6 +76,9 @@ type Data struct {
 	EventTime    string
 	Source       string
 	Metadata     map[string]string
+	Severity     string
+	Description  string
+	Tags         map[string]string
 }
 
 // DataFor builds the sanitized template data for e.
@@ -92,6 +95,9 @@ func DataFor(e event.Event) Data {
 		EventTime:    ts,
 		Source:       Sanitize(e.Source),
 		Metadata:     SanitizeMetadata(e.Metadata),
+		Severity:     Sanitize(e.Severity),
+		Description:  Sanitize(e.Description),
+		Tags:         SanitizeMetadata(e.Tags),
 	}
 }
 
@@ -191,7 +197,7 @@ type dotKind int
 const (
 	dotData dotKind = iota // the Data value (top level, or inside with/if)
 	dotString
-	dotMetadata
+	dotMetadata // a string map: .Metadata or .Tags
 )
 
 func (s scope) with(dot dotKind, vars ...string) scope {
@@ -239,7 +245,7 @@ func (c checker) node(n parse.Node, s scope) error {
 			return err
 		}
 		if kind != dotMetadata {
-			return c.refuse(n, "range is allowed over .Metadata only")
+			return c.refuse(n, "range is allowed over .Metadata and .Tags only")
 		}
 		inner := s.with(dotString, declNames(n.Pipe)...)
 		if err := c.node(n.List, inner); err != nil {
@@ -368,7 +374,7 @@ func (c checker) fieldChain(n parse.Node, base dotKind, idents []string) (dotKin
 			if !allowedFields[id] {
 				return 0, c.refuse(n, "field %q is not allowed (allowed: %s)", id, strings.Join(Fields, ", "))
 			}
-			if id == "Metadata" {
+			if id == "Metadata" || id == "Tags" {
 				kind = dotMetadata
 			} else {
 				kind = dotString

@@ -20,6 +20,9 @@ var restart = event.Event{
 	Timestamp:    time.Date(2026, 11, 22, 9, 30, 0, 0, time.FixedZone("CET", 3600)),
 	Source:       "kubernetes",
 	Metadata:     map[string]string{"container": "web", "severity": "critical"},
+	Severity:     "warning",
+	Description:  "A container restarts",
+	Tags:         map[string]string{"team": "shop", "tier": "frontend"},
 }
 
 func TestRenderProducesThePrompt(t *testing.T) {
@@ -32,6 +35,9 @@ func TestRenderProducesThePrompt(t *testing.T) {
 		{"every field renders", "{{.EventType}} {{.ResourceName}} {{.Namespace}} {{.Reason}} {{.Message}} {{.Timestamp}}", restart,
 			"pod-restart web-7d4b9 shop BackOff Back-off restarting failed container web 2026-11-22T08:30:00Z"},
 		{"EventTime is the original khook's name for Timestamp", "{{.EventTime}}", restart, "2026-11-22T08:30:00Z"},
+		{"severity, description and tags come from the event mapping", "{{.Severity}}: {{.Description}} ({{.Tags.team}})", restart,
+			"warning: A container restarts (shop)"},
+		{"range walks the tags too", `{{range .Tags}}{{.}} {{end}}`, restart, "shop frontend "},
 		{"if and else branch on a field", `{{if eq .Reason "BackOff"}}crash loop{{else}}other{{end}}`, restart, "crash loop"},
 		{"with rebinds the dot to a field", `{{with .Namespace}}ns={{.}}{{end}}`, restart, "ns=shop"},
 		{"range walks the metadata in key order", `{{range $k, $v := .Metadata}}{{$k}}={{$v}};{{end}}`, restart, "container=web;severity=critical;"},
@@ -72,8 +78,8 @@ func TestCheckRefusesWhatIsNotAllowed(t *testing.T) {
 		{"an unknown field is refused with its position", "line one\n{{.Secret}}", `prompt:2:2: field "Secret" is not allowed`},
 		{"a method on a field is refused", `{{.Timestamp.Year}}`, `"Year" is a field or method of a string`},
 		{"a method call with arguments is refused", `{{.Message "x"}}`, "would call a method"},
-		{"range over a plain field is refused", `{{range .Message}}{{end}}`, "range is allowed over .Metadata only"},
-		{"range over a number is refused", `{{range 1000000000}}x{{end}}`, "range is allowed over .Metadata only"},
+		{"range over a plain field is refused", `{{range .Message}}{{end}}`, "range is allowed over .Metadata and .Tags only"},
+		{"range over a number is refused", `{{range 1000000000}}x{{end}}`, "range is allowed over .Metadata and .Tags only"},
 		{"a field chain on a parenthesised value is refused", `{{(.Message).Foo}}`, "parenthesised value"},
 		{"an undefined variable is refused", `{{$x}}`, "undefined variable"},
 		{"a syntax error is refused with its reason", `{{.Message`, "unclosed action"},

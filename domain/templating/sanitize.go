@@ -18,7 +18,7 @@ func Sanitize(s string) string { return sanitizeN(s, MaxValueBytes) }
 // (keys cut at MaxMetadataKeyBytes), bounded to MaxMetadataKeys keys and MaxMetadataBytes in
 // all. Keys are taken in sorted order, so what is kept does not depend on map order; a key that
 // sanitizes to nothing is dropped, and when two keys sanitize to the same one the first wins.
-// This is what templates see as .Metadata; use it for metadata sent to an agent too.
+// This is what templates see as .Metadata and .Tags; use it for metadata sent to an agent too.
 func SanitizeMetadata(m map[string]string) map[string]string {
 	clean, same := sanitizeMap(m)
 	if !same {
