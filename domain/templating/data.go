@@ -114,7 +114,10 @@ func (d *eventData) reset(e *event.Event) {
 	d.have = 0
 	d.strs = [numFields]string{}
 	d.maps = [2]map[string]string{}
-	d.keys[0], d.keys[1] = d.keys[0][:0], d.keys[1][:0]
+	for i := range d.keys {
+		clear(d.keys[i][:cap(d.keys[i])]) // keep no strings of an earlier event alive
+		d.keys[i] = d.keys[i][:0]
+	}
 	d.kept = [2]bool{}
 	d.full = nil
 }

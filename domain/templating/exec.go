@@ -61,13 +61,14 @@ func (t *Template) render(e *event.Event) (out string, err error) {
 	return string(s.out), nil
 }
 
-// release returns s to the pool without what a later render should not keep alive.
+// release returns s to the pool without the strings functions made (up to MaxProducedBytes).
+// The event's copy stays until the next render or until the pool drops s at a GC.
 func (s *state) release() {
 	clear(s.slots)
 	clear(s.stack[:cap(s.stack)])
 	clear(s.ifaces[:cap(s.ifaces)])
 	s.stack, s.ifaces = s.stack[:0], s.ifaces[:0]
-	s.d.reset(&event.Event{})
+	s.d.full = nil
 	s.t = nil
 	if cap(s.out) > 2*MaxOutputBytes {
 		s.out = nil
