@@ -173,7 +173,7 @@ func (c *compiler) list(l *parse.ListNode, dot skind) ([]stmt, error) {
 	if l == nil {
 		return nil, nil
 	}
-	var out []stmt
+	out := make([]stmt, 0, len(l.Nodes))
 	for _, n := range l.Nodes {
 		s, ok, err := c.node(n, dot)
 		if err != nil {
@@ -369,7 +369,7 @@ func (c *compiler) pipeline(pn *parse.PipeNode, dot skind) (*pipeline, skind, er
 
 // commands compiles a pipeline's commands and returns the kind of its value.
 func (c *compiler) commands(pn *parse.PipeNode, dot skind) (*pipeline, skind, error) {
-	p := &pipeline{}
+	p := &pipeline{cmds: make([]command, 0, len(pn.Cmds))}
 	kind := skAny
 	for i, cn := range pn.Cmds {
 		cmd, k, err := c.command(cn, dot, i > 0, kind)
@@ -419,7 +419,11 @@ func (c *compiler) call(id *parse.IdentifierNode, args []parse.Node, dot skind, 
 		return command{}, 0, c.refuse(id, "wrong number of args for %s: want %d got %d", id.Ident, len(sig.fixed), n)
 	}
 	cmd := command{op: cmdCall, pos: int(id.Pos), fn: fn, final: final}
-	kinds := make([]skind, 0, n)
+	if len(args) > 0 {
+		cmd.args = make([]command, 0, len(args))
+	}
+	var buf [4]skind
+	kinds := buf[:0]
 	for i, a := range args {
 		arg, kind, err := c.operand(a, dot, sig.param(i))
 		if err != nil {
@@ -575,7 +579,7 @@ func isHexInt(s string) bool {
 // keys are free; nothing else has fields.
 func (c *compiler) fieldChain(n parse.Node, base skind, idents []string) ([]fieldRef, skind, error) {
 	kind := base
-	var chain []fieldRef
+	chain := make([]fieldRef, 0, len(idents))
 	for _, id := range idents {
 		switch kind {
 		case skData:
