@@ -1,0 +1,106 @@
+package templating
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits on a prompt, checked when it is compiled (Check, Compile).
+const (
+	MaxTemplateBytes = 10000 // the CRD's limit on a prompt
+	// MaxNesting is how deep if, with and range may nest. An "else if" chain counts as one level.
+	MaxNesting = 5
+	// MaxExpressionDepth is how deep parenthesised pipelines may nest, as in (len (print .Reason)).
+	MaxExpressionDepth = 8
+	// MaxFormatWidth bounds every width and precision in a printf format, such as %-20s or %.2f.
+	MaxFormatWidth = 256
+)
+
+// Budgets of one render.
+const (
+	MaxOutputBytes = 32 * 1024 // a rendered prompt
+	// MaxSteps bounds the work of one render: every action, command, argument and range
+	// iteration costs a step, and a function that reads or writes long strings costs one more
+	// step per 256 bytes.
+	MaxSteps = 100_000
+	// MaxProducedBytes bounds the bytes that functions (print, printf, upper, slice, …) return in
+	// one render, written or not, so that a loop assigning printf results to a variable cannot
+	// allocate without bound.
+	MaxProducedBytes = 1 << 20
+	// RenderDeadline bounds the time of one render. The clock is read every 1,024 steps, from the
+	// 1,024th step on, so the first steps (bounded by the step budget) are not timed.
+	RenderDeadline = 100 * time.Millisecond
+)
+
+// Limits on event data, applied before a template sees it (and by SanitizeMetadata).
+const (
+	MaxValueBytes = 4096 // one event field or metadata value
+	// MaxMetadataKeys is how many keys of .Metadata (and of .Tags) a template sees: the first
+	// ones in key order.
+	MaxMetadataKeys = 128
+	// MaxMetadataKeyBytes bounds one metadata key.
+	MaxMetadataKeyBytes = 256
+	// MaxMetadataBytes bounds the keys and values of one metadata map together.
+	MaxMetadataBytes = 64 * 1024
+)
+
+// The compile cache starts over when it would hold more templates, or more template text, than this.
+const (
+	maxCachedEntries = 1024
+	maxCachedBytes   = 4 << 20
+)
+
+// ErrRefused is wrapped by every error about a template that breaks the allow-list or a
+// compile-time limit. Its message names the line and column: "prompt:LINE:COL: …".
+var ErrRefused = errors.New("template refused")
+
+// ErrBudgetExceeded is wrapped by every error of a render stopped by one of its budgets. Each
+// budget has its own sentinel, which wraps this one.
+var ErrBudgetExceeded = errors.New("render budget exceeded")
+
+// The budgets a render can exceed. Each wraps ErrBudgetExceeded; a render error is a
+// *BudgetError that wraps one of these.
+var (
+	// ErrOutputTooLarge is returned when rendering would exceed MaxOutputBytes.
+	ErrOutputTooLarge  = fmt.Errorf("%w: rendered prompt is larger than %d bytes", ErrBudgetExceeded, MaxOutputBytes)
+	ErrTooManySteps    = fmt.Errorf("%w: more than %d steps", ErrBudgetExceeded, MaxSteps)
+	ErrProducedTooMuch = fmt.Errorf("%w: functions produced more than %d bytes",
+		ErrBudgetExceeded, MaxProducedBytes)
+	ErrDeadline = fmt.Errorf("%w: rendering took longer than %v", ErrBudgetExceeded, RenderDeadline)
+	// ErrFormat is a printf format, known only at render time, that breaks the format limits
+	// (a width or precision above MaxFormatWidth, a * width, or %p).
+	ErrFormat = fmt.Errorf("%w: printf format out of bounds", ErrBudgetExceeded)
+)
+
+// BudgetError says which budget stopped a render, and where.
+type BudgetError struct {
+	Where  string // "prompt:LINE:COL" of the node being run
+	Err    error  // one of ErrOutputTooLarge, ErrTooManySteps, ErrProducedTooMuch, ErrDeadline, ErrFormat
+	Detail string // more about the cause, when there is more to say
+}
+
+func (e *BudgetError) Error() string {
+	if e.Detail == "" {
+		return e.Where + ": " + e.Err.Error()
+	}
+	return e.Where + ": " + e.Err.Error() + ": " + e.Detail
+}
+
+func (e *BudgetError) Unwrap() error { return e.Err }
+
+// location renders a byte offset of text as "prompt:LINE:COL", the way text/template/parse's
+// ErrorContext does (the column counts bytes from 0), so that compile and render errors agree.
+func location(text string, pos int) string {
+	if pos > len(text) {
+		pos = len(text)
+	}
+	before := text[:pos]
+	col := pos
+	if nl := strings.LastIndexByte(before, '\n'); nl >= 0 {
+		col = pos - nl - 1
+	}
+	return "prompt:" + strconv.Itoa(1+strings.Count(before, "\n")) + ":" + strconv.Itoa(col)
+}
