@@ -189,6 +189,9 @@ func provideEventMaxAge(o Options) kubernetes.EventMaxAge {
 	return kubernetes.EventMaxAge(o.DedupWindow)
 }
 
+// provideRenderer gives the prompt renderer the app's clock, for its render deadline.
+func provideRenderer(c ports.Clock) *templating.Renderer { return templating.NewRendererWithClock(c) }
+
 func provideIndex(o Options) *matching.Index             { return matching.NewIndex(o.ClusterEventNamespaces...) }
 func provideStore(c ports.Clock, o Options) *dedup.Store { return dedup.NewStore(c, o.DedupWindow) }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/khook-dev/khook/adapters/metrics"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/pipeline"
-	"github.com/khook-dev/khook/domain/templating"
 )
 
 // managerSet reads what khook needs from the controller-runtime manager.
@@ -23,7 +22,7 @@ var optionsSet = wire.NewSet(provideClock, provideTickerClock, provideReportingI
 
 // domainSet builds the pure core.
 var domainSet = wire.NewSet(
-	provideIndex, provideStore, templating.NewRenderer, providePipeline, provideSources,
+	provideIndex, provideStore, provideRenderer, providePipeline, provideSources,
 	wire.Bind(new(kubernetes.NamespaceFilter), new(*matching.Index)),
 	wire.Bind(new(kubernetes.HookRegistry), new(*pipeline.Pipeline)),
 )

@@ -13,7 +13,6 @@ import (
 	"github.com/khook-dev/khook/adapters/metrics"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/pipeline"
-	"github.com/khook-dev/khook/domain/templating"
 	"sigs.k8s.io/controller-runtime"
 )
 
@@ -24,7 +23,7 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 	index := provideIndex(opts)
 	v := provideClock(opts)
 	store := provideStore(v, opts)
-	renderer := templating.NewRenderer()
+	renderer := provideRenderer(v)
 	logger := provideLogger(mgr, opts)
 	config := provideA2AConfig(opts, logger)
 	retryPolicy := provideRetryPolicy(opts)
@@ -91,5 +90,5 @@ var optionsSet = wire.NewSet(provideClock, provideTickerClock, provideReportingI
 
 // domainSet builds the pure core.
 var domainSet = wire.NewSet(
-	provideIndex, provideStore, templating.NewRenderer, providePipeline, provideSources, wire.Bind(new(kubernetes.NamespaceFilter), new(*matching.Index)), wire.Bind(new(kubernetes.HookRegistry), new(*pipeline.Pipeline)),
+	provideIndex, provideStore, provideRenderer, providePipeline, provideSources, wire.Bind(new(kubernetes.NamespaceFilter), new(*matching.Index)), wire.Bind(new(kubernetes.HookRegistry), new(*pipeline.Pipeline)),
 )

@@ -37,7 +37,7 @@ func (pr preparer) Prepare(r delivery.Record) (ports.AgentRequest, error) {
 	prompt, err := p.deps.Renderer.Render(c.Prompt, e.LastEvent)
 	if err != nil {
 		reason := "error"
-		if errors.Is(err, templating.ErrOutputTooLarge) {
+		if errors.Is(err, templating.ErrBudgetExceeded) {
 			reason = "budget"
 		}
 		p.deps.Metrics.TemplateRefused(reason)
@@ -62,8 +62,9 @@ func configurationFor(h hook.Hook, t event.Type, agent hook.AgentRef) (hook.Conf
 	return hook.Configuration{}, false
 }
 
-// metadataFor is the message metadata an agent receives: the event's context, then its own
-// metadata (the context's keys win).
+// metadataFor is the message metadata an agent receives: the event's context, then its tags and
+// its own metadata (the context's keys win), sanitised as template data is: no control or
+// invisible format characters, bounded in size.
 func metadataFor(ref hook.Ref, e event.Event) map[string]string {
 	m := map[string]string{
 		"hook": ref.String(), "eventType": string(e.Type), "namespace": e.Namespace,
@@ -85,5 +86,5 @@ func metadataFor(ref hook.Ref, e event.Event) map[string]string {
 			m[k] = v
 		}
 	}
-	return m
+	return templating.SanitizeMetadata(m)
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template/parse"
+	"unicode/utf8"
 )
 
 // The program a template compiles to: statements (text and actions) over pipelines of commands,
@@ -112,8 +113,8 @@ type scopedVar struct {
 
 // compile parses text and compiles it, refusing what the sandbox does not allow.
 func compile(text string) (*Template, error) {
-	if len(text) > MaxTemplateBytes {
-		return nil, fmt.Errorf("%w: template is %d bytes, more than the limit of %d", ErrRefused, len(text), MaxTemplateBytes)
+	if n := utf8.RuneCountInString(text); n > MaxTemplateCharacters {
+		return nil, fmt.Errorf("%w: template is %d characters, more than the limit of %d", ErrRefused, n, MaxTemplateCharacters)
 	}
 	tree := parse.New("prompt")
 	trees := map[string]*parse.Tree{}

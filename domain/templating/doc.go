@@ -24,7 +24,7 @@
 // if/with/range nested deeper than MaxNesting (5; an else-if chain is one level), parentheses
 // deeper than MaxExpressionDepth (8), variables declared inside parentheses, printf formats
 // with a width or precision above MaxFormatWidth (256), a * width or %p, and templates over
-// MaxTemplateBytes (10,000).
+// MaxTemplateCharacters (10,000).
 //
 // Bounded while rendering (errors are *BudgetError, wrapping ErrBudgetExceeded and one of
 // ErrTooManySteps, ErrOutputTooLarge, ErrProducedTooMuch, ErrDeadline, ErrFormat, and saying

@@ -17,7 +17,7 @@ import (
 	"github.com/khook-dev/khook/domain/templating"
 )
 
-// The bounds one render must keep, whatever the template (at most MaxTemplateBytes) and event.
+// The bounds one render must keep, whatever the template (at most MaxTemplateCharacters) and event.
 const (
 	maxRenderTime  = time.Second
 	maxRenderAlloc = 8 << 20

@@ -10,7 +10,8 @@ import (
 
 // Limits on a prompt, checked when it is compiled (Check, Compile).
 const (
-	MaxTemplateBytes = 10000 // the CRD's limit on a prompt
+	// MaxTemplateCharacters is the CRD's limit on a prompt, counted as the API server counts it.
+	MaxTemplateCharacters = 10000
 	// MaxNesting is how deep if, with and range may nest. An "else if" chain counts as one level.
 	MaxNesting = 5
 	// MaxExpressionDepth is how deep parenthesised pipelines may nest, as in (len (print .Reason)).

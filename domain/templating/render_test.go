@@ -142,7 +142,7 @@ func TestCheckRefusesWhatIsNotAllowed(t *testing.T) {
 		{"nil is refused", `{{print nil}}`, "nil is not allowed"},
 		{"an undefined variable is refused", `{{$x}}`, "undefined variable"},
 		{"a syntax error is refused with its reason", `{{.Message`, "unclosed action"},
-		{"an oversized template is refused", strings.Repeat("x", templating.MaxTemplateBytes+1), "10001 bytes, more than the limit of 10000"},
+		{"an oversized template is refused", strings.Repeat("x", templating.MaxTemplateCharacters+1), "10001 characters, more than the limit of 10000"},
 	}
 	r := templating.NewRenderer()
 	for _, tt := range tests {
@@ -168,7 +168,7 @@ func TestCheckAcceptsWhatIsAllowed(t *testing.T) {
 		{"two ranges one after the other are accepted", `{{range .Metadata}}{{.}}{{end}}{{range .Tags}}{{.}}{{end}}`},
 		{"a range in the else branch of a range is accepted", `{{range .Metadata}}{{.}}{{else}}{{range .Tags}}{{.}}{{end}}{{end}}`},
 		{"a width and precision at the limit are accepted", `{{printf "%256.256f" 1.5}}`},
-		{"a template of exactly the byte limit is accepted", strings.Repeat("x", templating.MaxTemplateBytes)},
+		{"a template of exactly the character limit is accepted", strings.Repeat("x", templating.MaxTemplateCharacters)},
 	}
 	r := templating.NewRenderer()
 	for _, tt := range tests {
@@ -180,13 +180,13 @@ func TestCheckAcceptsWhatIsAllowed(t *testing.T) {
 	}
 }
 
-// tenThousand pads a template to exactly MaxTemplateBytes: head, then as many units as fit,
+// tenThousand pads a template to exactly MaxTemplateCharacters: head, then as many units as fit,
 // then tail, then a comment.
 func tenThousand(head, unit, tail string) string {
 	const comment = len("{{/**/}}")
-	n := (templating.MaxTemplateBytes - len(head) - len(tail) - comment) / len(unit)
+	n := (templating.MaxTemplateCharacters - len(head) - len(tail) - comment) / len(unit)
 	s := head + strings.Repeat(unit, n) + tail
-	return s + "{{/*" + strings.Repeat("x", templating.MaxTemplateBytes-len(s)-comment) + "*/}}"
+	return s + "{{/*" + strings.Repeat("x", templating.MaxTemplateCharacters-len(s)-comment) + "*/}}"
 }
 
 func TestRenderStopsAtItsBudgets(t *testing.T) {
@@ -232,8 +232,8 @@ func TestRenderStopsAtItsBudgets(t *testing.T) {
 	r := templating.NewRenderer()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if strings.HasPrefix(tt.name, "a 10,000-character") && len(tt.template) != templating.MaxTemplateBytes {
-				t.Fatalf("the template is %d bytes, not %d", len(tt.template), templating.MaxTemplateBytes)
+			if strings.HasPrefix(tt.name, "a 10,000-character") && len(tt.template) != templating.MaxTemplateCharacters {
+				t.Fatalf("the template is %d bytes, not %d", len(tt.template), templating.MaxTemplateCharacters)
 			}
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
