@@ -27,9 +27,9 @@ const Name = "prometheus"
 const (
 	// DefaultEventType differs from Alertmanager's alert-firing: both sources may run, and one
 	// event type belongs to one source.
-	DefaultEventType event.Type = "prometheus-alert"
-	DefaultInterval             = 30 * time.Second
-	maxDefaultTimeout           = 10 * time.Second
+	DefaultEventType  event.Type = "prometheus-alert"
+	DefaultInterval              = 30 * time.Second
+	maxDefaultTimeout            = 10 * time.Second
 	// AlertsPath is the API the source polls, under the endpoint.
 	AlertsPath = "/api/v1/alerts"
 	// maxResponseBytes bounds a response.
