@@ -3,12 +3,18 @@
 package app
 
 import (
+	"context"
+
 	"github.com/google/wire"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/khook-dev/khook/adapters/a2a"
+	"github.com/khook-dev/khook/adapters/alertmanager"
 	"github.com/khook-dev/khook/adapters/kubernetes"
 	"github.com/khook-dev/khook/adapters/metrics"
+	"github.com/khook-dev/khook/adapters/plugin"
+	"github.com/khook-dev/khook/adapters/prometheus"
+	"github.com/khook-dev/khook/adapters/sources"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/pipeline"
 	"github.com/khook-dev/khook/domain/templating"
@@ -22,17 +28,25 @@ var optionsSet = wire.NewSet(provideClock, provideA2AConfig, provideRetryPolicy,
 
 // domainSet builds the pure core.
 var domainSet = wire.NewSet(
-	provideIndex, provideStore, templating.NewRenderer, providePipeline, provideSources,
+	provideIndex, provideStore, templating.NewRenderer, providePipeline,
 	wire.Bind(new(kubernetes.NamespaceFilter), new(*matching.Index)),
 	wire.Bind(new(kubernetes.HookRegistry), new(*pipeline.Pipeline)),
 )
 
-// buildKhook is the one place where khook is put together.
-func buildKhook(mgr ctrl.Manager, opts Options) (*Khook, error) {
+// sourcesSet builds the event source router: the built-in sources, ExtraSources and plugins.
+var sourcesSet = wire.NewSet(
+	provideRegistry, provideSourcesConfig,
+	sources.ProviderSet, alertmanager.ProviderSet, prometheus.ProviderSet, plugin.ProviderSet,
+	wire.InterfaceValue(new(sources.Metrics), sources.NoMetrics{}),
+)
+
+// buildKhook is the one place where khook is put together. ctx bounds the sources' Init.
+func buildKhook(ctx context.Context, mgr ctrl.Manager, opts Options) (*Khook, error) {
 	wire.Build(
 		managerSet,
 		optionsSet,
 		domainSet,
+		sourcesSet,
 		a2a.ProviderSet,
 		kubernetes.ProviderSet,
 		metrics.ProviderSet,

@@ -7,10 +7,15 @@
 package app
 
 import (
+	"context"
 	"github.com/google/wire"
 	"github.com/khook-dev/khook/adapters/a2a"
+	"github.com/khook-dev/khook/adapters/alertmanager"
 	"github.com/khook-dev/khook/adapters/kubernetes"
 	"github.com/khook-dev/khook/adapters/metrics"
+	"github.com/khook-dev/khook/adapters/plugin"
+	"github.com/khook-dev/khook/adapters/prometheus"
+	"github.com/khook-dev/khook/adapters/sources"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/pipeline"
 	"github.com/khook-dev/khook/domain/templating"
@@ -19,8 +24,8 @@ import (
 
 // Injectors from wire.go:
 
-// buildKhook is the one place where khook is put together.
-func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
+// buildKhook is the one place where khook is put together. ctx bounds the sources' Init.
+func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 	index := provideIndex(opts)
 	v := provideClock(opts)
 	store := provideStore(v, opts)
@@ -57,7 +62,20 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 		MaxAge: eventMaxAge,
 		Log:    logger,
 	}
-	pipeline, err := providePipeline(index, store, renderer, agentCaller, auditRecorder, statusWriter, v, metricsMetrics, logger, eventSource, opts)
+	source := alertmanager.New(logger)
+	prometheusSource := prometheus.New(logger)
+	registry, err := provideRegistry(eventSource, source, prometheusSource, opts)
+	if err != nil {
+		return nil, err
+	}
+	sourcesConfig := provideSourcesConfig(opts)
+	loader := plugin.NewLoader(logger)
+	sourcesMetrics := _wireNoMetricsValue
+	router, err := sources.NewRouter(ctx, registry, sourcesConfig, loader, sourcesMetrics, logger)
+	if err != nil {
+		return nil, err
+	}
+	pipeline, err := providePipeline(index, store, renderer, agentCaller, auditRecorder, statusWriter, v, metricsMetrics, logger, router, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -66,16 +84,19 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 		Hooks:  pipeline,
 		Status: statusWriter,
 	}
-	v4 := provideSources(eventSource, opts)
 	khook := &Khook{
 		Pipeline:   pipeline,
 		Reconciler: hookReconciler,
-		Sources:    v4,
+		Sources:    router,
 		Log:        logger,
 		Options:    opts,
 	}
 	return khook, nil
 }
+
+var (
+	_wireNoMetricsValue = sources.NoMetrics{}
+)
 
 // wire.go:
 
@@ -87,5 +108,10 @@ var optionsSet = wire.NewSet(provideClock, provideA2AConfig, provideRetryPolicy,
 
 // domainSet builds the pure core.
 var domainSet = wire.NewSet(
-	provideIndex, provideStore, templating.NewRenderer, providePipeline, provideSources, wire.Bind(new(kubernetes.NamespaceFilter), new(*matching.Index)), wire.Bind(new(kubernetes.HookRegistry), new(*pipeline.Pipeline)),
+	provideIndex, provideStore, templating.NewRenderer, providePipeline, wire.Bind(new(kubernetes.NamespaceFilter), new(*matching.Index)), wire.Bind(new(kubernetes.HookRegistry), new(*pipeline.Pipeline)),
+)
+
+// sourcesSet builds the event source router: the built-in sources, ExtraSources and plugins.
+var sourcesSet = wire.NewSet(
+	provideRegistry, provideSourcesConfig, sources.ProviderSet, alertmanager.ProviderSet, prometheus.ProviderSet, plugin.ProviderSet, wire.InterfaceValue(new(sources.Metrics), sources.NoMetrics{}),
 )

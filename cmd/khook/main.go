@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/khook-dev/khook/adapters/sources"
 	"github.com/khook-dev/khook/api/v1alpha2"
 	"github.com/khook-dev/khook/app"
 )
@@ -54,7 +55,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	if userID == "" {
 		userID = defaults.UserID
 	}
-	var clusterNS string
+	var clusterNS, watcherConfig string
 	fs.StringVar(&c.opts.KagentURL, "kagent-url", kagentURL, "Kagent base URL (env KAGENT_API_URL)")
 	fs.StringVar(&c.opts.UserID, "user-id", userID, "user sent to Kagent as X-User-Id (env KAGENT_USER_ID)")
 	fs.DurationVar(&c.opts.CallTimeout, "call-timeout", timeoutDefault, "timeout of one agent call attempt (env KAGENT_API_TIMEOUT)")
@@ -69,6 +70,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.BoolVar(&c.leaderElect, "leader-elect", true, "run only on the elected leader replica")
 	fs.StringVar(&c.leaderElectNamespace, "leader-election-namespace", getenv("POD_NAMESPACE"), "namespace of the leader election lease")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info or error")
+	fs.StringVar(&watcherConfig, "event-watcher-config", "", "event sources configuration (event-watcher-config.yaml; docs/sources.md); without it the Kubernetes source runs alone")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -76,6 +78,14 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 		if ns = strings.TrimSpace(ns); ns != "" {
 			c.opts.ClusterEventNamespaces = append(c.opts.ClusterEventNamespaces, ns)
 		}
+	}
+	if watcherConfig != "" {
+		// ${VAR}s in sources' settings come from the environment; unset or empty ones are refused.
+		cfg, err := sources.LoadConfig(watcherConfig, func(k string) (string, bool) { v := getenv(k); return v, v != "" })
+		if err != nil {
+			return c, fmt.Errorf("-event-watcher-config: %w", err)
+		}
+		c.opts.EventSources = cfg
 	}
 	if _, err := zapcore.ParseLevel(c.logLevel); err != nil {
 		return c, fmt.Errorf("-log-level: %w", err)
