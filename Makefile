@@ -34,8 +34,12 @@ chart: ## Lint the Helm chart and render it to bin/chart.yaml (the RBAC test app
 	$$helm lint --strict charts/khook; \
 	mkdir -p bin; $$helm template khook charts/khook --namespace kagent > bin/chart.yaml
 
+.PHONY: alerting
+alerting: ## Install (or find) the real Alertmanager and Prometheus the source tests start; print their paths.
+	@./hack/alerting.sh
+
 .PHONY: test
-test: verify chart ## Every test, with the race detector, on a real API server and a real A2A server.
+test: verify chart alerting ## Every test, with the race detector, on a real API server and a real A2A server.
 	@assets=$$(./hack/envtest.sh); \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" KHOOK_CHART_MANIFEST="$(CURDIR)/bin/chart.yaml" $(GO) test -race -count=1 ./...
@@ -55,8 +59,8 @@ fuzz: ## Fuzz the prompt renderer for a minute.
 	$(GO) test ./domain/templating -run '^$$' -fuzz FuzzRender -fuzztime 60s
 
 .PHONY: build
-build: ## Build the controller binary into bin/.
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/khook ./cmd/khook
+build: ## Build the controller binary into bin/ (with cgo, so that it can load Go plugins).
+	CGO_ENABLED=1 $(GO) build -trimpath -o bin/khook ./cmd/khook
 
 .PHONY: help
 help:
