@@ -58,7 +58,7 @@ type Options struct {
 	ClusterEventNamespaces []string
 	// ExtraSources are further event sources, registered like the built-in ones and enabled by
 	// default (EventSources may configure or disable them by name); their event types become
-	// valid.
+	// valid. One named like a built-in source (say "alertmanager") replaces it.
 	ExtraSources []ports.EventSource
 	// EventSources is the event-watcher configuration (sources.LoadConfig reads it from files):
 	// which sources run with which settings, plugins, event mappings, buffering and restarts.
@@ -179,12 +179,20 @@ func providePipeline(index *matching.Index, store *dedup.Store, renderer *templa
 
 // provideRegistry registers the built-in sources (Kubernetes, enabled by default; Alertmanager
 // and Prometheus, when the configuration enables them) and ExtraSources (enabled by default).
+// An extra source named like a built-in one replaces it.
 func provideRegistry(k *kubernetes.EventSource, am *alertmanager.Source, prom *prometheus.Source, o Options) (*sources.Registry, error) {
 	reg := sources.NewRegistry()
+	extra := map[string]bool{}
+	for _, s := range o.ExtraSources {
+		extra[s.Info().Name] = true
+	}
 	for _, b := range []struct {
 		src     ports.EventSource
 		enabled bool
 	}{{k, true}, {am, false}, {prom, false}} {
+		if extra[b.src.Info().Name] {
+			continue
+		}
 		if err := reg.Register(b.src, b.enabled); err != nil {
 			return nil, err
 		}
