@@ -189,7 +189,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed webhook payload: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	events, err := s.events(msg)
+	events, changes, err := s.events(msg)
 	if err != nil {
 		http.Error(w, "malformed webhook payload: "+err.Error(), http.StatusBadRequest)
 		return
@@ -207,6 +207,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.episodes.apply(changes, time.Now()) // only now: a retried request sees the same episodes
 	if msg.TruncatedAlerts > 0 {
 		s.log.Info("Alertmanager truncated a group: raise max_alerts of the webhook receiver", "group", msg.GroupKey, "truncated", msg.TruncatedAlerts)
 	}
@@ -220,20 +221,21 @@ func validToken(header, token string) bool {
 
 // events turns msg into events: for a firing alert, its event (preceded by the resolution of
 // its previous firing when the alert started again, with a new startsAt); for a resolved one,
-// the resolution.
-func (s *Source) events(msg Message) ([]event.Event, error) {
+// the resolution. The changes to the remembered episodes are applied once the events are taken.
+func (s *Source) events(msg Message) ([]event.Event, []change, error) {
 	if msg.Version != "4" {
-		return nil, fmt.Errorf("version %q is not supported (want \"4\")", msg.Version)
+		return nil, nil, fmt.Errorf("version %q is not supported (want \"4\")", msg.Version)
 	}
 	now := time.Now()
 	out := make([]event.Event, 0, len(msg.Alerts))
+	changes := make([]change, 0, len(msg.Alerts))
 	for i, a := range msg.Alerts {
 		status := a.Status
 		if status == "" {
 			status = msg.Status
 		}
 		if len(a.Labels) == 0 {
-			return nil, fmt.Errorf("alerts[%d] has no labels", i)
+			return nil, nil, fmt.Errorf("alerts[%d] has no labels", i)
 		}
 		e := alert.Alert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt, Fingerprint: a.Fingerprint}.Event(Name, s.eventType)
 		if e.Timestamp.IsZero() {
@@ -241,22 +243,23 @@ func (s *Source) events(msg Message) ([]event.Event, error) {
 		}
 		switch status {
 		case "firing":
-			if s.episodes.firing(e.Fingerprint, a.StartsAt, now) {
+			if s.episodes.restarted(e.Fingerprint, a.StartsAt) {
 				out = append(out, alert.Resolved(e, a.StartsAt))
 			}
 			out = append(out, e)
+			changes = append(changes, change{fp: e.Fingerprint, startsAt: a.StartsAt})
 		case "resolved":
-			s.episodes.resolved(e.Fingerprint)
 			at := a.EndsAt
 			if at.IsZero() {
 				at = now
 			}
 			out = append(out, alert.Resolved(e, at))
+			changes = append(changes, change{fp: e.Fingerprint, resolved: true})
 		default:
-			return nil, fmt.Errorf("alerts[%d].status %q is neither firing nor resolved", i, status)
+			return nil, nil, fmt.Errorf("alerts[%d].status %q is neither firing nor resolved", i, status)
 		}
 	}
-	return out, nil
+	return out, changes, nil
 }
 
 // episodes remembers when each firing alert started, so that an alert that fires again (a new
@@ -277,9 +280,23 @@ const (
 
 func newEpisodes() *episodes { return &episodes{starts: map[string]episode{}} }
 
-// firing records a firing of fp and reports whether it is a new start of an alert already
-// firing.
-func (m *episodes) firing(fp string, startsAt, now time.Time) (restarted bool) {
+// change is what one alert of a request changes in the episodes.
+type change struct {
+	fp       string
+	startsAt time.Time
+	resolved bool
+}
+
+// restarted reports whether fp is firing with an earlier start than startsAt.
+func (m *episodes) restarted(fp string, startsAt time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev, known := m.starts[fp]
+	return known && startsAt.After(prev.startsAt)
+}
+
+// apply records the changes of a request whose events were taken.
+func (m *episodes) apply(changes []change, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if now.Sub(m.pruned) > time.Minute || len(m.starts) >= maxEpisodes {
@@ -290,19 +307,19 @@ func (m *episodes) firing(fp string, startsAt, now time.Time) (restarted bool) {
 		}
 		m.pruned = now
 	}
-	prev, known := m.starts[fp]
-	if !known && len(m.starts) >= maxEpisodes {
-		return false
+	for _, c := range changes {
+		if c.resolved {
+			delete(m.starts, c.fp)
+			continue
+		}
+		prev, known := m.starts[c.fp]
+		if !known && len(m.starts) >= maxEpisodes {
+			continue // forgetting an episode only loses the detection of a restart
+		}
+		startsAt := c.startsAt
+		if known && startsAt.Before(prev.startsAt) {
+			startsAt = prev.startsAt // an old notification arriving late
+		}
+		m.starts[c.fp] = episode{startsAt: startsAt, seen: now}
 	}
-	if known && startsAt.Before(prev.startsAt) {
-		startsAt = prev.startsAt // an old notification arriving late
-	}
-	m.starts[fp] = episode{startsAt: startsAt, seen: now}
-	return known && startsAt.After(prev.startsAt)
-}
-
-func (m *episodes) resolved(fp string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.starts, fp)
 }

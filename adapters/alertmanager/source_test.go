@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,11 +23,11 @@ import (
 type recorder struct {
 	mu      sync.Mutex
 	events  []event.Event
-	blocked bool
+	blocked atomic.Bool
 }
 
 func (r *recorder) Handle(ctx context.Context, e event.Event) {
-	if r.blocked {
+	if r.blocked.Load() {
 		<-ctx.Done()
 		return
 	}
@@ -214,10 +215,27 @@ func settingsOf(kv ...string) ports.Settings {
 }
 
 func TestWebhookAsksForARetryWhenKhookCannotTakeTheAlerts(t *testing.T) {
-	url := startSource(t, nil, &recorder{blocked: true}, func(s *alertmanager.Source) { s.SetEnqueueTimeout(50 * time.Millisecond) })
-	code, body := post(t, url, payload(firingAlert("fp1", "2026-08-01T10:00:00Z")))
+	sink := &recorder{}
+	url := startSource(t, nil, sink, func(s *alertmanager.Source) { s.SetEnqueueTimeout(50 * time.Millisecond) })
+	if code, _ := post(t, url, payload(firingAlert("fp1", "2026-08-01T10:00:00Z"))); code != http.StatusOK {
+		t.Fatalf("first firing: %d", code)
+	}
+	sink.blocked.Store(true)
+	code, body := post(t, url, payload(firingAlert("fp1", "2026-08-01T11:00:00Z")))
 	if code != http.StatusServiceUnavailable || body != "khook could not record the alerts; retry" {
 		t.Errorf("answer %d %q, want 503 asking for a retry", code, body)
+	}
+	// Alertmanager retries: the alert started again, so its previous firing still ends first.
+	sink.blocked.Store(false)
+	if code, _ := post(t, url, payload(firingAlert("fp1", "2026-08-01T11:00:00Z"))); code != http.StatusOK {
+		t.Fatalf("retry: %d", code)
+	}
+	var got []string
+	for _, e := range sink.got() {
+		got = append(got, e.Timestamp.UTC().Format("15:04")+" "+string(e.Resolution))
+	}
+	if want := "10:00 |11:00 recovered|11:00 "; strings.Join(got, "|") != want {
+		t.Errorf("events %q, want %q", strings.Join(got, "|"), want)
 	}
 }
 
