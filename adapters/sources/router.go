@@ -246,9 +246,10 @@ func (r *Router) choose(reg *Registry, cfg *Config, plugins PluginLoader) ([]*ru
 			}
 			enabled = s.IsEnabled()
 		}
-		if enabled {
+		switch {
+		case enabled:
 			add(name, "registered", e.src, key)
-		} else {
+		case key != "":
 			r.log.Info("event source disabled", "source", name)
 		}
 	}
