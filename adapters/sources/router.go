@@ -133,7 +133,7 @@ func NewRouter(ctx context.Context, reg *Registry, cfg *Config, plugins PluginLo
 		log: log, metrics: metrics, global: cfg.GlobalSettings.WithDefaults(),
 		mappings: map[mapKey]*Mapping{}, allUp: make(chan struct{}),
 	}
-	r.healthyAfter = 10 * r.global.RetryBackoff
+	r.healthyAfter = max(10*r.global.RetryBackoff, time.Second)
 
 	runs, keys, errs := r.choose(reg, cfg, plugins)
 	if len(errs) > 0 {
