@@ -44,8 +44,12 @@ docs-check: chart ## Check docs/ against the code: flags, Helm values, metrics, 
 	KHOOK_CHART_MANIFEST="$(CURDIR)/bin/chart.yaml" KHOOK_CHART_ALL_MANIFEST="$(CURDIR)/bin/chart-all.yaml" \
 	$(GO) test -count=1 -run 'Reference|Schema|ChartsArguments|Troubleshooting|OperationsGuide|Dashboard' ./cmd/khook ./adapters/metrics
 
+.PHONY: alerting
+alerting: ## Install (or find) the real Alertmanager and Prometheus the source tests start; print their paths.
+	@./hack/alerting.sh
+
 .PHONY: test
-test: verify chart ## Every test, with the race detector, on a real API server and a real A2A server.
+test: verify chart alerting ## Every test, with the race detector, on a real API server and a real A2A server.
 	@assets=$$(./hack/envtest.sh); \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" KHOOK_HELM="$$(./hack/helm.sh)" \

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -12,15 +11,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/khook-dev/khook/adapters/kubernetes"
+	"github.com/khook-dev/khook/adapters/sources"
 	"github.com/khook-dev/khook/domain/pipeline"
-	"github.com/khook-dev/khook/ports"
 )
 
 // Khook is khook wired together, as SetupWithManager adds it to a manager.
 type Khook struct {
 	Pipeline   *pipeline.Pipeline
 	Reconciler *kubernetes.HookReconciler
-	Sources    []ports.EventSource
+	Sources    *sources.Router
 	Log        logr.Logger
 	Options    Options
 
@@ -29,7 +28,8 @@ type Khook struct {
 	health health // what the probes report (health.go)
 }
 
-// Ready is closed once every event source is delivering into the pipeline.
+// Ready is closed once every enabled event source is delivering into the pipeline (Sources
+// tells which are not, and why).
 func (k *Khook) Ready() <-chan struct{} { return k.ready }
 
 // SetupWithManager builds khook and adds it to mgr: the Hook reconciler, the event sources and
@@ -42,7 +42,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) (*Kho
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("app.SetupWithManager: %w", err)
 	}
-	k, err := buildKhook(mgr, opts.withDefaults())
+	k, err := buildKhook(ctx, mgr, opts.withDefaults())
 	if err != nil {
 		return nil, fmt.Errorf("app.SetupWithManager: wiring: %w", err)
 	}
@@ -75,46 +75,17 @@ func (r *sourcesRunnable) Start(ctx context.Context) error {
 	if err := r.k.Reconciler.LoadAll(ctx); err != nil {
 		return fmt.Errorf("event sources: loading hooks: %w", err)
 	}
-	failed := make(chan error, len(r.k.Sources))
-	var running sync.WaitGroup
-	for _, src := range r.k.Sources {
-		info := src.Info()
-		if err := src.Init(ctx, nil); err != nil {
-			return fmt.Errorf("initialising event source %s: %w", info.Name, err)
+	// The router isolates the sources: one that fails is restarted and reported, and never
+	// stops khook or the others. It returns when ctx is done.
+	go func() {
+		select {
+		case <-r.k.Sources.Running():
+			close(r.k.ready) // a manager starts each runnable once
+			r.k.Log.Info("event sources running", "sources", len(r.k.Sources.States()), "eventTypes", r.k.Sources.EventTypes())
+		case <-ctx.Done():
 		}
-		defer func() {
-			if err := src.Stop(context.WithoutCancel(ctx)); err != nil {
-				r.k.Log.Error(err, "stopping event source", "source", info.Name)
-			}
-		}()
-		running.Add(1)
-		go func() {
-			var once sync.Once
-			markRunning := func() { once.Do(running.Done) }
-			err := src.Watch(ctx, r.k.Pipeline, markRunning)
-			if err != nil {
-				failed <- fmt.Errorf("event source %s: %w", info.Name, err)
-			}
-			markRunning()
-		}()
-	}
-	allRunning := make(chan struct{})
-	go func() { running.Wait(); close(allRunning) }()
-	select {
-	case <-allRunning:
-	case err := <-failed:
-		return err
-	case <-ctx.Done():
-		return nil
-	}
-	close(r.k.ready) // a manager starts each runnable once
-	r.k.Log.Info("event sources running", "sources", len(r.k.Sources))
-	select {
-	case err := <-failed:
-		return err
-	case <-ctx.Done():
-		return nil
-	}
+	}()
+	return r.k.Sources.Run(ctx, r.k.Pipeline)
 }
 
 // loopsRunnable writes status, resolves quiet events and runs due deliveries (retries, polls,

@@ -14,12 +14,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/khook-dev/khook/adapters/a2a"
+	"github.com/khook-dev/khook/adapters/alertmanager"
 	clockadapter "github.com/khook-dev/khook/adapters/clock"
 	"github.com/khook-dev/khook/adapters/kubernetes"
 	"github.com/khook-dev/khook/adapters/metrics"
+	"github.com/khook-dev/khook/adapters/prometheus"
+	"github.com/khook-dev/khook/adapters/sources"
 	"github.com/khook-dev/khook/domain/dedup"
 	"github.com/khook-dev/khook/domain/delivery"
-	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/pipeline"
 	"github.com/khook-dev/khook/domain/templating"
@@ -61,8 +63,14 @@ type Options struct {
 
 	// ClusterEventNamespaces: Hooks in these namespaces receive events that have no namespace.
 	ClusterEventNamespaces []string
-	// ExtraSources are further event sources (e.g. Alertmanager); their event types become valid.
+	// ExtraSources are further event sources, registered like the built-in ones and enabled by
+	// default (EventSources may configure or disable them by name); their event types become
+	// valid. One named like a built-in source (say "alertmanager") replaces it.
 	ExtraSources []ports.EventSource
+	// EventSources is the event-watcher configuration (sources.LoadConfig reads it from files):
+	// which sources run with which settings, plugins, event mappings, buffering and restarts.
+	// Nil runs the sources enabled by default (Kubernetes and ExtraSources) with the defaults.
+	EventSources *sources.Config
 	// Clock replaces the real clock (tests).
 	Clock ports.Clock
 	// ControllerName names the controller (default "khook").
@@ -197,18 +205,40 @@ func provideStore(c ports.Clock, o Options) *dedup.Store { return dedup.NewStore
 
 func providePipeline(index *matching.Index, store *dedup.Store, renderer *templating.Renderer, agent ports.AgentCaller,
 	audit ports.AuditRecorder, status ports.HookStatusWriter, clk ports.Clock, metrics ports.Metrics,
-	log logr.Logger, source *kubernetes.EventSource, o Options) (*pipeline.Pipeline, error) {
-	known := append([]event.Type(nil), source.Info().EventTypes...)
-	for _, s := range o.ExtraSources {
-		known = append(known, s.Info().EventTypes...)
-	}
+	log logr.Logger, router *sources.Router, o Options) (*pipeline.Pipeline, error) {
+	known := router.EventTypes() // of the enabled sources, mapped types included
 	return pipeline.New(pipeline.Dependencies{
 		Index: index, Store: store, Renderer: renderer, Agent: agent, Audit: audit, Status: status,
 		Clock: clk, Metrics: metrics, Logger: slog.New(logr.ToSlogHandler(log.WithName("pipeline"))),
 	}, pipeline.Options{KnownEventTypes: known, Delivery: o.Delivery})
 }
 
-// provideSources lists every event source: the Kubernetes one and the extra ones.
-func provideSources(k *kubernetes.EventSource, o Options) []ports.EventSource {
-	return append([]ports.EventSource{k}, o.ExtraSources...)
+// provideRegistry registers the built-in sources (Kubernetes, enabled by default; Alertmanager
+// and Prometheus, when the configuration enables them) and ExtraSources (enabled by default).
+// An extra source named like a built-in one replaces it.
+func provideRegistry(k *kubernetes.EventSource, am *alertmanager.Source, prom *prometheus.Source, o Options) (*sources.Registry, error) {
+	reg := sources.NewRegistry()
+	extra := map[string]bool{}
+	for _, s := range o.ExtraSources {
+		extra[s.Info().Name] = true
+	}
+	for _, b := range []struct {
+		src     ports.EventSource
+		enabled bool
+	}{{k, true}, {am, false}, {prom, false}} {
+		if extra[b.src.Info().Name] {
+			continue
+		}
+		if err := reg.Register(b.src, b.enabled); err != nil {
+			return nil, err
+		}
+	}
+	for i, s := range o.ExtraSources {
+		if err := reg.Register(s, true); err != nil {
+			return nil, fmt.Errorf("Options.ExtraSources[%d]: %w", i, err)
+		}
+	}
+	return reg, nil
 }
+
+func provideSourcesConfig(o Options) *sources.Config { return o.EventSources }

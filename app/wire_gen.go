@@ -7,10 +7,15 @@
 package app
 
 import (
+	"context"
 	"github.com/google/wire"
 	"github.com/khook-dev/khook/adapters/a2a"
+	"github.com/khook-dev/khook/adapters/alertmanager"
 	"github.com/khook-dev/khook/adapters/kubernetes"
 	"github.com/khook-dev/khook/adapters/metrics"
+	"github.com/khook-dev/khook/adapters/plugin"
+	"github.com/khook-dev/khook/adapters/prometheus"
+	"github.com/khook-dev/khook/adapters/sources"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/pipeline"
 	"sigs.k8s.io/controller-runtime"
@@ -18,8 +23,8 @@ import (
 
 // Injectors from wire.go:
 
-// buildKhook is the one place where khook is put together.
-func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
+// buildKhook is the one place where khook is put together. ctx bounds the sources' Init.
+func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 	index := provideIndex(opts)
 	v := provideClock(opts)
 	store := provideStore(v, opts)
@@ -59,7 +64,19 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 		MaxAge: eventMaxAge,
 		Log:    logger,
 	}
-	pipeline, err := providePipeline(index, store, renderer, agentCaller, auditRecorder, statusWriter, v, metricsMetrics, logger, eventSource, opts)
+	source := alertmanager.New(logger)
+	prometheusSource := prometheus.New(logger)
+	registry, err := provideRegistry(eventSource, source, prometheusSource, opts)
+	if err != nil {
+		return nil, err
+	}
+	sourcesConfig := provideSourcesConfig(opts)
+	loader := plugin.NewLoader(logger)
+	router, err := sources.NewRouter(ctx, registry, sourcesConfig, loader, metricsMetrics, logger)
+	if err != nil {
+		return nil, err
+	}
+	pipeline, err := providePipeline(index, store, renderer, agentCaller, auditRecorder, statusWriter, v, metricsMetrics, logger, router, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -68,11 +85,10 @@ func buildKhook(mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 		Hooks:  pipeline,
 		Status: statusWriter,
 	}
-	v2 := provideSources(eventSource, opts)
 	khook := &Khook{
 		Pipeline:   pipeline,
 		Reconciler: hookReconciler,
-		Sources:    v2,
+		Sources:    router,
 		Log:        logger,
 		Options:    opts,
 	}
@@ -90,5 +106,13 @@ var optionsSet = wire.NewSet(provideClock, provideTickerClock, provideReportingI
 
 // domainSet builds the pure core.
 var domainSet = wire.NewSet(
-	provideIndex, provideStore, provideRenderer, providePipeline, provideSources, wire.Bind(new(kubernetes.NamespaceFilter), new(*matching.Index)), wire.Bind(new(kubernetes.HookRegistry), new(*pipeline.Pipeline)),
+	provideIndex, provideStore, provideRenderer, providePipeline, wire.Bind(new(kubernetes.NamespaceFilter), new(*matching.Index)), wire.Bind(new(kubernetes.HookRegistry), new(*pipeline.Pipeline)),
 )
+
+// sourcesSet builds the event source router: the built-in sources, ExtraSources and plugins.
+var sourcesSet = wire.NewSet(
+	provideRegistry, provideSourcesConfig, sources.ProviderSet, alertmanager.ProviderSet, prometheus.ProviderSet, plugin.ProviderSet,
+)
+
+// metricsSet gives every adapter that counts something the process's metrics.
+var metricsSet = wire.NewSet(metrics.ProviderSet, wire.Bind(new(kubernetes.StatusMetrics), new(*metrics.Metrics)), wire.Bind(new(kubernetes.AuditMetrics), new(*metrics.Metrics)), wire.Bind(new(sources.Metrics), new(*metrics.Metrics)))

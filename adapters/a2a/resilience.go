@@ -113,7 +113,12 @@ type breaking struct {
 
 	mu       sync.Mutex
 	breakers map[hook.AgentRef]*gobreaker.CircuitBreaker[ports.Task]
+	// ended remembers the tasks whose end was counted, so that a send and a poll reporting
+	// the same end count it once. Bounded: it starts over past maxRemembered.
+	ended map[string]struct{}
 }
+
+const maxRemembered = 4096
 
 // WithBreaker gives each agent its own circuit breaker around next's sends: after
 // ConsecutiveFailures failures in a row — transport errors, and tasks that end failed or
@@ -130,7 +135,8 @@ func WithBreaker(next ports.AgentCaller, settings BreakerSettings, log logr.Logg
 	if settings.OpenFor <= 0 {
 		settings.OpenFor = 30 * time.Second
 	}
-	return &breaking{next: next, settings: settings, log: log, breakers: map[hook.AgentRef]*gobreaker.CircuitBreaker[ports.Task]{}}
+	return &breaking{next: next, settings: settings, log: log, breakers: map[hook.AgentRef]*gobreaker.CircuitBreaker[ports.Task]{},
+		ended: map[string]struct{}{}}
 }
 
 func (b *breaking) Send(ctx context.Context, req ports.AgentRequest) (ports.Task, error) {
@@ -141,7 +147,11 @@ func (b *breaking) Send(ctx context.Context, req ports.AgentRequest) (ports.Task
 		if err != nil {
 			return t, err
 		}
-		return t, verdict(t)
+		v := verdict(t)
+		if !errors.Is(v, errAccepted) && !b.firstEnd(req.Agent, t.ID) {
+			return t, errAccepted // counted already: count it neither way
+		}
+		return t, v
 	})
 	switch {
 	case errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests):
@@ -155,12 +165,31 @@ func (b *breaking) Send(ctx context.Context, req ports.AgentRequest) (ports.Task
 func (b *breaking) GetTask(ctx context.Context, agent hook.AgentRef, taskID string) (ports.Task, error) {
 	t, err := b.next.GetTask(ctx, agent, taskID)
 	if err == nil {
-		if v := verdict(t); !errors.Is(v, errAccepted) {
+		if v := verdict(t); !errors.Is(v, errAccepted) && b.firstEnd(agent, taskID) {
 			// The task ended: count how. An open breaker refuses this and counts nothing.
 			_, _ = b.breaker(agent).Execute(func() (ports.Task, error) { return t, v })
 		}
 	}
 	return t, err
+}
+
+// firstEnd reports whether the end of agent's task id is news (a message answer, with no id,
+// always is), and remembers it.
+func (b *breaking) firstEnd(agent hook.AgentRef, id string) bool {
+	if id == "" {
+		return true
+	}
+	key := agent.String() + "|" + id
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, seen := b.ended[key]; seen {
+		return false
+	}
+	if len(b.ended) >= maxRemembered {
+		b.ended = map[string]struct{}{}
+	}
+	b.ended[key] = struct{}{}
+	return true
 }
 
 // verdict is what a task says of its agent's health: still at work (errAccepted, not counted),

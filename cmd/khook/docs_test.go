@@ -344,10 +344,13 @@ func TestTheChartsArgumentsAreFlagsKhookAccepts(t *testing.T) {
 				t.Fatal(err)
 			}
 			var args []string
+			files := map[string]string{} // the files of the event-sources ConfigMap, by name
 			for _, doc := range strings.Split(string(data), "\n---") {
 				var obj struct {
-					Kind string `json:"kind"`
-					Spec struct {
+					Kind     string                `json:"kind"`
+					Metadata struct{ Name string } `json:"metadata"`
+					Data     map[string]string     `json:"data"`
+					Spec     struct {
 						Template struct {
 							Spec struct {
 								Containers []struct {
@@ -360,14 +363,38 @@ func TestTheChartsArgumentsAreFlagsKhookAccepts(t *testing.T) {
 				if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
 					t.Fatal(err)
 				}
-				if obj.Kind == "Deployment" {
+				switch {
+				case obj.Kind == "Deployment":
 					args = obj.Spec.Template.Spec.Containers[0].Args
+				case obj.Kind == "ConfigMap" && strings.HasSuffix(obj.Metadata.Name, "-event-sources"):
+					files = obj.Data
 				}
 			}
 			if len(args) == 0 {
 				t.Fatal("no Deployment with arguments in the manifest")
 			}
-			c, err := parseFlags(args, func(k string) string { return map[string]string{"POD_NAMESPACE": "kagent"}[k] }, &bytes.Buffer{})
+			// The event sources' files are where the chart mounts them in the Pod; here they are
+			// written to a directory of the test's, so that khook's own loader reads them.
+			dir := t.TempDir()
+			for name, content := range files {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, a := range args {
+				args[i] = strings.Replace(a, "/etc/khook/sources/", dir+"/", 1)
+			}
+			env := func(k string) string {
+				switch {
+				case k == "POD_NAMESPACE":
+					return "kagent"
+				case strings.HasPrefix(k, "KAGENT_"):
+					return ""
+				default:
+					return "from-the-secret" // every ${VAR} of the sources' settings
+				}
+			}
+			c, err := parseFlags(args, env, &bytes.Buffer{})
 			if err != nil {
 				t.Fatalf("khook refuses the chart's arguments %q: %v", args, err)
 			}

@@ -16,6 +16,7 @@ import (
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/khook-dev/khook/adapters/sources"
 	"github.com/khook-dev/khook/app"
 	"github.com/khook-dev/khook/domain/delivery"
 )
@@ -91,6 +92,17 @@ func newFlagSet(c *config, getenv func(string) string) (*flag.FlagSet, error) {
 	durationVar(fs, &c.opts.Delivery.RetryInitial, "retry-initial", d.Delivery.RetryInitial, "wait (a `duration`) after a failed delivery; it doubles with each failure")
 	durationVar(fs, &c.opts.Delivery.RetryMax, "retry-max", d.Delivery.RetryMax, "longest wait (a `duration`) between two attempts of a delivery")
 	countVar(fs, &c.opts.Delivery.MaxAttempts, "max-attempts", d.Delivery.MaxAttempts, "`number` of attempts before a delivery is given up (until the Hook or the agent changes)")
+
+	// Event sources beyond Kubernetes: the event-watcher configuration (docs/sources.md). ${VAR}s
+	// in sources' settings come from the environment; unset or empty ones are refused.
+	fs.Func("event-watcher-config", "event sources `file` (event-watcher-config.yaml, see docs/sources.md); without it the Kubernetes source runs alone", func(path string) error {
+		cfg, err := sources.LoadConfig(path, func(k string) (string, bool) { v := getenv(k); return v, v != "" })
+		if err != nil {
+			return err
+		}
+		c.opts.EventSources = cfg
+		return nil
+	})
 
 	// The pipeline.
 	durationVar(fs, &c.opts.DedupWindow, "dedup-window", d.DedupWindow, "an event not seen again for this `duration` is resolved")

@@ -1,0 +1,4 @@
+package plugin
+
+// Compare is compare, for tests.
+var Compare = compare

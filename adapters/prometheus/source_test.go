@@ -1,0 +1,269 @@
+package prometheus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+
+	"github.com/khook-dev/khook/adapters/prometheus"
+	"github.com/khook-dev/khook/domain/event"
+	"github.com/khook-dev/khook/ports"
+)
+
+type recorder struct {
+	mu     sync.Mutex
+	events []event.Event
+}
+
+func (r *recorder) Handle(_ context.Context, e event.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) got() []event.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]event.Event(nil), r.events...)
+}
+
+func eventually(t *testing.T, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still failing after %s: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// watching is a Watch under way; done is closed when it returned err.
+type watching struct {
+	cancel  context.CancelFunc
+	done    chan struct{}
+	err     error
+	running chan struct{}
+}
+
+func watch(t *testing.T, src *prometheus.Source, sink ports.EventSink) *watching {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &watching{cancel: cancel, done: make(chan struct{}), running: make(chan struct{})}
+	var once sync.Once
+	go func() {
+		w.err = src.Watch(ctx, sink, func() { once.Do(func() { close(w.running) }) })
+		close(w.done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-w.done
+	})
+	return w
+}
+
+func newSource(t *testing.T, settings ports.Settings) *prometheus.Source {
+	t.Helper()
+	src := prometheus.New(testr.New(t))
+	if err := src.Init(context.Background(), settings); err != nil {
+		t.Fatalf("Init: %v", err)
+	}
+	return src
+}
+
+// alertsAPI answers /api/v1/alerts with whatever body holds.
+type alertsAPI struct {
+	*httptest.Server
+	body   atomic.Value // string
+	status atomic.Int64
+	polls  atomic.Int64
+}
+
+func startAPI(t *testing.T, body string) *alertsAPI {
+	a := &alertsAPI{}
+	a.body.Store(body)
+	a.status.Store(http.StatusOK)
+	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/prom/api/v1/alerts" {
+			http.NotFound(w, r)
+			return
+		}
+		a.polls.Add(1)
+		w.WriteHeader(int(a.status.Load()))
+		fmt.Fprint(w, a.body.Load().(string))
+	}))
+	t.Cleanup(a.Close)
+	return a
+}
+
+func alerts(items ...string) string {
+	return `{"status":"success","data":{"alerts":[` + strings.Join(items, ",") + `]}}`
+}
+
+func alertJSON(name, state string) string {
+	return fmt.Sprintf(`{"labels":{"alertname":%q,"namespace":"shop","severity":"warning"},"annotations":{"summary":"%s is %s"},
+		"state":%q,"activeAt":"2026-08-01T10:00:00Z","value":"1e+00"}`, name, name, state, state)
+}
+
+func TestPollerReportsFiringAlertsAndResolvesDisappearedOnes(t *testing.T) {
+	api := startAPI(t, alerts(alertJSON("HighLatency", "firing"), alertJSON("DiskFilling", "pending")))
+	src := newSource(t, ports.Settings{"endpoint": api.URL + "/prom/", "interval": "20ms"})
+	sink := &recorder{}
+	w := watch(t, src, sink)
+	<-w.running
+
+	eventually(t, 10*time.Second, func() error {
+		for _, e := range sink.got() {
+			if e.SourceType == "DiskFilling" {
+				return fmt.Errorf("a pending alert became an event: %+v", e)
+			}
+		}
+		if len(sink.got()) < 2 {
+			return errors.New("fewer than two polls delivered")
+		}
+		return nil
+	})
+	first := sink.got()[0]
+	if first.Type != "prometheus-alert" || first.SourceType != "HighLatency" || first.Namespace != "shop" || first.ResourceName != "HighLatency" ||
+		first.Message != "HighLatency is firing" || first.Fingerprint == "" || first.Source != "prometheus" || first.Resolves() ||
+		first.Timestamp != time.Date(2026, 8, 1, 10, 0, 0, 0, time.UTC) {
+		t.Errorf("firing event %+v", first)
+	}
+
+	api.body.Store(alerts())
+	eventually(t, 10*time.Second, func() error {
+		for _, e := range sink.got() {
+			if e.Resolves() {
+				if e.Key() != first.Key() || e.Resolution != event.Recovered {
+					return fmt.Errorf("resolution %+v does not end %s", e, first.Key())
+				}
+				return nil
+			}
+		}
+		return errors.New("no resolution yet")
+	})
+	n := len(sink.got())
+	polls := api.polls.Load()
+	eventually(t, 10*time.Second, func() error {
+		if api.polls.Load() < polls+3 {
+			return errors.New("polling slower than expected")
+		}
+		return nil
+	})
+	if len(sink.got()) != n {
+		t.Errorf("a resolved alert was resolved again: %d events after %d", len(sink.got()), n)
+	}
+}
+
+func TestPollerFailsWhenPrometheusDoesNotAnswerAndResolvesAfterARestart(t *testing.T) {
+	api := startAPI(t, alerts(alertJSON("HighLatency", "firing")))
+	src := newSource(t, ports.Settings{"endpoint": api.URL + "/prom", "interval": "20ms"})
+	sink := &recorder{}
+	w := watch(t, src, sink)
+	<-w.running
+
+	api.status.Store(http.StatusServiceUnavailable)
+	api.body.Store(`{"status":"error","errorType":"unavailable","error":"tsdb not ready"}`)
+	select {
+	case <-w.done:
+		err := w.err
+		want := fmt.Sprintf("polling %s/prom/api/v1/alerts: HTTP 503: unavailable: tsdb not ready", api.URL)
+		if err == nil || err.Error() != want {
+			t.Errorf("Watch: %v, want %s", err, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch did not fail while Prometheus answered 503")
+	}
+
+	// The alert ends while the source is down; the restarted Watch still resolves it.
+	api.status.Store(http.StatusOK)
+	api.body.Store(alerts())
+	w2 := watch(t, src, sink)
+	<-w2.running
+	eventually(t, 10*time.Second, func() error {
+		for _, e := range sink.got() {
+			if e.Resolves() && e.SourceType == "HighLatency" {
+				return nil
+			}
+		}
+		return errors.New("no resolution after the restart")
+	})
+}
+
+func TestPollerNamesWhatIsWrongWithAnAnswer(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   string
+	}{
+		{"a page that is not the API", 200, "<html>login</html>", "the answer is not Prometheus' alerts API: invalid character '<' looking for beginning of value"},
+		{"an error status without an API error", 502, "bad gateway", "HTTP 502: bad gateway"},
+		{"an API error with HTTP 200", 200, `{"status":"error","errorType":"internal","error":"boom"}`, `status "error": internal: boom`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := startAPI(t, tt.body)
+			api.status.Store(int64(tt.status))
+			src := newSource(t, ports.Settings{"endpoint": api.URL + "/prom"})
+			w := watch(t, src, &recorder{})
+			select {
+			case <-w.done:
+				err := w.err
+				want := fmt.Sprintf("polling %s/prom/api/v1/alerts: %s", api.URL, tt.want)
+				if err == nil || err.Error() != want {
+					t.Errorf("Watch: %v\nwant %s", err, want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Watch did not fail")
+			}
+		})
+	}
+}
+
+func TestInitReadsSettings(t *testing.T) {
+	tests := []struct {
+		name     string
+		settings ports.Settings
+		wantErr  string
+		wantType event.Type
+	}{
+		{"the endpoint is required", nil, `setting "endpoint": is required`, ""},
+		{"the endpoint must be an http URL", ports.Settings{"endpoint": "prometheus:9090"}, `setting "endpoint": "prometheus:9090" is not an http(s) URL`, ""},
+		{"a bad interval is named", ports.Settings{"endpoint": "http://p:9090", "interval": "often"},
+			`setting "interval": "often" is not a duration (e.g. 500ms, 30s, 1m)`, ""},
+		{"the default event type differs from Alertmanager's", ports.Settings{"endpoint": "http://p:9090"}, "", "prometheus-alert"},
+		{"the event type may be chosen", ports.Settings{"endpoint": "http://p:9090", "eventType": "slo-burn"}, "", "slo-burn"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := prometheus.New(testr.New(t))
+			err := src.Init(context.Background(), tt.settings)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Errorf("Init: %v, want %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := src.Info().EventTypes; len(got) != 1 || got[0] != tt.wantType {
+				t.Errorf("event types %v, want [%s]", got, tt.wantType)
+			}
+		})
+	}
+}
