@@ -175,10 +175,13 @@ func TestAFailedTaskIsRetriedWithGrowingDelaysThenGivenUpAndShown(t *testing.T) 
 			t.Fatalf("waits between attempts %v then %v: they must grow", prev, gap)
 		}
 	}
-	cond := condition(t, ns, "restarts", "Delivering")
-	if cond.Status != metav1.ConditionFalse || cond.Reason != "RetriesExhausted" || !strings.Contains(cond.Message, "kagent/k8s-agent") || !strings.Contains(cond.Message, "model overloaded") {
-		t.Fatalf("Delivering = %+v", cond)
-	}
+	eventually(t, 10*time.Second, func() error {
+		c := condition(t, ns, "restarts", "Delivering")
+		if c.Status != metav1.ConditionFalse || c.Reason != "RetriesExhausted" || !strings.Contains(c.Message, "kagent/k8s-agent") || !strings.Contains(c.Message, "model overloaded") {
+			return fmt.Errorf("Delivering = %+v", c)
+		}
+		return nil
+	})
 }
 
 func TestATaskThatNeedsAPersonGivesAWarningAndIsNotRetried(t *testing.T) {
