@@ -86,6 +86,23 @@ func (k *Khook) LeaderReadyzCheck() healthz.Checker {
 	}
 }
 
+// SourcesReadyzCheck is the readiness detail of the event sources: asked for alone (at
+// /readyz/sources) it fails while an enabled source is not running, naming each and why (a
+// source that failed is restarted with backoff; khook keeps serving the others), and on a
+// standby, which runs none. In the aggregate /readyz it always passes: one failing source must
+// not take the replica out of its Services (the metrics, the other sources' webhooks).
+func (k *Khook) SourcesReadyzCheck() healthz.Checker {
+	return func(req *http.Request) error {
+		if req != nil && isAggregate(req) {
+			return nil
+		}
+		if !k.leads() {
+			return errors.New("standing by: the event sources run on the leader")
+		}
+		return k.Sources.Ready()
+	}
+}
+
 // isAggregate reports whether a healthz.Handler serves req at its root (all checks together)
 // rather than one check by name: the handler sees the path with its prefix stripped.
 func isAggregate(req *http.Request) bool {

@@ -1,13 +1,21 @@
 package app
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+
+	"github.com/khook-dev/khook/adapters/sources"
+	"github.com/khook-dev/khook/domain/event"
+	"github.com/khook-dev/khook/ports"
 )
 
 // replica is a Khook as the probes see it: leading or not, serving or not.
@@ -126,5 +134,63 @@ func TestLiveness(t *testing.T) {
 				t.Fatalf("check = %v, want healthy: %v", err, tt.healthy)
 			}
 		})
+	}
+}
+
+// failingSource is an event source whose Watch always fails, as a source whose endpoint is down.
+type failingSource struct{}
+
+func (failingSource) Info() ports.SourceInfo {
+	return ports.SourceInfo{Name: "flaky-alerts", EventTypes: []event.Type{"flaky-alert"}}
+}
+func (failingSource) Init(context.Context, ports.Settings) error { return nil }
+func (failingSource) Watch(context.Context, ports.EventSink, func()) error {
+	return errors.New("connection refused")
+}
+func (failingSource) Stop(context.Context) error { return nil }
+
+type discard struct{}
+
+func (discard) Handle(context.Context, event.Event) {}
+
+func TestTheSourcesDetailNamesAFailingSourceWithoutTakingTheReplicaOutOfItsServices(t *testing.T) {
+	reg := sources.NewRegistry()
+	if err := reg.Register(failingSource{}, true); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	router, err := sources.NewRouter(ctx, reg, nil, nil, nil, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = router.Run(ctx, discard{}) }()
+	r := newReplica(0).lead().serve()
+	r.k.Sources = router
+	h := &healthz.Handler{Checks: map[string]healthz.Checker{"khook": r.k.ReadyzCheck(), "sources": r.k.SourcesReadyzCheck()}}
+	mux := http.NewServeMux()
+	mux.Handle("/readyz", http.StripPrefix("/readyz", h))
+	mux.Handle("/readyz/", http.StripPrefix("/readyz", h))
+	get := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://probe"+path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for { // the router starts the source, which fails, and keeps restarting it
+		err := r.k.SourcesReadyzCheck()(httptest.NewRequest(http.MethodGet, "http://probe/sources", nil))
+		if err != nil && strings.Contains(err.Error(), "flaky-alerts") && strings.Contains(err.Error(), "connection refused") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the detail = %v, want it to name flaky-alerts and why", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, body := get("/readyz/sources"); code != http.StatusInternalServerError || !strings.Contains(body, "sources") {
+		t.Fatalf("/readyz/sources = %d %q, want 500", code, body)
+	}
+	if code, body := get("/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz = %d %q: one failing source must not make the replica unready", code, body)
 	}
 }

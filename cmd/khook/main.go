@@ -74,12 +74,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	// /healthz: the leader's loop comes round. /readyz: this replica can do its part (the
 	// leader serves, a standby stands by). /readyz/leader: this replica handles the events.
+	// /readyz/sources: every enabled event source runs (a detail, not part of /readyz).
 	for name, check := range map[string]healthz.Checker{"ping": healthz.Ping, "loop": k.HealthzCheck()} {
 		if err := mgr.AddHealthzCheck(name, check); err != nil {
 			return fmt.Errorf("adding health check %s: %w", name, err)
 		}
 	}
-	for name, check := range map[string]healthz.Checker{"khook": k.ReadyzCheck(), "leader": k.LeaderReadyzCheck()} {
+	for name, check := range map[string]healthz.Checker{"khook": k.ReadyzCheck(), "leader": k.LeaderReadyzCheck(), "sources": k.SourcesReadyzCheck()} {
 		if err := mgr.AddReadyzCheck(name, check); err != nil {
 			return fmt.Errorf("adding readiness check %s: %w", name, err)
 		}
