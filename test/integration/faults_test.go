@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -520,4 +521,75 @@ func TestAfterItsWatchesExpireKhookListsAgainSendsNothingTwiceAndCatchesUp(t *te
 		}
 		return nil
 	})
+}
+
+// texts lists what agent received, in order.
+func texts(agentSrv *echoagent.Server, agent string) []string {
+	var out []string
+	for _, r := range agentSrv.ReceivedBy(agent) {
+		out = append(out, r.Text)
+	}
+	return out
+}
+
+func TestAHookDeletedAndRecreatedWhileKhookCannotSeeItStartsAfresh(t *testing.T) {
+	fe := startFaultEnv(t, map[string]string{"watch-cache": "false"})
+	ns := newNamespace(t)
+	agent := startAgent(t, echoagent.Options{})
+	network := startPartition(t, fe.cfg.Host)
+	cfg, requests := counting(network.config(fe.cfg))
+	startManagerWithConfig(t, cfg, fastOptions(agent.URL), nil).waitReady(t)
+	old := newHook(ns, "replaced", "replaced-agent", "v1: Pod {{.ResourceName}} restarted", "pod-restart")
+	create(t, old)
+	waitAccepted(t, ns, "replaced")
+	create(t, backOffEvent(ns, "web-1"))
+	first := received(t, agent, "kagent/replaced-agent", 1)[0]
+	completedOnStatus(t, ns, "replaced", "kagent/replaced-agent", "web-1")
+	lists := requests.get(listHooks)
+
+	network.Cut()
+	// The Hook is deleted and created again with another prompt; khook sees neither: when it
+	// lists again, the Hook of that name has another UID and the same generation (1).
+	if err := k8s.Delete(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	recreated := newHook(ns, "replaced", "replaced-agent", "v2: Pod {{.ResourceName}} restarted", "pod-restart")
+	create(t, recreated)
+	fe.compactEtcd(t)
+	network.Heal()
+	eventually(t, 60*time.Second, func() error {
+		if requests.get(listHooks) == lists {
+			return fmt.Errorf("khook has not listed the Hooks again")
+		}
+		return nil
+	})
+
+	// The trouble goes on, and more arrives: both are news for the new Hook, told with its prompt.
+	create(t, backOffEvent(ns, "web-1"))
+	create(t, backOffEvent(ns, "web-2"))
+	want := []string{"v1: Pod web-1 restarted", "v2: Pod web-1 restarted", "v2: Pod web-2 restarted"}
+	eventually(t, 30*time.Second, func() error {
+		got := texts(agent, "kagent/replaced-agent")
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("the agent received %q, want %q: the recreated Hook starts afresh, with its own prompt", got, want)
+		}
+		return nil
+	})
+	var again echoagent.Received
+	for _, r := range agent.ReceivedBy("kagent/replaced-agent") {
+		if r.Text == "v2: Pod web-1 restarted" {
+			again = r
+		}
+	}
+	if again.MessageID == first.MessageID {
+		t.Fatalf("the recreated Hook's message about web-1 reused the deleted Hook's message id %s", first.MessageID)
+	}
+	if c := waitAccepted(t, ns, "replaced"); c.Status != metav1.ConditionTrue {
+		t.Fatalf("the recreated Hook is not accepted: %+v", c)
+	}
+	completedOnStatus(t, ns, "replaced", "kagent/replaced-agent", "web-1", "web-2")
+	if _, d, _ := deliveryOf(t, ns, "replaced", "web-1", "kagent/replaced-agent"); d.MessageID != again.MessageID {
+		t.Fatalf("the recreated Hook's ledger shows message %s for web-1, want its own %s", d.MessageID, again.MessageID)
+	}
 }
