@@ -267,18 +267,27 @@ func TestShutdownLetsASendUnderWayFinishAndRecordsIt(t *testing.T) {
 	agent := startAgent(t, echoagent.Options{})
 	agent.SetBehavior("kagent/k8s-agent", echoagent.Behavior{Duration: time.Hour})
 	release, arrived := make(chan struct{}), make(chan struct{}, 1)
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // a failed test leaves no call hanging
 	agent.OnCall(func(echoagent.Received) {
 		arrived <- struct{}{}
-		<-release // the agent takes its time to answer the send
+		select { // the agent takes its time to answer the send
+		case <-release:
+		case <-time.After(time.Minute):
+		}
 	})
 	first := startKhook(t, fastOptions(agent.URL))
 	create(t, newHook(ns, "restarts", "k8s-agent", restartPrompt, "pod-restart"))
 	waitAccepted(t, ns, "restarts")
 	create(t, backOffEvent(ns, "web-1"))
-	<-arrived
+	select {
+	case <-arrived:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the send never reached the agent")
+	}
 
 	first.stop() // shutdown begins while the send is under way
-	close(release)
+	releaseOnce.Do(func() { close(release) })
 	first.Stop(t) // and waits for the manager to end
 	if _, d, err := deliveryOf(t, ns, "restarts", "web-1", "kagent/k8s-agent"); err != nil || d.TaskID == "" || (d.State != "working" && d.State != "submitted") {
 		t.Fatalf("after shutdown the ledger says %+v (%v); the send under way must finish and be recorded", d, err)
