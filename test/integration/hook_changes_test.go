@@ -230,8 +230,10 @@ func TestAHookDeletedAndRecreatedWhileACallIsUnderWayStartsAFreshLedger(t *testi
 	var releaseOnce sync.Once
 	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
 	var calls atomic.Int64
-	agent.OnCall(func(echoagent.Received) {
-		if calls.Add(1) == 1 { // the deleted Hook's call: the agent takes its time to answer it
+	agent.OnCall(func(r echoagent.Received) {
+		// The deleted Hook's call (not the sentinel Hook's, which sees web-1 too): the agent takes
+		// its time to answer it.
+		if r.Agent == "kagent/recreate-agent" && calls.Add(1) == 1 {
 			arrived <- struct{}{}
 			select {
 			case <-release:
