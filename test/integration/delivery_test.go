@@ -206,9 +206,12 @@ func TestATaskThatNeedsAPersonGivesAWarningAndIsNotRetried(t *testing.T) {
 	if n := receivedFor(agent, "kagent/k8s-agent", "web-1"); n != 1 {
 		t.Fatalf("a task needing input was sent %d times, want once", n)
 	}
-	if _, d, err := deliveryOf(t, ns, "restarts", "web-1", "kagent/k8s-agent"); err != nil || d.State != "input-required" {
-		t.Fatalf("delivery = %+v (%v)", d, err)
-	}
+	eventually(t, 15*time.Second, func() error { // the status is written after the Event, within a second
+		if _, d, err := deliveryOf(t, ns, "restarts", "web-1", "kagent/k8s-agent"); err != nil || d.State != "input-required" {
+			return fmt.Errorf("delivery = %+v (%v), want input-required", d, err)
+		}
+		return nil
+	})
 }
 
 func TestAnAgentThatDoesNotExistGetsAConditionAndNoCallStormUntilItAppears(t *testing.T) {
