@@ -113,7 +113,8 @@ func TestAHookEditedOrDeletedWhileItsEventsFireTellsWhatTheHookSaysNow(t *testin
 		// after makes events once the Hook changed.
 		after func(ns string) []*eventsv1.Event
 		want  map[string][]string
-		check func(t *testing.T, ns string)
+		// check, when set, passes once the Hook's status shows the change (it is polled).
+		check func(t *testing.T, ns string) error
 	}{
 		{
 			name:    "an edited prompt is used for the message not yet sent",
@@ -130,13 +131,14 @@ func TestAHookEditedOrDeletedWhileItsEventsFireTellsWhatTheHookSaysNow(t *testin
 			busy:    "agent-before",
 			change:  func(h *v1alpha2.Hook) { h.Spec.EventConfigurations[0].AgentRef.Name = "agent-after" },
 			want:    map[string][]string{"agent-before": {"web-1"}, "agent-after": {"web-1", "web-2"}},
-			check: func(t *testing.T, ns string) {
+			check: func(t *testing.T, ns string) error {
 				for _, pod := range []string{"web-1", "web-2"} {
-					a, _, err := deliveryOf(t, ns, "edited", pod, "kagent/agent-after")
-					if err != nil || len(a.Deliveries) != 1 {
-						t.Errorf("the ledger of %s is %+v (%v), want the new agent only", pod, a.Deliveries, err)
+					a, d, err := deliveryOf(t, ns, "edited", pod, "kagent/agent-after")
+					if err != nil || len(a.Deliveries) != 1 || d.State != "completed" {
+						return fmt.Errorf("the ledger of %s is %+v (%v), want the new agent only, completed", pod, a.Deliveries, err)
 					}
 				}
+				return nil
 			},
 		},
 		{
@@ -152,10 +154,11 @@ func TestAHookEditedOrDeletedWhileItsEventsFireTellsWhatTheHookSaysNow(t *testin
 			change: func(h *v1alpha2.Hook) { h.Spec.EventConfigurations = h.Spec.EventConfigurations[:1] },
 			after:  func(ns string) []*eventsv1.Event { return []*eventsv1.Event{oom(ns, "db-1")} },
 			want:   map[string][]string{"typed-agent": {"restart: web-1"}},
-			check: func(t *testing.T, ns string) {
+			check: func(t *testing.T, ns string) error {
 				if _, d, err := deliveryOf(t, ns, "edited", "db-0", "kagent/typed-agent"); err == nil {
-					t.Errorf("db-0's ledger still names the agent of the removed configuration: %+v", d)
+					return fmt.Errorf("db-0's ledger still names the agent of the removed configuration: %+v", d)
 				}
+				return nil
 			},
 		},
 		{
@@ -217,7 +220,7 @@ func TestAHookEditedOrDeletedWhileItsEventsFireTellsWhatTheHookSaysNow(t *testin
 
 			everyAgentGot(t, c, agent, ns, tt.want)
 			if tt.check != nil {
-				tt.check(t, ns)
+				eventually(t, 15*time.Second, func() error { return tt.check(t, ns) })
 			}
 		})
 	}
