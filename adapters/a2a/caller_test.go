@@ -358,7 +358,9 @@ func TestTheBreakerStopsASendStormCountsFailedTasksAndRecovers(t *testing.T) {
 	srv := echoagent.Start(echoagent.Options{})
 	defer srv.Close()
 	var states []string
-	settings := a2a.BreakerSettings{ConsecutiveFailures: 3, OpenFor: 300 * time.Millisecond,
+	// The storm below must meet the breaker still open: OpenFor is long enough that no stall of
+	// a busy machine under -race lets it half-open first (a trial would go through).
+	settings := a2a.BreakerSettings{ConsecutiveFailures: 3, OpenFor: 2 * time.Second,
 		OnStateChange: func(agent, state string) { states = append(states, agent+"="+state) }}
 	caller := a2a.WithBreaker(newCaller(t, srv.URL, a2a.Security{}, nil), settings, logr.Discard())
 

@@ -63,8 +63,13 @@ func startSource(t *testing.T, settings ports.Settings, sink ports.EventSink, tu
 	go func() { done <- src.Watch(ctx, sink, func() { close(running) }) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Watch: %v", err)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Watch: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Watch did not return after its context ended")
 		}
 	})
 	select {
@@ -216,7 +221,9 @@ func settingsOf(kv ...string) ports.Settings {
 
 func TestWebhookAsksForARetryWhenKhookCannotTakeTheAlerts(t *testing.T) {
 	sink := &recorder{}
-	url := startSource(t, nil, sink, func(s *alertmanager.Source) { s.SetEnqueueTimeout(50 * time.Millisecond) })
+	// Long enough that a sink that takes the alerts at once is never mistaken for a blocked one
+	// on a busy machine; the blocked post below waits it out.
+	url := startSource(t, nil, sink, func(s *alertmanager.Source) { s.SetEnqueueTimeout(time.Second) })
 	if code, _ := post(t, url, payload(firingAlert("fp1", "2026-08-01T10:00:00Z"))); code != http.StatusOK {
 		t.Fatalf("first firing: %d", code)
 	}

@@ -56,8 +56,13 @@ func (f *auditFixture) start(t *testing.T) {
 	go func() { done <- f.recorder.Start(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("audit writer stopped with %v", err)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("audit writer stopped with %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("the audit writer did not stop after its context ended")
 		}
 	})
 }

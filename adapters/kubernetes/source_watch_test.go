@@ -87,11 +87,15 @@ func startSource(t *testing.T, ns string, settings ports.Settings) *watching {
 	go func() { watchDone <- src.Watch(ctx, w.sink, func() { close(running) }) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-watchDone; err != nil {
-			t.Errorf("Watch returned %v", err)
-		}
-		if err := <-cacheDone; err != nil {
-			t.Errorf("cache stopped with %v", err)
+		for what, done := range map[string]chan error{"Watch": watchDone, "the cache": cacheDone} {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("%s stopped with %v", what, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("%s did not stop after its context ended", what)
+			}
 		}
 	})
 	select {

@@ -59,7 +59,14 @@ func TestTheExamplePluginIsLoadedAndReportsItsEndpoint(t *testing.T) {
 	done := make(chan error, 1)
 	sink := &recorder{}
 	go func() { done <- r.Run(ctx, sink) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("the router did not stop after its context ended")
+		}
+	}()
 
 	eventually(t, 30*time.Second, func() error {
 		for _, e := range sink.got() {

@@ -70,9 +70,25 @@ func watch(t *testing.T, src *prometheus.Source, sink ports.EventSink) *watching
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-w.done
+		select {
+		case <-w.done:
+		case <-time.After(10 * time.Second):
+			t.Error("Watch did not return after its context ended")
+		}
 	})
 	return w
+}
+
+// waitRunning waits until the Watch says it runs.
+func (w *watching) waitRunning(t *testing.T) {
+	t.Helper()
+	select {
+	case <-w.running:
+	case <-w.done:
+		t.Fatalf("Watch returned before it ran: %v", w.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the source did not say it runs")
+	}
 }
 
 func newSource(t *testing.T, settings ports.Settings) *prometheus.Source {
@@ -123,7 +139,7 @@ func TestPollerReportsFiringAlertsAndResolvesDisappearedOnes(t *testing.T) {
 	src := newSource(t, ports.Settings{"endpoint": api.URL + "/prom/", "interval": "20ms"})
 	sink := &recorder{}
 	w := watch(t, src, sink)
-	<-w.running
+	w.waitRunning(t)
 
 	eventually(t, 10*time.Second, func() error {
 		for _, e := range sink.got() {
@@ -173,7 +189,7 @@ func TestPollerFailsWhenPrometheusDoesNotAnswerAndResolvesAfterARestart(t *testi
 	src := newSource(t, ports.Settings{"endpoint": api.URL + "/prom", "interval": "20ms"})
 	sink := &recorder{}
 	w := watch(t, src, sink)
-	<-w.running
+	w.waitRunning(t)
 
 	api.status.Store(http.StatusServiceUnavailable)
 	api.body.Store(`{"status":"error","errorType":"unavailable","error":"tsdb not ready"}`)
@@ -192,7 +208,7 @@ func TestPollerFailsWhenPrometheusDoesNotAnswerAndResolvesAfterARestart(t *testi
 	api.status.Store(http.StatusOK)
 	api.body.Store(alerts())
 	w2 := watch(t, src, sink)
-	<-w2.running
+	w2.waitRunning(t)
 	eventually(t, 10*time.Second, func() error {
 		for _, e := range sink.got() {
 			if e.Resolves() && e.SourceType == "HighLatency" {

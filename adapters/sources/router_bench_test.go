@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 
@@ -48,14 +49,22 @@ func BenchmarkRouterDeliversAMappedEvent(b *testing.B) {
 	defer cancel()
 	out := &counter{}
 	go func() { _ = r.Run(ctx, out) }()
-	sink := <-src.sink
+	var sink ports.EventSink
+	select {
+	case sink = <-src.sink:
+	case <-time.After(10 * time.Second):
+		b.Fatal("the source never started")
+	}
 	e := event.Event{Type: "alert-firing", SourceType: "KubePodCrashLooping", Namespace: "shop", ResourceName: "api-0", Fingerprint: "0123456789abcdef"}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		sink.Handle(ctx, e)
 	}
-	for out.n.Load() < int64(b.N) { // wait for the workers to hand everything on
+	for deadline := time.Now().Add(time.Minute); out.n.Load() < int64(b.N); { // wait for the workers to hand everything on
+		if time.Now().After(deadline) {
+			b.Fatalf("the router handed on %d of %d events", out.n.Load(), b.N)
+		}
 		runtime.Gosched()
 	}
 }

@@ -591,10 +591,15 @@ func TestADroppedHookIsNeitherSentNorFollowed(t *testing.T) {
 func TestShutdownLetsSendsUnderWayFinishAndStartsNothingNew(t *testing.T) {
 	f := newFixture(t, delivery.Options{MaxSendsPerAgent: 1})
 	release := make(chan struct{})
-	started := make(chan struct{}, 2)
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // a failed test leaves no send hanging
+	started := make(chan struct{}, 3)
 	f.agent.OnSend = func(context.Context, ports.AgentRequest, int) (ports.Task, error) {
 		started <- struct{}{}
-		<-release
+		select {
+		case <-release:
+		case <-time.After(time.Minute):
+		}
 		return completed("t")
 	}
 	f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
@@ -605,16 +610,18 @@ func TestShutdownLetsSendsUnderWayFinishAndStartsNothingNew(t *testing.T) {
 		t.Fatal("the first send never started")
 	}
 	f.engine.Stop()
-	close(release)
+	f.engine.Ensure(firing(hookX, "web-3"), []hook.AgentRef{agentB}, false) // a firing after the stop, for an idle agent
+	releaseOnce.Do(func() { close(release) })
 	if err := f.engine.Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.agent.Count("send", agentA); n != 1 {
+	f.after(time.Hour) // whatever was due by now would have started
+	if n := f.agent.Count("send", hook.AgentRef{}); n != 1 {
 		t.Fatalf("%d sends, want the one under way and nothing new", n)
 	}
 	records, _ := f.engine.Snapshot(hookX)
-	if records[0].State != delivery.Completed || records[1].State != delivery.Pending {
-		t.Fatalf("ledger after shutdown: %s and %s, want completed and pending", records[0].State, records[1].State)
+	if len(records) != 3 || records[0].State != delivery.Completed || records[1].State != delivery.Pending || records[2].State != delivery.Pending {
+		t.Fatalf("ledger after shutdown: %+v, want completed, then pending twice (due for the next leader)", records)
 	}
 }
 
@@ -623,8 +630,12 @@ func TestShutdownCancelsSendsThatOutliveItsDeadlineAndKeepsThemDue(t *testing.T)
 	started := make(chan struct{})
 	f.agent.OnSend = func(ctx context.Context, _ ports.AgentRequest, _ int) (ports.Task, error) {
 		close(started)
-		<-ctx.Done() // an agent that never answers
-		return ports.Task{}, fmt.Errorf("%w: %w", ctx.Err(), ports.ErrUncertain)
+		select { // an agent that never answers (within the test's time)
+		case <-ctx.Done():
+			return ports.Task{}, fmt.Errorf("%w: %w", ctx.Err(), ports.ErrUncertain)
+		case <-time.After(time.Minute):
+			return ports.Task{}, fmt.Errorf("the send was never cancelled: %w", ports.ErrUncertain)
+		}
 	}
 	f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
 	select {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -366,10 +367,15 @@ func TestAHookRecreatedWhileASendIsUnderWayKeepsItsOwnLedger(t *testing.T) {
 	h := newHook("apps", "one", onRestart(agentA, "x"))
 	f := newFixture(t, pipeline.Options{}, h)
 	release, arrived := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // a failed test leaves no send hanging
 	f.agent.OnSend = func(_ context.Context, req ports.AgentRequest, n int) (ports.Task, error) {
 		if n == 0 {
 			close(arrived)
-			<-release
+			select {
+			case <-release:
+			case <-time.After(time.Minute):
+			}
 			return ports.Task{ID: "old-task", State: ports.TaskCompleted}, nil
 		}
 		return ports.Task{ID: "new-task", State: ports.TaskWorking}, nil
@@ -385,7 +391,7 @@ func TestAHookRecreatedWhileASendIsUnderWayKeepsItsOwnLedger(t *testing.T) {
 	recreated.UID = "uid-two"
 	f.p.UpsertHook(context.Background(), recreated)
 	f.p.Handle(context.Background(), restart)
-	close(release)
+	releaseOnce.Do(func() { close(release) })
 	f.p.Wait()
 	f.flush(t, false)
 	d := f.status.Activity(h.Ref).Events[0].Deliveries
@@ -395,6 +401,49 @@ func TestAHookRecreatedWhileASendIsUnderWayKeepsItsOwnLedger(t *testing.T) {
 	sends := f.agent.Calls("send", agentA)
 	if len(sends) != 2 || sends[0].Request.MessageID == sends[1].Request.MessageID {
 		t.Fatalf("the recreated Hook reused the deleted one's message id: %+v", sends)
+	}
+}
+
+func TestAfterShutdownAFiringIsRecordedForTheNextLeaderButNobodyIsTold(t *testing.T) {
+	f := newFixture(t, pipeline.Options{}, newHook("apps", "one", onRestart(agentA, "x")))
+	ref := hook.Ref{Namespace: "apps", Name: "one"}
+	release, started := make(chan struct{}), make(chan struct{}, 2)
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	f.agent.OnSend = func(context.Context, ports.AgentRequest, int) (ports.Task, error) {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-time.After(time.Minute):
+		}
+		return ports.Task{ID: "t", State: ports.TaskCompleted}, nil
+	}
+	f.p.Handle(context.Background(), restart)
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the send never started")
+	}
+
+	f.p.Stop() // khook stops, or loses its leadership, while the send is under way
+	late := restart
+	late.ResourceName = "late"
+	f.p.Handle(context.Background(), late)
+	releaseOnce.Do(func() { close(release) })
+	if err := f.p.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.after(time.Hour) // whatever was due by now would have started
+	if got := f.agent.Calls("send", agentA); len(got) != 1 || got[0].Request.ResourceName != "web-1" {
+		t.Fatalf("sends after the stop: %+v, want only web-1's, which was under way", got)
+	}
+	f.flush(t, false) // the final status write
+	states := map[string]string{}
+	for _, e := range f.status.Activity(ref).Events {
+		states[e.ResourceName] = e.Deliveries[0].State
+	}
+	if states["web-1"] != string(delivery.Completed) || states["late"] != string(delivery.Pending) {
+		t.Fatalf("the status written at shutdown says %v, want web-1 completed and late pending for the next leader", states)
 	}
 }
 

@@ -64,6 +64,9 @@ type Behavior struct {
 	Summary string
 	// AnswerWithMessage answers with a message instead of starting a task.
 	AnswerWithMessage bool
+	// Hold, when not nil, keeps each task working (after Duration) until it is closed, so that a
+	// test decides when an investigation ends.
+	Hold <-chan struct{}
 }
 
 // Server is a running echo agent server, shaped like Kagent: agents at
@@ -368,6 +371,14 @@ func (e *executor) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter
 		if b.Duration > 0 {
 			select {
 			case <-time.After(b.Duration):
+			case <-ctx.Done():
+				yield(nil, ctx.Err())
+				return
+			}
+		}
+		if b.Hold != nil {
+			select {
+			case <-b.Hold:
 			case <-ctx.Done():
 				yield(nil, ctx.Err())
 				return

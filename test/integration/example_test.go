@@ -36,21 +36,31 @@ func Example_embedding() {
 	if err != nil {
 		panic(err)
 	}
-	done := make(chan error)
+	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	<-k.Ready()
+	select {
+	case <-k.Ready():
+	case <-time.After(30 * time.Second):
+		fmt.Println("khook did not become ready")
+		stop()
+		return
+	}
 
 	// A Hook and a crash loop in namespace "example".
 	ns := "example"
 	must(client.IgnoreAlreadyExists(k8s.Create(ctx, newNamespaceObject(ns))))
 	hook := newHook(ns, "restarts", "k8s-agent", "{{.ResourceName}} keeps crashing", "pod-restart")
 	must(k8s.Create(ctx, hook))
-	for len(kagent.Received()) == 0 {
+	for deadline := time.Now().Add(30 * time.Second); len(kagent.Received()) == 0 && time.Now().Before(deadline); {
 		_ = k8s.Create(ctx, backOffEvent(ns, "api-0")) // repeats are deduplicated
 		time.Sleep(100 * time.Millisecond)
 	}
 	stop()
-	<-done
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		fmt.Println("the manager did not stop")
+	}
 	must(k8s.Delete(context.Background(), hook))
 
 	for _, m := range kagent.Received() {
