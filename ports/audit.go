@@ -49,6 +49,9 @@ type AuditRecord struct {
 	// Resource is the affected resource (the event's), zero when the record is about the Hook
 	// alone. Records about different resources are never merged.
 	Resource ResourceRef
+	// HookUID, when known, is the UID of the Hook the record is about: a record about a deleted
+	// Hook never lands on a new Hook of the same name.
+	HookUID string
 }
 
 // AuditRecorder keeps the audit trail, e.g. as Kubernetes Events on the Hook. Record must not

@@ -11,7 +11,10 @@ import (
 // HookActivity is what a Hook's status says about its events: the ones it shows, and how many
 // more it has but leaves out to stay within the API's size limits.
 type HookActivity struct {
-	Events []ActiveEvent
+	// HookUID, when known, is the UID of the Hook the activity belongs to: it is not written to
+	// a new Hook of the same name.
+	HookUID string
+	Events  []ActiveEvent
 	// Omitted counts the events held but not shown (the oldest beyond the cap).
 	Omitted int
 }

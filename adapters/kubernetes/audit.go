@@ -205,9 +205,13 @@ func (a *AuditRecorder) eventFor(ctx context.Context, it auditItem) *eventsv1.Ev
 	regarding := corev1.ObjectReference{
 		APIVersion: v1alpha2.GroupVersion.String(), Kind: "Hook", Namespace: it.ref.Namespace, Name: it.ref.Name,
 	}
-	var h v1alpha2.Hook
-	if err := a.Client.Get(ctx, types.NamespacedName{Namespace: it.ref.Namespace, Name: it.ref.Name}, &h); err == nil {
-		regarding.UID = h.UID
+	if it.rec.HookUID != "" {
+		regarding.UID = types.UID(it.rec.HookUID) // the Hook the record is about, even if it is gone
+	} else {
+		var h v1alpha2.Hook
+		if err := a.Client.Get(ctx, types.NamespacedName{Namespace: it.ref.Namespace, Name: it.ref.Name}, &h); err == nil {
+			regarding.UID = h.UID
+		}
 	}
 	typ := corev1.EventTypeNormal
 	if it.rec.Warning {

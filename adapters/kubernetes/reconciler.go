@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/khook-dev/khook/api/v1alpha2"
@@ -20,7 +21,7 @@ import (
 // HookRegistry is what the reconciler keeps current; *pipeline.Pipeline is one.
 type HookRegistry interface {
 	UpsertHook(ctx context.Context, h hook.Hook) ports.Condition
-	RestoreHook(ref hook.Ref, active []ports.ActiveEvent) bool
+	RestoreHook(h hook.Hook, active []ports.ActiveEvent) bool
 	RemoveHook(ref hook.Ref)
 }
 
@@ -31,14 +32,26 @@ type HookReconciler struct {
 	Status ports.HookStatusWriter
 }
 
+// uidChanged passes an update whose object has another UID than before.
+var uidChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld != nil && e.ObjectNew != nil && e.ObjectOld.GetUID() != e.ObjectNew.GetUID()
+	},
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
 // SetupWithManager registers the reconciler; it rejects missing dependencies.
 func (r *HookReconciler) SetupWithManager(mgr ctrl.Manager, name string) error {
 	if r.Client == nil || r.Hooks == nil || r.Status == nil {
 		return errors.New("hook reconciler: Client, Hooks and Status are required")
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		// Status writes (ours) change no generation and need no reconcile.
-		For(&v1alpha2.Hook{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Status writes (ours) change no generation and need no reconcile. A new UID under the
+		// same name is a Hook deleted and created again while its deletion went unseen (a
+		// relist merged the two): it needs one, although its generation may be the same.
+		For(&v1alpha2.Hook{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, uidChanged))).
 		Named(name).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Complete(r)
@@ -86,11 +99,11 @@ func (r *HookReconciler) LoadAll(ctx context.Context) error {
 }
 
 func (r *HookReconciler) load(ctx context.Context, h *v1alpha2.Hook) error {
-	ref := RefOf(h)
-	if r.Hooks.RestoreHook(ref, ActiveEventsOf(h.Status)) {
+	ref, domain := RefOf(h), ToDomain(h)
+	if r.Hooks.RestoreHook(domain, ActiveEventsOf(h.Status)) {
 		ctrl.LoggerFrom(ctx).Info("restored dedup state from status", "hook", ref.String(), "activeEvents", len(h.Status.ActiveEvents))
 	}
-	cond := r.Hooks.UpsertHook(ctx, ToDomain(h))
+	cond := r.Hooks.UpsertHook(ctx, domain)
 	if err := r.Status.WriteConditions(ctx, ref, h.Generation, []ports.Condition{cond}); err != nil {
 		return fmt.Errorf("writing conditions of hook %s: %w", ref, err)
 	}

@@ -50,6 +50,10 @@ func (w *StatusWriter) WriteActivity(ctx context.Context, ref hook.Ref, activity
 		w.count("error")
 		return fmt.Errorf("reading hook %s: %w", ref, err)
 	}
+	if activity.HookUID != "" && string(h.UID) != activity.HookUID {
+		w.count("unchanged")
+		return nil // the Hook was deleted and created again: this activity is the old one's
+	}
 	events := toAPIActiveEvents(activity.Events)
 	firing := int32(0)
 	for _, e := range events {

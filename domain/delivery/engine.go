@@ -907,7 +907,8 @@ func (e *Engine) begin() *effects {
 func (fx *effects) changed(ref hook.Ref) { fx.refs = append(fx.refs, ref) }
 
 func (fx *effects) audit(en *entry, kind ports.AuditKind, warning bool, msg string) {
-	fx.records = append(fx.records, auditItem{ref: en.rec.Hook, rec: ports.AuditRecord{Kind: kind, Warning: warning, Message: msg, Resource: en.rec.Resource}})
+	fx.records = append(fx.records, auditItem{ref: en.rec.Hook, rec: ports.AuditRecord{Kind: kind, Warning: warning, Message: msg,
+		Resource: en.rec.Resource, HookUID: en.rec.HookUID}})
 }
 
 func (fx *effects) end() {

@@ -59,6 +59,7 @@ func (p *Pipeline) flush(ctx context.Context, ref hook.Ref) error {
 	entries := p.deps.Store.Snapshot(ref)
 	records, written := p.delivery.Snapshot(ref)
 	activity := status.Activity(entries, records, limits)
+	activity.HookUID = h.UID
 	if err := p.deps.Status.WriteActivity(ctx, ref, activity); err != nil {
 		p.mu.Lock()
 		if errors.Is(err, ports.ErrStatusTooLarge) {

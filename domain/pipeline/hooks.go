@@ -18,6 +18,7 @@ import (
 // template, an event type no source provides, a malformed event type, or an agent named twice for
 // one event type are left out and named in the condition; the rest work.
 func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition {
+	p.forgetIfRecreated(h)
 	usable := h
 	usable.Configurations = nil
 	var problems []status.Problem
@@ -69,7 +70,7 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 			}
 		}
 		if len(problems) > 0 {
-			p.deps.Audit.Record(ctx, h.Ref, ports.AuditRecord{Kind: ports.AuditHookNotAccepted, Warning: true, Message: cond.Message})
+			p.deps.Audit.Record(ctx, h.Ref, ports.AuditRecord{Kind: ports.AuditHookNotAccepted, Warning: true, Message: cond.Message, HookUID: h.UID})
 		}
 	}
 	p.reconcile(usable, told)
@@ -99,8 +100,13 @@ func (p *Pipeline) reconcile(h hook.Hook, toldBeforeLedger []event.Key) {
 // RestoreHook loads a hook's entries and delivery ledger from its status, unless this process
 // already holds newer state for it. It reports whether it restored anything. Call it before
 // UpsertHook, which then tells the agents the restored firings still owe a message.
-func (p *Pipeline) RestoreHook(ref hook.Ref, active []ports.ActiveEvent) bool {
+func (p *Pipeline) RestoreHook(h hook.Hook, active []ports.ActiveEvent) bool {
+	p.forgetIfRecreated(h)
+	ref := h.Ref
 	restored := status.Restore(ref, active)
+	for i := range restored.Records {
+		restored.Records[i].HookUID = h.UID
+	}
 	firing, ok := p.deps.Store.Restore(ref, restored.Entries)
 	if !ok {
 		return false
@@ -113,6 +119,18 @@ func (p *Pipeline) RestoreHook(ref hook.Ref, active []ports.ActiveEvent) bool {
 		p.mu.Unlock()
 	}
 	return true
+}
+
+// forgetIfRecreated drops what the pipeline holds for h's name when it belongs to another Hook
+// (deleted, then created again while this process did not see the deletion): the new Hook starts
+// from its own status, not from the old one's firings and ledger.
+func (p *Pipeline) forgetIfRecreated(h hook.Hook) {
+	old, ok := p.deps.Index.Get(h.Ref)
+	if !ok || old.UID == "" || h.UID == "" || old.UID == h.UID {
+		return
+	}
+	p.deps.Logger.Info("hook recreated under the same name; the deleted one's state is dropped", "hook", h.Ref.String(), "oldUID", old.UID, "uid", h.UID)
+	p.RemoveHook(h.Ref)
 }
 
 // RemoveHook stops matching for ref and drops its state: the Hook is gone.

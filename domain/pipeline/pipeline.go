@@ -124,10 +124,10 @@ func (p *Pipeline) Handle(ctx context.Context, e event.Event) {
 func (p *Pipeline) fire(ctx context.Context, g hookGroup, e event.Event, firstSeen time.Time) {
 	p.deps.Metrics.FiringEntries(1)
 	p.deps.Logger.Info("event firing", "hook", g.ref.String(), "key", e.Key().String(), "reason", e.Reason)
-	p.deps.Audit.Record(ctx, g.ref, ports.AuditRecord{Kind: ports.AuditFiring, Resource: resourceOf(e),
+	h, _ := p.deps.Index.Get(g.ref)
+	p.deps.Audit.Record(ctx, g.ref, ports.AuditRecord{Kind: ports.AuditFiring, Resource: resourceOf(e), HookUID: h.UID,
 		Message: fmt.Sprintf("%s: %s", e.Key().Describe(), e.Message)})
 	p.markDirty(g.ref)
-	h, _ := p.deps.Index.Get(g.ref)
 	f := delivery.Firing{Hook: g.ref, HookUID: h.UID, Key: e.Key(), FirstSeen: firstSeen, Resource: resourceOf(e)}
 	p.delivery.Ensure(f, agentsOf(g.configs), false)
 }
@@ -135,7 +135,8 @@ func (p *Pipeline) fire(ctx context.Context, g hookGroup, e event.Event, firstSe
 func (p *Pipeline) ended(ctx context.Context, ref hook.Ref, key event.Key, why event.Resolution, resource ports.ResourceRef) {
 	p.deps.Metrics.FiringEntries(-1)
 	p.deps.Logger.Info("event resolved", "hook", ref.String(), "key", key.String(), "why", string(why))
-	p.deps.Audit.Record(ctx, ref, ports.AuditRecord{Kind: ports.AuditResolved, Resource: resource,
+	h, _ := p.deps.Index.Get(ref)
+	p.deps.Audit.Record(ctx, ref, ports.AuditRecord{Kind: ports.AuditResolved, Resource: resource, HookUID: h.UID,
 		Message: fmt.Sprintf("%s resolved: %s", key.Describe(), explain(why, p.deps.Store.Window()))})
 	p.delivery.End(ref, key)
 	p.markDirty(ref)

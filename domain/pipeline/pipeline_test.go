@@ -272,7 +272,7 @@ func TestARestartedPipelineTellsOnlyTheAgentsItStillOwesAMessage(t *testing.T) {
 
 	second := newFixture(t, pipeline.Options{})
 	second.clock.SetTime(t0.Add(2 * time.Minute))
-	if !second.p.RestoreHook(h.Ref, saved) {
+	if !second.p.RestoreHook(h, saved) {
 		t.Fatal("nothing restored")
 	}
 	second.p.UpsertHook(context.Background(), h)
@@ -296,7 +296,7 @@ func TestARestartedPipelineTellsOnlyTheAgentsItStillOwesAMessage(t *testing.T) {
 func TestAStatusWrittenBeforeTheLedgerExistedTellsNobodyAgain(t *testing.T) {
 	h := newHook("apps", "one", onRestart(agentA, "x"))
 	f := newFixture(t, pipeline.Options{})
-	f.p.RestoreHook(h.Ref, []ports.ActiveEvent{{EventType: "pod-restart", Namespace: "apps", ResourceName: "web-1", Status: "firing",
+	f.p.RestoreHook(h, []ports.ActiveEvent{{EventType: "pod-restart", Namespace: "apps", ResourceName: "web-1", Status: "firing",
 		FirstSeen: t0, LastSeen: t0, NotifiedAt: t0}})
 	f.p.UpsertHook(context.Background(), h)
 	f.p.Wait()
@@ -457,5 +457,25 @@ func TestNewRejectsMissingDependenciesAndWrongOptions(t *testing.T) {
 		pipeline.Options{Delivery: delivery.Options{Guarantee: "twice"}})
 	if err == nil || !strings.Contains(err.Error(), `Guarantee "twice"`) {
 		t.Fatalf("New with a wrong guarantee = %v", err)
+	}
+}
+
+func TestAHookRecreatedUnseenUnderTheSameNameStartsFromItsOwnStatus(t *testing.T) {
+	old := newHook("apps", "one", onRestart(agentA, "v1: {{.ResourceName}}"))
+	f := newFixture(t, pipeline.Options{}, old)
+	f.handle(restart) // the old Hook fires and tells A
+	recreated := newHook("apps", "one", onRestart(agentA, "v2: {{.ResourceName}}"))
+	recreated.UID = "uid-recreated" // same name and generation, another Hook
+
+	f.p.RestoreHook(recreated, nil) // the new Hook's status is empty
+	f.p.UpsertHook(context.Background(), recreated)
+	f.handle(restart) // the trouble goes on: for the new Hook it is news
+
+	got := prompts(f.agent.Calls("send", agentA))
+	if fmt.Sprint(got) != "[a: v1: web-1 a: v2: web-1]" {
+		t.Fatalf("prompts sent = %q: the recreated Hook must start afresh with its own prompt", got)
+	}
+	if recs := f.audit.Records(ports.AuditFiring); len(recs) != 2 || recs[0].HookUID != "uid-one" || recs[1].HookUID != "uid-recreated" {
+		t.Fatalf("firing audit records name the Hooks %+v", recs)
 	}
 }

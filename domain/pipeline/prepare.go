@@ -41,7 +41,7 @@ func (pr preparer) Prepare(r delivery.Record) (ports.AgentRequest, error) {
 			reason = "budget"
 		}
 		p.deps.Metrics.TemplateRefused(reason)
-		p.deps.Audit.Record(context.Background(), r.Hook, ports.AuditRecord{Kind: ports.AuditTemplateFailed, Warning: true, Resource: r.Resource,
+		p.deps.Audit.Record(context.Background(), r.Hook, ports.AuditRecord{Kind: ports.AuditTemplateFailed, Warning: true, Resource: r.Resource, HookUID: r.HookUID,
 			Message: fmt.Sprintf("prompt for agent %s on %s: %v", r.Agent, r.Key.Describe(), err)})
 		return ports.AgentRequest{}, fmt.Errorf("rendering the prompt of hook %s: %w", r.Hook, err)
 	}
