@@ -2,6 +2,7 @@ package hook
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/khook-dev/khook/domain/event"
@@ -59,6 +60,17 @@ func (h Hook) ConfigurationsFor(t event.Type) []Configuration {
 	for _, c := range h.Configurations {
 		if c.EventType == t {
 			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// AgentsFor returns the distinct agents h tells of events of type t, in spec order.
+func (h Hook) AgentsFor(t event.Type) []AgentRef {
+	var out []AgentRef
+	for _, c := range h.Configurations {
+		if c.EventType == t && !slices.Contains(out, c.Agent) {
+			out = append(out, c.Agent)
 		}
 	}
 	return out

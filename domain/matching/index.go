@@ -1,133 +1,221 @@
 package matching
 
 import (
-	"sort"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
 )
 
-// Match is one configuration of one hook that an event matched.
-type Match struct {
-	Hook          hook.Ref
-	Configuration hook.Configuration
+// Target is one Hook an event matched, with what it asks for events of that type.
+type Target struct {
+	Hook hook.Ref
+	UID  string
+	// Configurations are the Hook's configurations for the event's type, in spec order.
+	Configurations []hook.Configuration
+	// Agents are the distinct agents of Configurations, in spec order.
+	Agents []hook.AgentRef
 }
 
-type indexKey struct {
-	eventType event.Type
-	namespace string
+// Matches is what every event of one type in one namespace matches. It is shared and must not
+// be changed; a Hook change there makes a new one.
+type Matches struct {
+	// Set names this set of targets: no other Matches, before or after, has the same Set, so
+	// a consumer may remember facts about it (package dedup does). Never zero.
+	Set uint64
+	// Targets are ordered by hook namespace, then name.
+	Targets []Target
+	// Hooks are the Targets' hooks, in the same order.
+	Hooks []hook.Ref
 }
 
-// Index holds the current hooks, indexed by event type and namespace. It is safe for concurrent
-// use: the reconciler writes while sources read.
+// Index holds the current hooks, indexed by namespace and event type. It is safe for concurrent
+// use and built for event storms: a lookup takes no lock and allocates nothing, because what
+// each namespace and type matches is computed when a Hook changes, not when an event arrives.
 type Index struct {
-	clusterEventNamespaces []string
+	cluster map[string]bool // namespaces whose Hooks see events without a namespace
 
-	mu     sync.RWMutex
-	hooks  map[hook.Ref]hook.Hook
-	byKey  map[indexKey]map[hook.Ref]struct{}
-	byNS   map[string]int // hooks per namespace, to tell sources which namespaces matter
-	byType map[event.Type]int
+	mu      sync.Mutex // serialises writers
+	lastSet uint64
+	// spaces maps each namespace ever indexed (and "" for events without one) to its current
+	// view. The map is replaced only when a namespace first appears; a view is replaced whenever
+	// a Hook of its namespace changes.
+	spaces atomic.Pointer[map[string]*space]
+}
+
+// space is one namespace's slot: its current view.
+type space struct{ view atomic.Pointer[view] }
+
+// view is what one namespace holds; it is never changed once published.
+type view struct {
+	hooks  map[string]hook.Hook // by name
+	byType map[event.Type]*Matches
 }
 
 // NewIndex returns an empty index. Events without a namespace match hooks in
 // clusterEventNamespaces only.
 func NewIndex(clusterEventNamespaces ...string) *Index {
-	return &Index{
-		clusterEventNamespaces: clusterEventNamespaces,
-		hooks:                  map[hook.Ref]hook.Hook{},
-		byKey:                  map[indexKey]map[hook.Ref]struct{}{},
-		byNS:                   map[string]int{},
-		byType:                 map[event.Type]int{},
+	x := &Index{cluster: map[string]bool{}}
+	for _, ns := range clusterEventNamespaces {
+		x.cluster[ns] = true
 	}
+	x.spaces.Store(&map[string]*space{})
+	return x
 }
 
 // Upsert adds h or replaces the hook of the same ref.
 func (x *Index) Upsert(h hook.Hook) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.removeLocked(h.Ref)
-	x.hooks[h.Ref] = h
-	x.byNS[h.Ref.Namespace]++
-	for _, t := range h.EventTypes() {
-		k := indexKey{eventType: t, namespace: h.Ref.Namespace}
-		if x.byKey[k] == nil {
-			x.byKey[k] = map[hook.Ref]struct{}{}
-		}
-		x.byKey[k][h.Ref] = struct{}{}
-		x.byType[t]++
-	}
+	x.change(h.Ref, &h)
 }
 
 // Remove drops the hook ref; removing an unknown ref does nothing.
 func (x *Index) Remove(ref hook.Ref) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.removeLocked(ref)
+	if _, ok := x.viewOf(ref.Namespace).hooks[ref.Name]; ok {
+		x.change(ref, nil)
+	}
 }
 
-func (x *Index) removeLocked(ref hook.Ref) {
-	old, ok := x.hooks[ref]
+// change publishes a new view of ref's namespace in which ref is h (or gone when h is nil), and
+// a new view of the events without a namespace when the namespace is a cluster-event one. The
+// caller holds x.mu.
+func (x *Index) change(ref hook.Ref, h *hook.Hook) {
+	old := x.viewOf(ref.Namespace)
+	next := &view{hooks: make(map[string]hook.Hook, len(old.hooks)+1), byType: make(map[event.Type]*Matches, len(old.byType)+1)}
+	for name, other := range old.hooks {
+		if name != ref.Name {
+			next.hooks[name] = other
+		}
+	}
+	if h != nil {
+		next.hooks[ref.Name] = *h
+	}
+	affected := map[event.Type]bool{}
+	if before, ok := old.hooks[ref.Name]; ok {
+		for _, t := range before.EventTypes() {
+			affected[t] = true
+		}
+	}
+	if h != nil {
+		for _, t := range h.EventTypes() {
+			affected[t] = true
+		}
+	}
+	for t, m := range old.byType {
+		if !affected[t] {
+			next.byType[t] = m
+		}
+	}
+	for t := range affected {
+		if m := x.matchesOf(t, next.hooks); m != nil {
+			next.byType[t] = m
+		}
+	}
+	x.publish(ref.Namespace, next)
+	if x.cluster[ref.Namespace] {
+		x.publishCluster(affected)
+	}
+}
+
+// publishCluster rebuilds what events without a namespace match, for the types affected.
+func (x *Index) publishCluster(affected map[event.Type]bool) {
+	old := x.viewOf("")
+	next := &view{byType: make(map[event.Type]*Matches, len(old.byType)+1)}
+	for t, m := range old.byType {
+		if !affected[t] {
+			next.byType[t] = m
+		}
+	}
+	namespaces := make([]string, 0, len(x.cluster))
+	for ns := range x.cluster {
+		namespaces = append(namespaces, ns)
+	}
+	slices.Sort(namespaces)
+	for t := range affected {
+		var all []Target
+		for _, ns := range namespaces {
+			if m := x.viewOf(ns).byType[t]; m != nil {
+				all = append(all, m.Targets...)
+			}
+		}
+		if len(all) > 0 {
+			next.byType[t] = x.newMatches(all)
+		}
+	}
+	x.publish("", next)
+}
+
+// matchesOf builds what an event of type t matches among hooks (all of one namespace), or nil.
+func (x *Index) matchesOf(t event.Type, hooks map[string]hook.Hook) *Matches {
+	var targets []Target
+	for _, h := range hooks {
+		configs := h.ConfigurationsFor(t)
+		if len(configs) == 0 {
+			continue
+		}
+		targets = append(targets, Target{Hook: h.Ref, UID: h.UID, Configurations: configs, Agents: h.AgentsFor(t)})
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	slices.SortFunc(targets, func(a, b Target) int { return strings.Compare(a.Hook.Name, b.Hook.Name) })
+	return x.newMatches(targets)
+}
+
+func (x *Index) newMatches(targets []Target) *Matches {
+	x.lastSet++
+	m := &Matches{Set: x.lastSet, Targets: targets, Hooks: make([]hook.Ref, len(targets))}
+	for i, t := range targets {
+		m.Hooks[i] = t.Hook
+	}
+	return m
+}
+
+// publish makes v the view of namespace ns. The caller holds x.mu.
+func (x *Index) publish(ns string, v *view) {
+	spaces := *x.spaces.Load()
+	s, ok := spaces[ns]
 	if !ok {
-		return
-	}
-	delete(x.hooks, ref)
-	if x.byNS[ref.Namespace]--; x.byNS[ref.Namespace] == 0 {
-		delete(x.byNS, ref.Namespace)
-	}
-	for _, t := range old.EventTypes() {
-		k := indexKey{eventType: t, namespace: ref.Namespace}
-		delete(x.byKey[k], ref)
-		if len(x.byKey[k]) == 0 {
-			delete(x.byKey, k)
+		next := make(map[string]*space, len(spaces)+1)
+		for name, other := range spaces {
+			next[name] = other
 		}
-		if x.byType[t]--; x.byType[t] == 0 {
-			delete(x.byType, t)
-		}
+		s = &space{}
+		next[ns] = s
+		x.spaces.Store(&next)
 	}
+	s.view.Store(v)
+}
+
+var emptyView = &view{}
+
+// viewOf returns the current view of namespace ns (an empty one if none).
+func (x *Index) viewOf(ns string) *view {
+	if s, ok := (*x.spaces.Load())[ns]; ok {
+		return s.view.Load()
+	}
+	return emptyView
 }
 
 // Get returns the hook of ref, if indexed.
 func (x *Index) Get(ref hook.Ref) (hook.Hook, bool) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	h, ok := x.hooks[ref]
+	h, ok := x.viewOf(ref.Namespace).hooks[ref.Name]
 	return h, ok
 }
 
-// Match returns every (hook, configuration) pair that e matches, ordered by hook then spec order.
-func (x *Index) Match(e event.Event) []Match {
-	namespaces := []string{e.Namespace}
-	if e.Namespace == "" {
-		namespaces = x.clusterEventNamespaces
-	}
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	var refs []hook.Ref
-	for _, ns := range namespaces {
-		for ref := range x.byKey[indexKey{eventType: e.Type, namespace: ns}] {
-			refs = append(refs, ref)
-		}
-	}
-	sort.Slice(refs, func(i, j int) bool {
-		if refs[i].Namespace != refs[j].Namespace {
-			return refs[i].Namespace < refs[j].Namespace
-		}
-		return refs[i].Name < refs[j].Name
-	})
-	var out []Match
-	for _, ref := range refs {
-		for _, c := range x.hooks[ref].ConfigurationsFor(e.Type) {
-			out = append(out, Match{Hook: ref, Configuration: c})
-		}
-	}
-	return out
+// Match returns what e matches, or nil when it matches nothing. An event without a namespace
+// matches the Hooks of the cluster-event namespaces.
+func (x *Index) Match(e event.Event) *Matches {
+	return x.viewOf(e.Namespace).byType[e.Type]
 }
 
 // WatchesNamespace reports whether any hook lives in ns.
 func (x *Index) WatchesNamespace(ns string) bool {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return x.byNS[ns] > 0
+	return ns != "" && len(x.viewOf(ns).hooks) > 0
 }

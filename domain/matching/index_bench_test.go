@@ -20,7 +20,7 @@ func BenchmarkMatch(b *testing.B) {
 	e := event.Event{Type: event.OOMKill, Namespace: "ns-500", ResourceName: "web-1"}
 	b.ReportAllocs()
 	for b.Loop() {
-		if len(x.Match(e)) != 10 {
+		if len(x.Match(e).Targets) != 10 {
 			b.Fatal("wrong match count")
 		}
 	}

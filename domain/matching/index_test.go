@@ -1,7 +1,9 @@
 package matching_test
 
 import (
+	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/khook-dev/khook/domain/event"
@@ -19,11 +21,16 @@ func newHook(ns, name string, types ...event.Type) hook.Hook {
 	return h
 }
 
-// matched renders matches as "namespace/hook:prompt" for easy comparison.
-func matched(ms []matching.Match) []string {
+// matched renders matches as "namespace/hook:prompt", one per configuration, for easy comparison.
+func matched(m *matching.Matches) []string {
+	if m == nil {
+		return nil
+	}
 	var out []string
-	for _, m := range ms {
-		out = append(out, m.Hook.String()+":"+m.Configuration.Prompt)
+	for _, t := range m.Targets {
+		for _, c := range t.Configurations {
+			out = append(out, t.Hook.String()+":"+c.Prompt)
+		}
 	}
 	return out
 }
@@ -76,25 +83,132 @@ func TestUpsertReplacesAndRemoveForgets(t *testing.T) {
 	x.Upsert(newHook("apps", "h", event.OOMKill))
 	restart := event.Event{Type: event.PodRestart, Namespace: "apps", ResourceName: "p"}
 	oom := event.Event{Type: event.OOMKill, Namespace: "apps", ResourceName: "p"}
-	if got := x.Match(restart); len(got) != 0 {
-		t.Fatalf("after the update the old event type still matches: %v", matched(got))
+	if got := matched(x.Match(restart)); len(got) != 0 {
+		t.Fatalf("after the update the old event type still matches: %v", got)
 	}
-	if got := x.Match(oom); len(got) != 1 {
+	if got := matched(x.Match(oom)); len(got) != 1 {
 		t.Fatalf("after the update the new event type matches %d times, want 1", len(got))
 	}
 	if !x.WatchesNamespace("apps") || x.WatchesNamespace("other") {
 		t.Fatal("WatchesNamespace does not reflect the hooks")
 	}
 	x.Remove(hook.Ref{Namespace: "apps", Name: "h"})
-	if got := x.Match(oom); len(got) != 0 || x.WatchesNamespace("apps") {
-		t.Fatalf("after Remove the hook still matches: %v", matched(got))
+	if got := matched(x.Match(oom)); len(got) != 0 || x.WatchesNamespace("apps") {
+		t.Fatalf("after Remove the hook still matches: %v", got)
 	}
 }
 
 func TestClusterWideEventsMatchNothingWithoutAClusterEventNamespace(t *testing.T) {
 	x := matching.NewIndex()
 	x.Upsert(newHook("apps", "alerts", "alert-firing"))
-	if got := x.Match(event.Event{Type: "alert-firing", ResourceName: "NodeDown"}); len(got) != 0 {
-		t.Fatalf("a cluster-wide event matched %v", matched(got))
+	if got := matched(x.Match(event.Event{Type: "alert-firing", ResourceName: "NodeDown"})); len(got) != 0 {
+		t.Fatalf("a cluster-wide event matched %v", got)
+	}
+}
+
+func TestTheSetOfAnEventsMatchesChangesOnlyWhenAHookThereChanges(t *testing.T) {
+	restart := event.Event{Type: event.PodRestart, Namespace: "apps", ResourceName: "p"}
+	alert := event.Event{Type: "alert-firing", ResourceName: "NodeDown"}
+	tests := []struct {
+		name        string
+		change      func(x *matching.Index)
+		event       event.Event
+		wantSameSet bool
+		wantPrompts []string
+	}{
+		{"a hook added in another namespace keeps the set", func(x *matching.Index) { x.Upsert(newHook("other", "h", event.PodRestart)) },
+			restart, true, []string{"apps/h:a"}},
+		{"a hook of another type in the namespace keeps the set", func(x *matching.Index) { x.Upsert(newHook("apps", "oom", event.OOMKill)) },
+			restart, true, []string{"apps/h:a"}},
+		{"a second hook of the type in the namespace makes a new set", func(x *matching.Index) { x.Upsert(newHook("apps", "g", event.PodRestart)) },
+			restart, false, []string{"apps/g:a", "apps/h:a"}},
+		{"the hook updated makes a new set", func(x *matching.Index) { x.Upsert(newHook("apps", "h", event.OOMKill, event.PodRestart)) },
+			restart, false, []string{"apps/h:b"}},
+		{"a hook added in a cluster-event namespace makes a new set for events without one", func(x *matching.Index) {
+			x.Upsert(newHook("khook-system", "more-alerts", "alert-firing"))
+		}, alert, false, []string{"khook-system/alerts:a", "khook-system/more-alerts:a"}},
+		{"a hook removed from a cluster-event namespace leaves the others", func(x *matching.Index) {
+			x.Upsert(newHook("khook-system", "more-alerts", "alert-firing"))
+			x.Remove(hook.Ref{Namespace: "khook-system", Name: "more-alerts"})
+		}, alert, false, []string{"khook-system/alerts:a"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x := matching.NewIndex("khook-system")
+			x.Upsert(newHook("apps", "h", event.PodRestart))
+			x.Upsert(newHook("khook-system", "alerts", "alert-firing"))
+			before := x.Match(tt.event)
+			tt.change(x)
+			after := x.Match(tt.event)
+			if got := before.Set == after.Set; got != tt.wantSameSet {
+				t.Errorf("same set = %v, want %v", got, tt.wantSameSet)
+			}
+			if got := matched(after); !reflect.DeepEqual(got, tt.wantPrompts) {
+				t.Errorf("Match() = %v, want %v", got, tt.wantPrompts)
+			}
+			for i, target := range after.Targets {
+				if after.Hooks[i] != target.Hook {
+					t.Errorf("Hooks[%d] = %s, want %s", i, after.Hooks[i], target.Hook)
+				}
+			}
+		})
+	}
+}
+
+func TestATargetNamesEachAgentOnceInSpecOrder(t *testing.T) {
+	b, a := hook.AgentRef{Namespace: "kagent", Name: "b"}, hook.AgentRef{Namespace: "kagent", Name: "a"}
+	x := matching.NewIndex()
+	x.Upsert(hook.Hook{Ref: hook.Ref{Namespace: "apps", Name: "h"}, UID: "u1", Configurations: []hook.Configuration{
+		{EventType: event.PodRestart, Agent: b, Prompt: "1"},
+		{EventType: event.OOMKill, Agent: a, Prompt: "2"},
+		{EventType: event.PodRestart, Agent: a, Prompt: "3"},
+		{EventType: event.PodRestart, Agent: b, Prompt: "4"},
+	}})
+	m := x.Match(event.Event{Type: event.PodRestart, Namespace: "apps"})
+	if len(m.Targets) != 1 || m.Targets[0].UID != "u1" || !reflect.DeepEqual(m.Targets[0].Agents, []hook.AgentRef{b, a}) {
+		t.Fatalf("targets = %+v, want one of UID u1 with agents [b a]", m.Targets)
+	}
+}
+
+func TestALookupAllocatesNothing(t *testing.T) {
+	x := matching.NewIndex("khook-system")
+	x.Upsert(newHook("apps", "h", event.PodRestart))
+	x.Upsert(newHook("khook-system", "alerts", "alert-firing"))
+	for _, e := range []event.Event{
+		{Type: event.PodRestart, Namespace: "apps"},
+		{Type: "alert-firing"},
+		{Type: event.PodRestart, Namespace: "nobody-here"},
+	} {
+		if allocs := testing.AllocsPerRun(100, func() { x.Match(e) }); allocs != 0 {
+			t.Errorf("Match(%s in %q) allocates %v times", e.Type, e.Namespace, allocs)
+		}
+	}
+}
+
+func TestLookupsDuringHookChangesSeeEitherTheOldOrTheNewHook(t *testing.T) {
+	x := matching.NewIndex()
+	x.Upsert(newHook("apps", "h", event.PodRestart))
+	e := event.Event{Type: event.PodRestart, Namespace: "apps"}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 1000 {
+			x.Upsert(newHook("apps", fmt.Sprintf("g-%d", i%10), event.PodRestart))
+			x.Remove(hook.Ref{Namespace: "apps", Name: fmt.Sprintf("g-%d", (i+5)%10)})
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		m := x.Match(e)
+		if m == nil || len(m.Targets) != len(m.Hooks) || !slices.ContainsFunc(m.Targets, func(t matching.Target) bool { return t.Hook.Name == "h" }) {
+			t.Fatalf("a lookup during changes saw %+v", m)
+		}
+		if _, ok := x.Get(hook.Ref{Namespace: "apps", Name: "h"}); !ok {
+			t.Fatal("Get lost a hook that was never removed")
+		}
 	}
 }
