@@ -1,9 +1,11 @@
 package dedup
 
 import (
+	"hash/maphash"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -70,7 +72,7 @@ type Entry struct {
 	ResolvedAt time.Time
 	// Occurrences counts the sights of the current firing, the first included.
 	Occurrences int64
-	// LastEvent is the latest occurrence: a retry renders the prompt from it.
+	// LastEvent is the latest occurrence of the key: a retry renders the prompt from it.
 	LastEvent event.Event
 }
 
@@ -81,25 +83,63 @@ type Observation struct {
 	FirstSeen time.Time
 }
 
-// Store keeps entries per hook and key. It is safe for concurrent use; a sight of trouble takes
-// only its hook's lock and copies nothing.
+// shardCount spreads the keys over this many locks, so that sights of different keys on
+// different cores rarely wait for each other.
+const shardCount = 64
+
+// Store keeps entries per hook and key. It is safe for concurrent use and built for event
+// storms: see ObserveAll.
 type Store struct {
 	clock  clock.PassiveClock
 	window time.Duration
+	seed   maphash.Seed
+	shards [shardCount]shard
 
-	// tables maps each hook to its entries. It is replaced, never changed, so readers need no
-	// lock; writers serialise on tablesMu.
-	tables   atomic.Pointer[map[hook.Ref]*table]
-	tablesMu sync.Mutex
+	// hooks indexes, per hook, the keys it has an entry for: what Snapshot, Restore and
+	// Drop walk. It changes when an entry is made or forgotten, never on a repeat. Lock order:
+	// a shard's lock, then hooksMu.
+	hooksMu   sync.Mutex
+	hooks     map[hook.Ref]map[*row]struct{}
+	hooksPeak int
 }
 
-// table holds one hook's entries.
-type table struct {
-	mu      sync.Mutex
-	entries map[event.Key]*Entry
-	// seen is set when a sight changed LastSeen or Occurrences only: worth writing to status
-	// now and then, not at once.
-	seen bool
+type shard struct {
+	mu sync.Mutex
+	// rows holds the shard's rows by the hash of their key; the rare keys of equal hash are
+	// chained. A map keyed by the hash is a fifth the size of one keyed by the key.
+	rows map[uint64]*row
+	peak int           // the most rows held since the map was last made: Sweep shrinks it
+	_    [64 - 24]byte // a cache line each: cores working on different shards do not collide
+}
+
+// row is what the store knows of one key: its latest sight, shared by every hook, and each
+// hook's entry. Its shard's lock guards it.
+type row struct {
+	hash uint64
+	next *row // of the same hash
+	// lastEvent is the latest occurrence of the key; its Key() is the row's key.
+	lastEvent event.Event
+	lastSeen  int64 // Unix nanoseconds, as every time the store keeps
+	sights    int64 // sights of the key since the row was made
+	// repeating names the set of hooks (see ObserveAll) that all fire this key and follow its
+	// sights: while it is set, a sight for that set only counts on the row. Zero: none.
+	repeating uint64
+	entries   []entry // ordered by hook
+}
+
+// entry is one hook's state for a row's key.
+type entry struct {
+	hook                            hook.Ref
+	resolution                      event.Resolution
+	firstSeen, lastSeen, resolvedAt int64
+	occurrences                     int64
+	// base: while the entry follows the row's sights (follows), its occurrences are the row's
+	// sights minus base, and its lastSeen is the row's.
+	base int64
+	// written is how many occurrences the last Snapshot saw: more now means "seen again".
+	written int64
+	firing  bool
+	follows bool
 }
 
 // NewStore returns an empty store; a window <= 0 means DefaultWindow.
@@ -107,8 +147,10 @@ func NewStore(c clock.PassiveClock, window time.Duration) *Store {
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	s := &Store{clock: c, window: window}
-	s.tables.Store(&map[hook.Ref]*table{})
+	s := &Store{clock: c, window: window, seed: maphash.MakeSeed(), hooks: map[hook.Ref]map[*row]struct{}{}}
+	for i := range s.shards {
+		s.shards[i].rows = map[uint64]*row{}
+	}
 	return s
 }
 
@@ -117,61 +159,95 @@ func (s *Store) Window() time.Duration { return s.window }
 
 // Observe records a sight of e for hook ref: trouble fires or repeats; a resolution ends it.
 func (s *Store) Observe(ref hook.Ref, e event.Event) Observation {
-	now := s.clock.Now()
-	key := e.Key()
-	if e.Resolves() {
-		if s.resolve(ref, key, e.Resolution, now) {
-			return Observation{Outcome: Ended}
-		}
-		return Observation{Outcome: Ignored}
-	}
-	t := s.tableFor(ref)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ent := t.entries[key]
-	if ent != nil && ent.State == Firing && now.Sub(ent.LastSeen) < s.window {
-		ent.LastSeen = now
-		ent.Occurrences++
-		ent.LastEvent = e
-		t.seen = true
-		return Observation{Outcome: Duplicate, FirstSeen: ent.FirstSeen}
-	}
-	if ent != nil && ent.State == Resolved && ent.Resolution != event.Quiet && !e.Timestamp.IsZero() && !e.Timestamp.After(ent.ResolvedAt) {
-		return Observation{Outcome: Ignored}
-	}
-	if ent == nil {
-		ent = &Entry{Hook: ref, Key: key}
-		t.entries[key] = ent
-	}
-	*ent = Entry{Hook: ref, Key: key, State: Firing, FirstSeen: now, LastSeen: now, Occurrences: 1, LastEvent: e}
-	return Observation{Outcome: NewFiring, FirstSeen: now}
+	var out [1]Observation
+	s.ObserveAll(0, []hook.Ref{ref}, e, out[:0])
+	return out[0]
 }
 
-func (s *Store) resolve(ref hook.Ref, key event.Key, why event.Resolution, now time.Time) bool {
-	t := s.existingTable(ref)
-	if t == nil {
-		return false
+// ObserveAll records a sight of e for each hook of refs, the hooks it matched, and appends an
+// observation per hook to out, in the order of refs.
+//
+// set names that set of hooks, as matching.Matches.Set does (0: unnamed). Once every hook of a
+// named set fires e's key, the next sights of the key for the same set are duplicates for all of
+// them, and ObserveAll only counts them, whatever the number of hooks: it returns out unchanged
+// and true. This is the event-storm path; it allocates nothing and takes only the key's shard
+// lock. Any other change to the key's entries ends it until a sight finds all firing again.
+func (s *Store) ObserveAll(set uint64, refs []hook.Ref, e event.Event, out []Observation) (_ []Observation, allDuplicates bool) {
+	key := e.Key()
+	now := s.clock.Now().UnixNano()
+	window := int64(s.window)
+	hash := s.hash(key)
+	sh := &s.shards[hash%shardCount]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r := sh.find(hash, key)
+	if set != 0 && r != nil && r.repeating == set && !e.Resolves() && now-r.lastSeen < window {
+		r.sights++
+		r.lastSeen, r.lastEvent = now, e
+		return out, true
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ent := t.entries[key]
-	if ent == nil || ent.State != Firing {
-		return false
+	if e.Resolves() {
+		first := len(out)
+		for range refs {
+			out = append(out, Observation{Outcome: Ignored})
+		}
+		if r == nil {
+			return out, false
+		}
+		r.stopRepeating()
+		for i, ref := range refs {
+			if ent := r.entry(ref); ent != nil && ent.firing {
+				ent.firing, ent.resolution, ent.resolvedAt = false, e.Resolution, now
+				out[first+i] = Observation{Outcome: Ended}
+			}
+		}
+		return out, false
 	}
-	ent.State, ent.Resolution, ent.ResolvedAt = Resolved, why, now
-	return true
+	if r == nil {
+		r = sh.add(hash)
+	}
+	r.stopRepeating()
+	r.sights++
+	r.lastSeen, r.lastEvent = now, e
+	repeating := set != 0
+	for _, ref := range refs {
+		ent := r.entry(ref)
+		switch {
+		case ent != nil && ent.firing && now-ent.lastSeen < window:
+			ent.lastSeen = now
+			ent.occurrences++
+			out = append(out, Observation{Outcome: Duplicate, FirstSeen: timeOf(ent.firstSeen)})
+		case ent != nil && !ent.firing && ent.resolution != event.Quiet && !e.Timestamp.IsZero() && e.Timestamp.UnixNano() <= ent.resolvedAt:
+			repeating = false
+			out = append(out, Observation{Outcome: Ignored})
+		default:
+			if ent == nil {
+				ent = s.addEntry(r, ref)
+			}
+			*ent = entry{hook: ref, firing: true, firstSeen: now, lastSeen: now, occurrences: 1, written: 1}
+			out = append(out, Observation{Outcome: NewFiring, FirstSeen: timeOf(now)})
+		}
+	}
+	if repeating {
+		for _, ref := range refs {
+			ent := r.entry(ref)
+			ent.follows, ent.base = true, r.sights-ent.occurrences
+		}
+		r.repeating = set
+	}
+	return out, false
 }
 
 // Get returns a copy of the entry of hook ref and key.
 func (s *Store) Get(ref hook.Ref, key event.Key) (Entry, bool) {
-	t := s.existingTable(ref)
-	if t == nil {
-		return Entry{}, false
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if ent, ok := t.entries[key]; ok {
-		return *ent, true
+	hash := s.hash(key)
+	sh := &s.shards[hash%shardCount]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if r := sh.find(hash, key); r != nil {
+		if ent := r.entry(ref); ent != nil {
+			return r.export(ent), true
+		}
 	}
 	return Entry{}, false
 }
@@ -180,26 +256,51 @@ func (s *Store) Get(ref hook.Ref, key event.Key) (Entry, bool) {
 // window after they resolved. It returns the entries it resolved, those it forgot and the hooks
 // whose entries changed, each in a stable order.
 func (s *Store) Sweep() (resolved, forgotten []Entry, changed []hook.Ref) {
-	now := s.clock.Now()
-	for ref, t := range *s.tables.Load() {
-		touched := false
-		t.mu.Lock()
-		for key, ent := range t.entries {
-			switch {
-			case ent.State == Firing && now.Sub(ent.LastSeen) >= s.window:
-				ent.State, ent.Resolution, ent.ResolvedAt = Resolved, event.Quiet, ent.LastSeen.Add(s.window)
-				resolved = append(resolved, *ent)
-				touched = true
-			case ent.State == Resolved && now.Sub(ent.ResolvedAt) >= s.window:
-				delete(t.entries, key)
-				forgotten = append(forgotten, *ent)
-				touched = true
+	now, window := s.clock.Now().UnixNano(), int64(s.window)
+	touched := map[hook.Ref]bool{}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for hash, first := range sh.rows {
+			emptied := false
+			for r := first; r != nil; r = r.next {
+				if !r.due(now, window) {
+					continue
+				}
+				r.stopRepeating()
+				kept := r.entries[:0]
+				for _, ent := range r.entries {
+					switch {
+					case ent.firing && now-ent.lastSeen >= window:
+						ent.firing, ent.resolution, ent.resolvedAt = false, event.Quiet, ent.lastSeen+window
+						resolved = append(resolved, r.export(&ent))
+						touched[ent.hook] = true
+					case !ent.firing && now-ent.resolvedAt >= window:
+						forgotten = append(forgotten, r.export(&ent))
+						touched[ent.hook] = true
+						s.unindex(ent.hook, r)
+						continue
+					}
+					kept = append(kept, ent)
+				}
+				clear(r.entries[len(kept):])
+				r.entries = kept
+				emptied = emptied || len(kept) == 0
+			}
+			if emptied {
+				sh.dropEmpty(hash)
 			}
 		}
-		t.mu.Unlock()
-		if touched {
-			changed = append(changed, ref)
-		}
+		sh.shrink()
+		sh.mu.Unlock()
+	}
+	s.hooksMu.Lock()
+	if s.hooksPeak > 64 && len(s.hooks) < s.hooksPeak/4 {
+		s.hooks, s.hooksPeak = remade(s.hooks), len(s.hooks)
+	}
+	s.hooksMu.Unlock()
+	for ref := range touched {
+		changed = append(changed, ref)
 	}
 	sortEntries(resolved)
 	sortEntries(forgotten)
@@ -207,20 +308,36 @@ func (s *Store) Sweep() (resolved, forgotten []Entry, changed []hook.Ref) {
 	return resolved, forgotten, changed
 }
 
-// Snapshot returns copies of the entries of hook ref, ordered by key, and clears the hook's
-// "seen" mark.
+// due reports whether Sweep has something to do with r at now.
+func (r *row) due(now, window int64) bool {
+	for i := range r.entries {
+		ent := &r.entries[i]
+		lastSeen := ent.lastSeen
+		if ent.follows {
+			lastSeen = r.lastSeen
+		}
+		if ent.firing && now-lastSeen >= window || !ent.firing && now-ent.resolvedAt >= window {
+			return true
+		}
+	}
+	return false
+}
+
+// Snapshot returns copies of the entries of hook ref, ordered by key, and marks them written:
+// Seen no longer names the hook for what they show.
 func (s *Store) Snapshot(ref hook.Ref) []Entry {
-	t := s.existingTable(ref)
-	if t == nil {
-		return nil
+	rows := s.rowsOf(ref)
+	out := make([]Entry, 0, len(rows))
+	for _, r := range rows {
+		sh := &s.shards[r.hash%shardCount]
+		sh.mu.Lock()
+		if ent := r.entry(ref); ent != nil {
+			e := r.export(ent)
+			ent.written = e.Occurrences
+			out = append(out, e)
+		}
+		sh.mu.Unlock()
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]Entry, 0, len(t.entries))
-	for _, ent := range t.entries {
-		out = append(out, *ent)
-	}
-	t.seen = false
 	sortEntries(out)
 	return out
 }
@@ -228,13 +345,24 @@ func (s *Store) Snapshot(ref hook.Ref) []Entry {
 // Seen returns, in a stable order, the hooks whose entries were seen again since their last
 // Snapshot: their LastSeen and Occurrences changed, nothing else.
 func (s *Store) Seen() []hook.Ref {
-	var refs []hook.Ref
-	for ref, t := range *s.tables.Load() {
-		t.mu.Lock()
-		if t.seen {
-			refs = append(refs, ref)
+	seen := map[hook.Ref]bool{}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for _, first := range sh.rows {
+			for r := first; r != nil; r = r.next {
+				for j := range r.entries {
+					if ent := &r.entries[j]; r.occurrencesOf(ent) != ent.written {
+						seen[ent.hook] = true
+					}
+				}
+			}
 		}
-		t.mu.Unlock()
+		sh.mu.Unlock()
+	}
+	refs := make([]hook.Ref, 0, len(seen))
+	for ref := range seen {
+		refs = append(refs, ref)
 	}
 	sortRefs(refs)
 	return refs
@@ -244,25 +372,40 @@ func (s *Store) Seen() []hook.Ref {
 // unless the store already holds entries for it (its own state is newer than any status). It
 // returns how many firing entries it loaded, and false if it loaded nothing.
 func (s *Store) Restore(ref hook.Ref, entries []Entry) (firing int, ok bool) {
-	if len(entries) == 0 {
-		return 0, false
-	}
-	t := s.tableFor(ref)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.entries) > 0 {
+	if len(entries) == 0 || len(s.rowsOf(ref)) > 0 {
 		return 0, false
 	}
 	for _, e := range entries {
-		e.Hook = ref
-		if e.LastEvent.Type == "" {
-			e.LastEvent = event.Event{Type: e.Key.Type, Namespace: e.Key.Namespace, ResourceName: e.Key.ResourceName,
-				Fingerprint: e.Key.Fingerprint, Timestamp: e.LastSeen}
+		if e.LastEvent.Type == "" || e.LastEvent.Key() != e.Key {
+			last := e.LastEvent
+			last.Type, last.Namespace, last.ResourceName, last.Fingerprint = e.Key.Type, e.Key.Namespace, e.Key.ResourceName, e.Key.Fingerprint
+			if last.Timestamp.IsZero() {
+				last.Timestamp = e.LastSeen
+			}
+			e.LastEvent = last
 		}
 		if e.State == Firing {
 			firing++
 		}
-		t.entries[e.Key] = &e
+		hash := s.hash(e.Key)
+		sh := &s.shards[hash%shardCount]
+		sh.mu.Lock()
+		r := sh.find(hash, e.Key)
+		if r == nil {
+			r = sh.add(hash)
+		}
+		r.stopRepeating()
+		lastSeen := e.LastSeen.UnixNano()
+		if r.lastEvent.Type == "" || lastSeen > r.lastSeen {
+			r.lastSeen, r.lastEvent = lastSeen, e.LastEvent
+		}
+		ent := r.entry(ref)
+		if ent == nil {
+			ent = s.addEntry(r, ref)
+		}
+		*ent = entry{hook: ref, firing: e.State == Firing, resolution: e.Resolution, firstSeen: e.FirstSeen.UnixNano(),
+			lastSeen: lastSeen, resolvedAt: nanosOf(e.ResolvedAt), occurrences: e.Occurrences, written: e.Occurrences}
+		sh.mu.Unlock()
 	}
 	return firing, true
 }
@@ -270,63 +413,210 @@ func (s *Store) Restore(ref hook.Ref, entries []Entry) (firing int, ok bool) {
 // Drop forgets every entry of hook ref, as when the Hook is deleted, and returns how many of
 // them were firing.
 func (s *Store) Drop(ref hook.Ref) (firing int) {
-	s.tablesMu.Lock()
-	defer s.tablesMu.Unlock()
-	old := *s.tables.Load()
-	t, ok := old[ref]
-	if !ok {
-		return 0
-	}
-	next := make(map[hook.Ref]*table, len(old))
-	for r, tt := range old {
-		if r != ref {
-			next[r] = tt
+	s.hooksMu.Lock()
+	rows := s.hooks[ref]
+	delete(s.hooks, ref)
+	s.hooksMu.Unlock()
+	for r := range rows {
+		sh := &s.shards[r.hash%shardCount]
+		sh.mu.Lock()
+		if i, found := r.find(ref); found {
+			r.stopRepeating()
+			if r.entries[i].firing {
+				firing++
+			}
+			r.entries = slices.Delete(r.entries, i, i+1)
+			if len(r.entries) == 0 {
+				sh.dropEmpty(r.hash)
+			}
 		}
+		sh.mu.Unlock()
 	}
-	s.tables.Store(&next)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, ent := range t.entries {
-		if ent.State == Firing {
-			firing++
-		}
-	}
-	t.entries = map[event.Key]*Entry{} // a sight racing with the drop lands here, unseen
 	return firing
 }
 
-func (s *Store) existingTable(ref hook.Ref) *table { return (*s.tables.Load())[ref] }
+// hash returns the hash of key, which picks its shard and its place there.
+func (s *Store) hash(key event.Key) uint64 {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	h.WriteString(string(key.Type))
+	h.WriteByte(0)
+	h.WriteString(key.Namespace)
+	h.WriteByte(0)
+	h.WriteString(key.ResourceName)
+	h.WriteByte(0)
+	h.WriteString(key.Fingerprint)
+	return h.Sum64()
+}
 
-// tableFor returns the table of ref, adding one if there is none.
-func (s *Store) tableFor(ref hook.Ref) *table {
-	if t := s.existingTable(ref); t != nil {
-		return t
+// find returns the row of key, whose hash is hash, or nil.
+func (sh *shard) find(hash uint64, key event.Key) *row {
+	for r := sh.rows[hash]; r != nil; r = r.next {
+		if r.lastEvent.Key() == key {
+			return r
+		}
 	}
-	s.tablesMu.Lock()
-	defer s.tablesMu.Unlock()
-	old := *s.tables.Load()
-	if t, ok := old[ref]; ok {
-		return t
+	return nil
+}
+
+// add makes an empty row of the given hash; the caller gives it its lastEvent at once.
+func (sh *shard) add(hash uint64) *row {
+	r := &row{hash: hash, next: sh.rows[hash]}
+	sh.rows[hash] = r
+	sh.peak = max(sh.peak, len(sh.rows))
+	return r
+}
+
+// dropEmpty takes the rows of the given hash that hold no entry out of the shard.
+func (sh *shard) dropEmpty(hash uint64) {
+	var kept *row
+	for r := sh.rows[hash]; r != nil; {
+		next := r.next
+		if len(r.entries) > 0 {
+			r.next, kept = kept, r
+		}
+		r = next
 	}
-	next := make(map[hook.Ref]*table, len(old)+1)
-	for r, t := range old {
-		next[r] = t
+	if kept == nil {
+		delete(sh.rows, hash)
+	} else {
+		sh.rows[hash] = kept
 	}
-	t := &table{entries: map[event.Key]*Entry{}}
-	next[ref] = t
-	s.tables.Store(&next)
-	return t
+}
+
+// shrink makes the map anew when it holds far fewer rows than it once did: a Go map never gives
+// back the room it grew to.
+func (sh *shard) shrink() {
+	if sh.peak > 64 && len(sh.rows) < sh.peak/4 {
+		sh.rows, sh.peak = remade(sh.rows), len(sh.rows)
+	}
+}
+
+// rowsOf returns the rows holding an entry of hook ref.
+func (s *Store) rowsOf(ref hook.Ref) []*row {
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
+	rows := make([]*row, 0, len(s.hooks[ref]))
+	for r := range s.hooks[ref] {
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// addEntry adds an empty entry of ref to r and indexes it; the caller holds r's shard lock.
+func (s *Store) addEntry(r *row, ref hook.Ref) *entry {
+	i, _ := r.find(ref)
+	r.entries = slices.Insert(r.entries, i, entry{hook: ref})
+	s.hooksMu.Lock()
+	rows := s.hooks[ref]
+	if rows == nil {
+		rows = map[*row]struct{}{}
+		s.hooks[ref] = rows
+		s.hooksPeak = max(s.hooksPeak, len(s.hooks))
+	}
+	rows[r] = struct{}{}
+	s.hooksMu.Unlock()
+	return &r.entries[i]
+}
+
+// unindex forgets that ref has an entry in r; the caller holds r's shard lock.
+func (s *Store) unindex(ref hook.Ref, r *row) {
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
+	if rows := s.hooks[ref]; rows != nil {
+		delete(rows, r)
+		if len(rows) == 0 {
+			delete(s.hooks, ref)
+		}
+	}
+}
+
+// stopRepeating ends the row's repeating: the entries that followed its sights take them over.
+func (r *row) stopRepeating() {
+	if r.repeating == 0 {
+		return
+	}
+	for i := range r.entries {
+		if ent := &r.entries[i]; ent.follows {
+			ent.occurrences, ent.lastSeen = r.sights-ent.base, r.lastSeen
+			ent.follows = false
+		}
+	}
+	r.repeating = 0
+}
+
+func (r *row) occurrencesOf(ent *entry) int64 {
+	if ent.follows {
+		return r.sights - ent.base
+	}
+	return ent.occurrences
+}
+
+// find returns where ref's entry is in r.entries, or where it belongs.
+func (r *row) find(ref hook.Ref) (int, bool) {
+	return slices.BinarySearchFunc(r.entries, ref, func(ent entry, ref hook.Ref) int { return compareRefs(ent.hook, ref) })
+}
+
+func (r *row) entry(ref hook.Ref) *entry {
+	if i, ok := r.find(ref); ok {
+		return &r.entries[i]
+	}
+	return nil
+}
+
+// export returns ent, an entry of r, as an Entry.
+func (r *row) export(ent *entry) Entry {
+	e := Entry{Hook: ent.hook, Key: r.lastEvent.Key(), State: Resolved, Resolution: ent.resolution, FirstSeen: timeOf(ent.firstSeen),
+		LastSeen: timeOf(ent.lastSeen), ResolvedAt: timeOf(ent.resolvedAt), Occurrences: ent.occurrences, LastEvent: r.lastEvent}
+	if ent.firing {
+		e.State = Firing
+	}
+	if ent.follows {
+		e.Occurrences, e.LastSeen = r.sights-ent.base, timeOf(r.lastSeen)
+	}
+	return e
+}
+
+// remade returns a copy of m sized for what it holds now (maps.Clone keeps the room m grew to).
+func remade[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// timeOf and nanosOf convert between the store's Unix nanoseconds (0: none) and times (UTC).
+func timeOf(nanos int64) time.Time {
+	if nanos == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, nanos).UTC()
+}
+
+func nanosOf(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func compareRefs(a, b hook.Ref) int {
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
 }
 
 func sortEntries(es []Entry) {
 	sort.Slice(es, func(i, j int) bool {
 		if es[i].Hook != es[j].Hook {
-			return es[i].Hook.String() < es[j].Hook.String()
+			return compareRefs(es[i].Hook, es[j].Hook) < 0
 		}
 		return es[i].Key.String() < es[j].Key.String()
 	})
 }
 
 func sortRefs(refs []hook.Ref) {
-	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
+	slices.SortFunc(refs, compareRefs)
 }

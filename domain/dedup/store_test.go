@@ -2,6 +2,8 @@ package dedup_test
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -246,5 +248,205 @@ func TestConcurrentObserversStartOneFiringPerKey(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("%s fired %d times", k, n)
 		}
+	}
+}
+
+// The storm path: a set of hooks that all fire a key takes its repeats as one count.
+
+var (
+	hookA, hookB, hookC = hook.Ref{Namespace: "apps", Name: "a"}, hook.Ref{Namespace: "apps", Name: "b"}, hook.Ref{Namespace: "apps", Name: "c"}
+	trio                = []hook.Ref{hookA, hookB, hookC}
+)
+
+const trioSet = 7
+
+func occurrences(t *testing.T, s *dedup.Store, refs ...hook.Ref) []int64 {
+	t.Helper()
+	var out []int64
+	for _, r := range refs {
+		e, ok := s.Get(r, crash.Key())
+		if !ok {
+			t.Fatalf("hook %s has no entry", r)
+		}
+		out = append(out, e.Occurrences)
+	}
+	return out
+}
+
+func TestASetOfHooksAllFiringTakesARepeatAsOneCount(t *testing.T) {
+	tests := []struct {
+		name string
+		// then runs after the trio fired the key once and repeated it twice (three sights each).
+		then            func(s *dedup.Store, clk *clocktesting.FakeClock) []dedup.Observation
+		wantOutcomes    []dedup.Outcome // of the last ObserveAll; nil: it was taken as one count
+		wantOccurrences []int64         // of a, b and c
+	}{
+		{"a further repeat is one count for all, and each hook's entry shows it",
+			func(s *dedup.Store, clk *clocktesting.FakeClock) []dedup.Observation {
+				clk.Step(time.Minute)
+				return observeAll(s, trioSet, trio, crash)
+			}, nil, []int64{4, 4, 4}},
+		{"a repeat for another set of hooks is observed hook by hook",
+			func(s *dedup.Store, clk *clocktesting.FakeClock) []dedup.Observation {
+				return observeAll(s, trioSet+1, trio, crash)
+			}, []dedup.Outcome{dedup.Duplicate, dedup.Duplicate, dedup.Duplicate}, []int64{4, 4, 4}},
+		{"one hook told the trouble ended fires again while the others repeat",
+			func(s *dedup.Store, clk *clocktesting.FakeClock) []dedup.Observation {
+				s.Observe(hookB, resolution(event.Recovered))
+				clk.Step(time.Second)
+				return observeAll(s, trioSet, trio, crash)
+			}, []dedup.Outcome{dedup.Duplicate, dedup.NewFiring, dedup.Duplicate}, []int64{4, 1, 4}},
+		{"a repeat after the window fires again for every hook",
+			func(s *dedup.Store, clk *clocktesting.FakeClock) []dedup.Observation {
+				clk.Step(window)
+				return observeAll(s, trioSet, trio, crash)
+			}, []dedup.Outcome{dedup.NewFiring, dedup.NewFiring, dedup.NewFiring}, []int64{1, 1, 1}},
+		{"a hook seen alone counts its own sight and the set takes the next repeat hook by hook",
+			func(s *dedup.Store, clk *clocktesting.FakeClock) []dedup.Observation {
+				s.Observe(hookC, crash)
+				return observeAll(s, trioSet, trio, crash)
+			}, []dedup.Outcome{dedup.Duplicate, dedup.Duplicate, dedup.Duplicate}, []int64{4, 4, 5}},
+		{"a dropped hook leaves the others counting",
+			func(s *dedup.Store, clk *clocktesting.FakeClock) []dedup.Observation {
+				s.Drop(hookA)
+				return observeAll(s, trioSet, trio[1:], crash)
+			}, []dedup.Outcome{dedup.Duplicate, dedup.Duplicate}, []int64{4, 4}},
+		{"a hook restored meanwhile gets its own count",
+			func(s *dedup.Store, clk *clocktesting.FakeClock) []dedup.Observation {
+				d := hook.Ref{Namespace: "apps", Name: "d"}
+				s.Restore(d, []dedup.Entry{{Key: crash.Key(), State: dedup.Firing, FirstSeen: start, LastSeen: start, Occurrences: 9}})
+				return observeAll(s, trioSet+1, append(slices.Clone(trio), d), crash)
+			}, []dedup.Outcome{dedup.Duplicate, dedup.Duplicate, dedup.Duplicate, dedup.Duplicate}, []int64{4, 4, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := clocktesting.NewFakeClock(start)
+			s := dedup.NewStore(clk, window)
+			for i := range 3 {
+				obs := observeAll(s, trioSet, trio, crash)
+				if i == 2 && obs != nil {
+					t.Fatalf("the third sight of a key all three hooks fire was observed hook by hook: %v", obs)
+				}
+			}
+			obs := tt.then(s, clk)
+			var got []dedup.Outcome
+			for _, o := range obs {
+				got = append(got, o.Outcome)
+			}
+			if !reflect.DeepEqual(got, tt.wantOutcomes) {
+				t.Fatalf("outcomes = %v, want %v", got, tt.wantOutcomes)
+			}
+			refs := trio
+			if len(tt.wantOccurrences) == 2 {
+				refs = trio[1:]
+			}
+			if got := occurrences(t, s, refs...); !reflect.DeepEqual(got, tt.wantOccurrences) {
+				t.Fatalf("occurrences = %v, want %v", got, tt.wantOccurrences)
+			}
+		})
+	}
+}
+
+// observeAll returns the observations of a sight, or nil when the store took it as one count.
+func observeAll(s *dedup.Store, set uint64, refs []hook.Ref, e event.Event) []dedup.Observation {
+	obs, repeat := s.ObserveAll(set, refs, e, nil)
+	if repeat {
+		return nil
+	}
+	return obs
+}
+
+func TestRepeatsTakenAsOneCountKeepTheEntriesTrue(t *testing.T) {
+	clk := clocktesting.NewFakeClock(start)
+	s := dedup.NewStore(clk, window)
+	observeAll(s, trioSet, trio, crash)
+	observeAll(s, trioSet, trio, crash)
+	if got := s.Seen(); !reflect.DeepEqual(got, trio) {
+		t.Fatalf("after a repeat Seen = %v, want every hook of the set", got)
+	}
+	for _, r := range trio {
+		s.Snapshot(r)
+	}
+	later := crash
+	later.Message = "Back-off 40s restarting failed container"
+	clk.Step(time.Minute)
+	if observeAll(s, trioSet, trio, later) != nil {
+		t.Fatal("the repeat was not taken as one count")
+	}
+	if got := s.Seen(); !reflect.DeepEqual(got, trio) {
+		t.Fatalf("after a repeat taken as one count Seen = %v, want every hook of the set", got)
+	}
+	for _, r := range trio {
+		e, _ := s.Get(r, crash.Key())
+		if e.Occurrences != 3 || !e.LastSeen.Equal(start.Add(time.Minute)) || e.LastEvent.Message != later.Message || !e.FirstSeen.Equal(start) {
+			t.Fatalf("entry of %s = %+v", r, e)
+		}
+	}
+	clk.Step(window)
+	resolved, _, _ := s.Sweep()
+	if len(resolved) != 3 {
+		t.Fatalf("a quiet window resolved %d entries, want 3", len(resolved))
+	}
+	for _, e := range resolved {
+		if e.Resolution != event.Quiet || !e.ResolvedAt.Equal(start.Add(time.Minute+window)) {
+			t.Fatalf("resolved %+v, want quiet a window after the last sight", e)
+		}
+	}
+}
+
+func TestARepeatTakenAsOneCountAllocatesNothing(t *testing.T) {
+	s := dedup.NewStore(clocktesting.NewFakeClock(start), window)
+	observeAll(s, trioSet, trio, crash)
+	if allocs := testing.AllocsPerRun(100, func() { s.ObserveAll(trioSet, trio, crash, nil) }); allocs != 0 {
+		t.Fatalf("a repeat allocates %v times", allocs)
+	}
+}
+
+func TestConcurrentSetsOfHooksStartOneFiringPerHookAndKey(t *testing.T) {
+	clk := clocktesting.NewFakeClock(start)
+	s := dedup.NewStore(clk, window)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	firings := map[string]int{}
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				e := crash
+				e.ResourceName = fmt.Sprintf("pod-%d", (i+w)%20)
+				obs, _ := s.ObserveAll(trioSet, trio, e, nil)
+				for j, o := range obs {
+					if o.Outcome == dedup.NewFiring {
+						mu.Lock()
+						firings[trio[j].Name+"/"+e.ResourceName]++
+						mu.Unlock()
+					}
+				}
+				if i%50 == 0 {
+					s.Snapshot(trio[w%3])
+					s.Seen()
+					s.Sweep()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(firings) != 60 {
+		t.Fatalf("want 60 hook/key firings, got %d", len(firings))
+	}
+	for k, n := range firings {
+		if n != 1 {
+			t.Fatalf("%s fired %d times", k, n)
+		}
+	}
+	total := int64(0)
+	for _, r := range trio {
+		for _, e := range s.Snapshot(r) {
+			total += e.Occurrences
+		}
+	}
+	if total != 3*4*500 {
+		t.Fatalf("the hooks counted %d sights, want %d", total, 3*4*500)
 	}
 }
