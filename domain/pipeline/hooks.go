@@ -92,7 +92,7 @@ func (p *Pipeline) reconcile(h hook.Hook, toldBeforeLedger []event.Key) {
 			continue
 		}
 		f := delivery.Firing{Hook: h.Ref, HookUID: h.UID, Key: e.Key, FirstSeen: e.FirstSeen, Resource: resourceOf(e.LastEvent)}
-		p.delivery.Ensure(f, agentsOf(h.ConfigurationsFor(e.Key.Type)), told[e.Key])
+		p.delivery.Ensure(f, h.AgentsFor(e.Key.Type), told[e.Key])
 	}
 	p.markDirty(h.Ref)
 }

@@ -97,39 +97,45 @@ func New(deps Dependencies, opts Options) (*Pipeline, error) {
 }
 
 // Handle processes one event: trouble, or its end. It returns at once; agents are told in the
-// background.
+// background. A repeat of trouble firing for every Hook it matches (an event storm) costs one
+// lookup and one count, however many Hooks match.
 func (p *Pipeline) Handle(ctx context.Context, e event.Event) {
-	matches := p.deps.Index.Match(e)
-	if len(matches) == 0 {
+	m := p.deps.Index.Match(e)
+	if m == nil {
 		p.deps.Metrics.EventHandled(e.Source, e.Type, 0, 0, 0)
 		return
 	}
-	hooks, firing, duplicates := 0, 0, 0
-	for _, group := range byHook(matches) {
-		hooks++
-		obs := p.deps.Store.Observe(group.ref, e)
+	var buf [16]dedup.Observation
+	observations, repeat := p.deps.Store.ObserveAll(m.Set, m.Hooks, e, buf[:0])
+	if repeat {
+		p.deps.Metrics.EventHandled(e.Source, e.Type, len(m.Hooks), 0, len(m.Hooks))
+		return
+	}
+	firing, duplicates := 0, 0
+	for i, obs := range observations {
 		switch obs.Outcome {
 		case dedup.Duplicate:
 			duplicates++
 		case dedup.NewFiring:
 			firing++
-			p.fire(ctx, group, e, obs.FirstSeen)
+			p.fire(ctx, m.Targets[i], e, obs.FirstSeen)
 		case dedup.Ended:
-			p.ended(ctx, group.ref, e.Key(), e.Resolution, resourceOf(e))
+			p.ended(ctx, m.Hooks[i], e.Key(), e.Resolution, resourceOf(e))
 		}
 	}
-	p.deps.Metrics.EventHandled(e.Source, e.Type, hooks, firing, duplicates)
+	p.deps.Metrics.EventHandled(e.Source, e.Type, len(m.Hooks), firing, duplicates)
 }
 
-func (p *Pipeline) fire(ctx context.Context, g hookGroup, e event.Event, firstSeen time.Time) {
+func (p *Pipeline) fire(ctx context.Context, t matching.Target, e event.Event, firstSeen time.Time) {
 	p.deps.Metrics.FiringEntries(1)
-	p.deps.Logger.Info("event firing", "hook", g.ref.String(), "key", e.Key().String(), "reason", e.Reason)
-	h, _ := p.deps.Index.Get(g.ref)
-	p.deps.Audit.Record(ctx, g.ref, ports.AuditRecord{Kind: ports.AuditFiring, Resource: resourceOf(e), HookUID: h.UID,
-		Message: fmt.Sprintf("%s: %s", e.Key().Describe(), e.Message)})
-	p.markDirty(g.ref)
-	f := delivery.Firing{Hook: g.ref, HookUID: h.UID, Key: e.Key(), FirstSeen: firstSeen, Resource: resourceOf(e)}
-	p.delivery.Ensure(f, agentsOf(g.configs), false)
+	if p.deps.Logger.Enabled(ctx, slog.LevelInfo) {
+		p.deps.Logger.Info("event firing", "hook", t.Hook.String(), "key", e.Key().String(), "reason", e.Reason)
+	}
+	p.deps.Audit.Record(ctx, t.Hook, ports.AuditRecord{Kind: ports.AuditFiring, Resource: resourceOf(e), HookUID: t.UID,
+		Message: e.Key().Describe() + ": " + e.Message})
+	p.markDirty(t.Hook)
+	f := delivery.Firing{Hook: t.Hook, HookUID: t.UID, Key: e.Key(), FirstSeen: firstSeen, Resource: resourceOf(e)}
+	p.delivery.Ensure(f, t.Agents, false)
 }
 
 func (p *Pipeline) ended(ctx context.Context, ref hook.Ref, key event.Key, why event.Resolution, resource ports.ResourceRef) {
@@ -183,39 +189,6 @@ func (p *Pipeline) Wait() { p.delivery.Wait() }
 
 // Delivery returns the delivery engine, for its queue depths.
 func (p *Pipeline) Delivery() *delivery.Engine { return p.delivery }
-
-type hookGroup struct {
-	ref     hook.Ref
-	configs []hook.Configuration
-}
-
-// byHook groups matches per hook, keeping the index's order.
-func byHook(matches []matching.Match) []hookGroup {
-	var groups []hookGroup
-	for _, m := range matches {
-		if n := len(groups); n > 0 && groups[n-1].ref == m.Hook {
-			groups[n-1].configs = append(groups[n-1].configs, m.Configuration)
-			continue
-		}
-		groups = append(groups, hookGroup{ref: m.Hook, configs: []hook.Configuration{m.Configuration}})
-	}
-	return groups
-}
-
-// agentsOf lists the distinct agents of configs, in spec order.
-func agentsOf(configs []hook.Configuration) []hook.AgentRef {
-	var out []hook.AgentRef
-	for _, c := range configs {
-		seen := false
-		for _, a := range out {
-			seen = seen || a == c.Agent
-		}
-		if !seen {
-			out = append(out, c.Agent)
-		}
-	}
-	return out
-}
 
 func resourceOf(e event.Event) ports.ResourceRef {
 	return ports.ResourceRef{Kind: e.ResourceKind, Namespace: e.Namespace, Name: e.ResourceName}
