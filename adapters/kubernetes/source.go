@@ -286,20 +286,11 @@ var probeMessage = regexp.MustCompile(`(?i)\b(liveness|readiness|startup) probe\
 // Anything else, such as Killing ("Stopping container", sent on every pod deletion), or
 // BackOff pulling an image, is not trouble khook reports.
 func FromEvent(ev *eventsv1.Event) (event.Event, bool) {
-	kind, note := ev.Regarding.Kind, ev.Note
-	var t event.Type
-	switch {
-	case ev.Reason == "BackOff" && kind == "Pod" && strings.Contains(strings.ToLower(note), "restarting failed container"):
-		t = event.PodRestart
-	case ev.Reason == "FailedScheduling" && kind == "Pod":
-		t = event.PodPending
-	case ev.Reason == "Unhealthy" && kind == "Pod" && probeMessage.MatchString(note):
-		t = event.ProbeFailed
-	case ev.Reason == "OOMKilling":
-		t = event.OOMKill
-	default:
+	t, ok := troubleOf(ev)
+	if !ok {
 		return event.Event{}, false
 	}
+	kind := ev.Regarding.Kind
 	// A cluster-scoped object (a Node's OOMKilling) keeps an empty namespace, whatever namespace
 	// the Event object itself lives in: it is cluster-wide trouble (see package matching).
 	ns := ev.Regarding.Namespace
@@ -309,8 +300,26 @@ func FromEvent(ev *eventsv1.Event) (event.Event, bool) {
 	}
 	return event.Event{
 		Type: t, ResourceKind: kind, ResourceName: ev.Regarding.Name, Namespace: ns,
-		Reason: ev.Reason, Message: note, Timestamp: timeOfEvent(ev), Source: SourceName, Metadata: meta,
+		Reason: ev.Reason, Message: ev.Note, Timestamp: timeOfEvent(ev), Source: SourceName, Metadata: meta,
 	}, true
+}
+
+// troubleOf is the type of trouble ev reports, if any: FromEvent's decision, without building the
+// event (the Event cache transform asks it too).
+func troubleOf(ev *eventsv1.Event) (event.Type, bool) {
+	kind, note := ev.Regarding.Kind, ev.Note
+	switch {
+	case ev.Reason == "BackOff" && kind == "Pod" && strings.Contains(strings.ToLower(note), "restarting failed container"):
+		return event.PodRestart, true
+	case ev.Reason == "FailedScheduling" && kind == "Pod":
+		return event.PodPending, true
+	case ev.Reason == "Unhealthy" && kind == "Pod" && probeMessage.MatchString(note):
+		return event.ProbeFailed, true
+	case ev.Reason == "OOMKilling":
+		return event.OOMKill, true
+	default:
+		return "", false
+	}
 }
 
 func timeOfEvent(ev *eventsv1.Event) time.Time {

@@ -65,11 +65,12 @@ type watching struct {
 }
 
 // startSource runs the Kubernetes source on a cache of its own, watching namespace ns (which
-// has a Hook), until the test ends.
+// has a Hook), until the test ends. The cache reduces Pods and Events as khook's does, so every
+// test here also shows that the detection works from what the transforms keep.
 func startSource(t *testing.T, ns string, settings ports.Settings) *watching {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := cache.New(restConfig, cache.Options{Scheme: scheme})
+	c, err := cache.New(restConfig, cache.Options{Scheme: scheme, DefaultTransform: cache.TransformStripManagedFields(), ByObject: kubernetes.CacheByObject()})
 	if err != nil {
 		t.Fatalf("creating cache: %v", err)
 	}

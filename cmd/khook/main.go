@@ -13,7 +13,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -62,8 +61,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		LeaderElectionNamespace:       c.leaderElectNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       &grace,
-		// Pods and Events are cached cluster-wide; their managed fields are never read.
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		// Pods and Events are cached cluster-wide: only what khook reads of them is kept, and
+		// no object keeps its managed fields.
+		Cache: app.CacheOptions(),
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
