@@ -234,7 +234,7 @@ func (e *Engine) Ensure(f Firing, agents []hook.AgentRef, alreadyTold bool) {
 	current := byKey[f.Key]
 	if len(current) > 0 && !current[0].rec.FirstSeen.Equal(f.FirstSeen) {
 		for _, en := range current {
-			e.detach(en)
+			e.detach(fx, en)
 		}
 		current = nil
 	}
@@ -249,7 +249,7 @@ func (e *Engine) Ensure(f Firing, agents []hook.AgentRef, alreadyTold bool) {
 			delete(named, en.rec.Agent)
 			continue
 		}
-		e.detach(en)
+		e.detach(fx, en)
 		fx.changed(f.Hook)
 	}
 	for _, a := range agents {
@@ -280,10 +280,8 @@ func (e *Engine) End(ref hook.Ref, key event.Key) {
 		switch {
 		case en.awaitingIntent:
 			en.awaitingIntent = false
-			l := e.lane(en.rec.Agent)
-			l.sending--
+			e.freeSend(fx, en.rec.Agent)
 			e.settle(fx, en, Abandoned, "the event resolved before the agent was told")
-			e.pump(fx, l)
 		case en.rec.State == Pending:
 			e.unschedule(en)
 			e.settle(fx, en, Abandoned, "the event resolved before the agent was told")
@@ -298,7 +296,7 @@ func (e *Engine) Forget(ref hook.Ref, key event.Key) {
 	defer fx.end()
 	for _, en := range e.ledger[ref][key] {
 		en.ended = true
-		e.detach(en)
+		e.detach(fx, en)
 	}
 	delete(e.ledger[ref], key)
 }
@@ -320,8 +318,8 @@ func (e *Engine) Drop(ref hook.Ref) {
 	defer fx.end()
 	for _, records := range e.ledger[ref] {
 		for _, en := range records {
-			e.detach(en)
-			e.unfollow(en)
+			e.detach(fx, en)
+			e.unfollow(fx, en)
 			e.unschedule(en)
 		}
 	}
@@ -413,7 +411,7 @@ func (e *Engine) RunDue() {
 			e.enqueue(fx, en)
 		case Submitted, Working:
 			if now.Sub(en.rec.SentAt) >= e.opts.InvestigationTimeout {
-				e.endInvestigation(en, TimedOut)
+				e.endInvestigation(fx, en, TimedOut)
 				e.settle(fx, en, TimedOut, fmt.Sprintf("no end within %s", e.opts.InvestigationTimeout))
 				fx.audit(en, ports.AuditInvestigationEnded, true, fmt.Sprintf("agent %s: task %s about %s timed out after %s; khook stopped following it",
 					en.rec.Agent, en.rec.TaskID, en.rec.Key.Describe(), e.opts.InvestigationTimeout))
@@ -536,7 +534,7 @@ func (e *Engine) releaseIntents(intents []*entry, kept map[event.Key]bool) {
 		}
 		en.awaitingIntent = false
 		if en.detached || en.ended || e.closed {
-			e.lane(en.rec.Agent).sending--
+			e.freeSend(fx, en.rec.Agent)
 			e.settle(fx, en, Abandoned, "not sent: the firing ended before its turn")
 			continue
 		}
@@ -559,10 +557,9 @@ func (e *Engine) send(en *entry, rec Record) {
 	if err != nil {
 		fx := e.begin()
 		defer fx.end()
-		e.lane(rec.Agent).sending--
+		e.freeSend(fx, rec.Agent)
 		en.busy = false
 		e.prepareFailed(fx, en, err)
-		e.pump(fx, e.lane(rec.Agent))
 		return
 	}
 	ctx, cancel := context.WithTimeout(e.sendCtx, e.opts.SendTimeout)
@@ -573,11 +570,9 @@ func (e *Engine) send(en *entry, rec Record) {
 
 	fx := e.begin()
 	defer fx.end()
-	l := e.lane(rec.Agent)
-	l.sending--
+	e.freeSend(fx, rec.Agent)
 	en.busy = false
 	e.sent(fx, en, task, err, took)
-	e.pump(fx, l)
 }
 
 func (e *Engine) prepareFailed(fx *effects, en *entry, err error) {
@@ -647,7 +642,7 @@ func (e *Engine) poll(en *entry) {
 	}
 	switch {
 	case err != nil && errors.Is(err, ports.ErrTaskNotFound):
-		e.endInvestigation(en, "lost")
+		e.endInvestigation(fx, en, "lost")
 		e.failed(fx, en, fmt.Sprintf("agent %s lost task %s", agent, taskID), Failed)
 	case err != nil:
 		en.rec.LastError = "following the task: " + err.Error()
@@ -656,7 +651,6 @@ func (e *Engine) poll(en *entry) {
 	default:
 		e.taskNews(fx, en, task)
 	}
-	e.pump(fx, e.lane(agent))
 }
 
 // taskNews records what the agent says of a task it accepted.
@@ -667,18 +661,18 @@ func (e *Engine) taskNews(fx *effects, en *entry, task ports.Task) {
 	agent, key, id := en.rec.Agent, en.rec.Key.Describe(), en.rec.TaskID
 	switch task.State {
 	case ports.TaskCompleted:
-		e.endInvestigation(en, Completed)
+		e.endInvestigation(fx, en, Completed)
 		e.settle(fx, en, Completed, "")
 		fx.audit(en, ports.AuditInvestigationCompleted, false, fmt.Sprintf("agent %s completed task %s about %s: %s", agent, id, key, orNothing(task.Summary)))
 	case ports.TaskFailed, ports.TaskRejected:
-		e.endInvestigation(en, State(task.State))
+		e.endInvestigation(fx, en, State(task.State))
 		e.failed(fx, en, fmt.Sprintf("task %s %s: %s", id, task.State, orNothing(task.Summary)), State(task.State))
 	case ports.TaskCanceled:
-		e.endInvestigation(en, Canceled)
+		e.endInvestigation(fx, en, Canceled)
 		e.settle(fx, en, Canceled, "")
 		fx.audit(en, ports.AuditInvestigationEnded, false, fmt.Sprintf("task %s of agent %s about %s was canceled: %s", id, agent, key, orNothing(task.Summary)))
 	case ports.TaskInputRequired, ports.TaskAuthRequired:
-		e.endInvestigation(en, State(task.State))
+		e.endInvestigation(fx, en, State(task.State))
 		e.settle(fx, en, State(task.State), "")
 		fx.audit(en, ports.AuditInputRequired, true, fmt.Sprintf("agent %s needs a person for task %s about %s (%s): %s", agent, id, key, task.State, orNothing(task.Summary)))
 	default: // submitted, working, or a state this version does not know: still at work
@@ -762,19 +756,31 @@ func (e *Engine) follow(en *entry) {
 	}
 }
 
-func (e *Engine) unfollow(en *entry) {
+// unfollow stops counting en's task against its agent's investigations; the lane is pumped
+// before the engine's lock is released.
+func (e *Engine) unfollow(fx *effects, en *entry) {
 	if en.followed {
 		en.followed = false
-		e.lane(en.rec.Agent).working--
+		l := e.lane(en.rec.Agent)
+		l.working--
+		fx.pump(l)
 	}
 }
 
+// freeSend gives back a send slot of agent's lane; the lane is pumped before the engine's lock is
+// released, so that what waits for the agent goes at once, whatever freed the slot.
+func (e *Engine) freeSend(fx *effects, agent hook.AgentRef) {
+	l := e.lane(agent)
+	l.sending--
+	fx.pump(l)
+}
+
 // endInvestigation stops following en's task and counts how it ended.
-func (e *Engine) endInvestigation(en *entry, outcome State) {
+func (e *Engine) endInvestigation(fx *effects, en *entry, outcome State) {
 	if !en.followed {
 		return
 	}
-	e.unfollow(en)
+	e.unfollow(fx, en)
 	e.unschedule(en)
 	e.deps.Metrics.InvestigationFinished(en.rec.Agent, string(outcome), e.deps.Clock.Since(en.rec.SentAt))
 }
@@ -803,12 +809,12 @@ func (e *Engine) unschedule(en *entry) {
 
 // detach takes en out of the ledger: a newer firing, or the agent or the Hook went away.
 // Waiting attempts are cancelled; a task at work is still followed to its end.
-func (e *Engine) detach(en *entry) {
+func (e *Engine) detach(fx *effects, en *entry) {
 	en.detached = true
 	e.indexUndeliverable(en, false)
 	if en.awaitingIntent {
 		en.awaitingIntent = false
-		e.lane(en.rec.Agent).sending--
+		e.freeSend(fx, en.rec.Agent)
 	}
 	if !en.followed {
 		e.unschedule(en)
@@ -885,10 +891,12 @@ func sortRecords(rs []Record) {
 	})
 }
 
-// effects collects what must happen once the engine's lock is released: status changes to
-// announce and audit records to write, so that neither runs under the lock.
+// effects collects what must happen before and after the engine's lock is released: lanes with
+// a freed slot to pump (under the lock), then status changes to announce and audit records to
+// write, so that neither runs under the lock.
 type effects struct {
 	e       *Engine
+	lanes   []*lane
 	refs    []hook.Ref
 	records []auditItem
 }
@@ -906,12 +914,25 @@ func (e *Engine) begin() *effects {
 
 func (fx *effects) changed(ref hook.Ref) { fx.refs = append(fx.refs, ref) }
 
+// pump asks for l to be pumped before the lock is released: a slot of it was freed.
+func (fx *effects) pump(l *lane) {
+	for _, x := range fx.lanes {
+		if x == l {
+			return
+		}
+	}
+	fx.lanes = append(fx.lanes, l)
+}
+
 func (fx *effects) audit(en *entry, kind ports.AuditKind, warning bool, msg string) {
 	fx.records = append(fx.records, auditItem{ref: en.rec.Hook, rec: ports.AuditRecord{Kind: kind, Warning: warning, Message: msg,
 		Resource: en.rec.Resource, HookUID: en.rec.HookUID}})
 }
 
 func (fx *effects) end() {
+	for _, l := range fx.lanes {
+		fx.e.pump(fx, l)
+	}
 	fx.e.mu.Unlock()
 	seen := map[hook.Ref]bool{}
 	for _, ref := range fx.refs {
