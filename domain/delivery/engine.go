@@ -587,6 +587,11 @@ func (e *Engine) prepareFailed(fx *effects, en *entry, err error) {
 // sent records the outcome of a send.
 func (e *Engine) sent(fx *effects, en *entry, task ports.Task, err error, took time.Duration) {
 	agent := en.rec.Agent
+	if task.ContextID != "" {
+		// Whatever the outcome, the next attempt continues the conversation (Kagent session) this
+		// one opened or joined, rather than opening another.
+		en.rec.ContextID = task.ContextID
+	}
 	switch {
 	case err != nil && errors.Is(err, ports.ErrPermanent):
 		e.deps.Metrics.SendFinished(agent, "permanent", took)
@@ -607,9 +612,6 @@ func (e *Engine) sent(fx *effects, en *entry, task ports.Task, err error, took t
 		e.deps.Metrics.SendFinished(agent, "accepted", took)
 		now := e.deps.Clock.Now()
 		en.rec.SentAt, en.rec.TaskID, en.rec.LastError = now, task.ID, ""
-		if task.ContextID != "" {
-			en.rec.ContextID = task.ContextID
-		}
 		if task.ID == "" { // a message: the agent answered at once
 			en.rec.Summary = task.Summary
 			e.settle(fx, en, Completed, "")
