@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -157,7 +158,10 @@ type entry struct {
 	// Hook deleted): what happens to it is audited but changes no status.
 	detached bool
 	// ended: the firing resolved; no more attempts.
-	ended     bool
+	ended bool
+	// recovered: its agent's recovery already gave it a new round; the next one comes only when
+	// its Hook changes (Revive).
+	recovered bool
 	pollEvery time.Duration
 }
 
@@ -301,12 +305,14 @@ func (e *Engine) Forget(ref hook.Ref, key event.Key) {
 	delete(e.ledger[ref], key)
 }
 
-// Revive gives the undeliverable records of hook ref a new round of attempts: the Hook changed.
+// Revive gives the undeliverable records of hook ref, and those whose attempts were used up, a
+// new round of attempts: the Hook changed.
 func (e *Engine) Revive(ref hook.Ref) {
 	fx := e.begin()
 	defer fx.end()
 	for _, records := range e.ledger[ref] {
 		for _, en := range records {
+			en.recovered = false
 			e.revive(fx, en)
 		}
 	}
@@ -384,6 +390,9 @@ func (e *Engine) Restore(ref hook.Ref, records []Record) bool {
 		default:
 			if exhausted(r) {
 				e.indexUndeliverable(en, true)
+			}
+			if forLackOfAgent(r) {
+				e.lane(r.Agent).failing = true // as far as the ledger knows; its next accepted send revives r
 			}
 		}
 		byKey[r.Key] = append(byKey[r.Key], en)
@@ -587,6 +596,9 @@ func (e *Engine) prepareFailed(fx *effects, en *entry, err error) {
 // sent records the outcome of a send.
 func (e *Engine) sent(fx *effects, en *entry, task ports.Task, err error, took time.Duration) {
 	agent := en.rec.Agent
+	if err != nil {
+		e.lane(agent).failing = true
+	}
 	if task.ContextID != "" {
 		// Whatever the outcome, the next attempt continues the conversation (Kagent session) this
 		// one opened or joined, rather than opening another.
@@ -596,7 +608,7 @@ func (e *Engine) sent(fx *effects, en *entry, task ports.Task, err error, took t
 	case err != nil && errors.Is(err, ports.ErrPermanent):
 		e.deps.Metrics.SendFinished(agent, "permanent", took)
 		e.settle(fx, en, Undeliverable, RefusedPrefix+err.Error())
-		fx.audit(en, ports.AuditUndeliverable, true, fmt.Sprintf("agent %s refused %s for good: %v; khook tries again when the Hook changes or the agent accepts another firing", agent, en.rec.Key.Describe(), err))
+		fx.audit(en, ports.AuditUndeliverable, true, fmt.Sprintf("agent %s refused %s for good: %v; khook tries again when the Hook changes, or once when the agent next accepts a firing", agent, en.rec.Key.Describe(), err))
 	case err != nil && errors.Is(err, ports.ErrUncertain) && e.opts.Guarantee == AtMostOnce:
 		e.deps.Metrics.SendFinished(agent, "uncertain", took)
 		e.settle(fx, en, Unknown, err.Error())
@@ -621,8 +633,9 @@ func (e *Engine) sent(fx *effects, en *entry, task ports.Task, err error, took t
 			fx.audit(en, ports.AuditDelivered, false, fmt.Sprintf("agent %s accepted %s as task %s (%s)", agent, en.rec.Key.Describe(), task.ID, task.State))
 			e.taskNews(fx, en, task)
 		}
-		if task.State != ports.TaskFailed && task.State != ports.TaskRejected {
-			e.reviveAgent(fx, agent) // it works (again): give what it refused a new round
+		if l := e.lane(agent); l.failing && task.State != ports.TaskFailed && task.State != ports.TaskRejected {
+			l.failing = false
+			e.reviveAgent(fx, agent) // it works again: what failed for lack of it gets a new round
 		}
 	}
 }
@@ -707,8 +720,12 @@ func (e *Engine) failed(fx *effects, en *entry, why string, final State) {
 	}
 	if en.rec.Attempts >= e.opts.MaxAttempts {
 		e.settle(fx, en, final, why)
-		fx.audit(en, ports.AuditUndeliverable, true, fmt.Sprintf("agent %s was not told of %s after %d attempts: %s; khook tries again when the Hook changes or the agent accepts another firing",
-			agent, key, en.rec.Attempts, why))
+		again := "when the Hook changes" // the agent failed the task itself
+		if final == Undeliverable {
+			again = "when the Hook changes, or once when the agent next accepts a firing"
+		}
+		fx.audit(en, ports.AuditUndeliverable, true, fmt.Sprintf("agent %s was not told of %s after %d attempts: %s; khook tries again %s",
+			agent, key, en.rec.Attempts, why, again))
 		return
 	}
 	wait := e.backoff(en.rec.Attempts)
@@ -729,10 +746,16 @@ func (e *Engine) backoff(n int) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*e.deps.Rand()))
 }
 
-// reviveAgent retries the undeliverable records of agent: it has just accepted a firing.
+// reviveAgent gives a new round to the records of agent that failed for lack of it: it has just
+// accepted a firing after failing. Each record gets at most one such round until its Hook
+// changes, so that a firing the agent refuses on its own is not sent again with every firing the
+// agent accepts.
 func (e *Engine) reviveAgent(fx *effects, agent hook.AgentRef) {
 	for en := range e.undeliverable[agent] {
-		e.revive(fx, en)
+		if forLackOfAgent(en.rec) && !en.recovered {
+			en.recovered = true
+			e.revive(fx, en)
+		}
 	}
 }
 
@@ -855,6 +878,14 @@ func exhausted(r Record) bool {
 		return r.NextAt.IsZero()
 	}
 	return false
+}
+
+// forLackOfAgent reports whether r is undeliverable because its agent could not be reached or
+// refused it (a transport error, an open circuit breaker, no such agent, unauthorised), which
+// its agent's recovery may cure. A prompt that cannot be rendered changes only with its Hook, and
+// a task the agent failed or rejected in every attempt is the agent's answer, not its absence.
+func forLackOfAgent(r Record) bool {
+	return r.State == Undeliverable && !strings.HasPrefix(r.LastError, PromptPrefix)
 }
 
 func (e *Engine) indexUndeliverable(en *entry, add bool) {

@@ -31,19 +31,35 @@ func firing(ref hook.Ref, pod string) delivery.Firing {
 		Resource: ports.ResourceRef{Kind: "Pod", Namespace: "apps", Name: pod}}
 }
 
-// preparer renders "prompt for <agent>" unless told otherwise.
+// preparer renders "prompt for <agent>" unless told otherwise, and counts what it rendered.
 type preparer struct {
-	mu   sync.Mutex
-	fail map[hook.AgentRef]error
+	mu       sync.Mutex
+	fail     map[hook.AgentRef]error
+	failHook map[hook.Ref]error
+	calls    map[hook.Ref]int
 }
 
 func (p *preparer) Prepare(r delivery.Record) (ports.AgentRequest, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.calls == nil {
+		p.calls = map[hook.Ref]int{}
+	}
+	p.calls[r.Hook]++
 	if err := p.fail[r.Agent]; err != nil {
 		return ports.AgentRequest{}, err
 	}
+	if err := p.failHook[r.Hook]; err != nil {
+		return ports.AgentRequest{}, err
+	}
 	return ports.AgentRequest{Hook: r.Hook, Agent: r.Agent, Prompt: "prompt for " + r.Agent.String(), MessageID: r.MessageID, ContextID: r.ContextID}, nil
+}
+
+// prepared counts the records of ref the preparer was asked to render.
+func (p *preparer) prepared(ref hook.Ref) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls[ref]
 }
 
 type fixture struct {
