@@ -162,6 +162,8 @@ type entry struct {
 	// recovered: its agent's recovery already gave it a new round; the next one comes only when
 	// its Hook changes (Revive).
 	recovered bool
+	// cuts counts the status writes in a row that left out its intent (at most once).
+	cuts      int
 	pollEvery time.Duration
 }
 
@@ -337,7 +339,7 @@ func (e *Engine) Drop(ref hook.Ref) {
 
 // Snapshot returns the ledger of hook ref, ordered by key and agent, and a function to call once
 // it is written, with the keys the write kept: at most once, that releases the sends whose intent
-// the write holds.
+// the write holds, and gives back the slots of those it left out (see releaseIntents).
 func (e *Engine) Snapshot(ref hook.Ref) (records []Record, written func(kept map[event.Key]bool)) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -534,14 +536,30 @@ func (e *Engine) pump(fx *effects, l *lane) {
 	}
 }
 
+// releaseIntents starts the sends whose intent a status write kept. One the write left out (the
+// status had no room for it) gives its send slot back, so that it holds no slot of its agent for
+// a write that may never come: it goes back to its agent's queue, behind the other Hooks' turns;
+// left out again, it waits a backoff first, so that no write loop follows. Cuts are not attempts.
 func (e *Engine) releaseIntents(intents []*entry, kept map[event.Key]bool) {
 	fx := e.begin()
 	defer fx.end()
 	for _, en := range intents {
-		if !en.awaitingIntent || !kept[en.rec.Key] {
-			continue // shut down, dropped or ended meanwhile; or not written: it waits for a write that holds it
+		if !en.awaitingIntent {
+			continue // shut down, dropped or ended meanwhile
 		}
-		en.awaitingIntent = false
+		if !kept[en.rec.Key] {
+			en.awaitingIntent = false
+			e.freeSend(fx, en.rec.Agent)
+			e.transition(fx, en, Pending)
+			en.cuts++
+			if en.cuts == 1 {
+				e.enqueue(fx, en)
+			} else {
+				e.schedule(en, e.deps.Clock.Now().Add(e.backoff(en.cuts-1)))
+			}
+			continue
+		}
+		en.awaitingIntent, en.cuts = false, 0
 		if en.detached || en.ended || e.closed {
 			e.freeSend(fx, en.rec.Agent)
 			e.settle(fx, en, Abandoned, "not sent: the firing ended before its turn")
