@@ -89,9 +89,12 @@ func (r *sourcesRunnable) Start(ctx context.Context) error {
 }
 
 // loopsRunnable writes status, resolves quiet events and runs due deliveries (retries, polls,
-// deadlines). When it stops — shutdown or lost leadership — it starts no more sends, lets those
-// under way finish (up to ShutdownTimeout) and writes the final status, so that a successor
-// neither loses a firing nor tells an agent twice.
+// deadlines). Due deliveries run on their own goroutine, so that a slow API server holding a
+// status write up delays no agent's delivery. A failed status write is tried again after
+// StatusCoalesceDelay, doubling while writes fail (up to StatusFlushInterval), so that a failing
+// API server is not hammered. When it stops — shutdown or lost leadership — it starts no more
+// sends, lets those under way finish (up to ShutdownTimeout) and writes the final status, so
+// that a successor neither loses a firing nor tells an agent twice.
 type loopsRunnable struct{ k *Khook }
 
 func (r *loopsRunnable) NeedLeaderElection() bool { return true }
@@ -100,14 +103,30 @@ func (r *loopsRunnable) Start(ctx context.Context) error {
 	p, o, log := r.k.Pipeline, r.k.Options, r.k.Log
 	flush := time.NewTicker(o.StatusFlushInterval)
 	sweep := time.NewTicker(o.CleanupInterval)
-	tick := time.NewTicker(o.TickInterval)
 	defer flush.Stop()
 	defer sweep.Stop()
-	defer tick.Stop()
+	due := make(chan struct{}) // closed when the due-deliveries goroutine has returned
+	go func() {
+		defer close(due)
+		tick := time.NewTicker(o.TickInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				p.RunDue()
+			}
+		}
+	}()
+	failures := 0 // status flushes failed in a row
 	writeStatus := func(ctx context.Context, full bool) {
 		if err := p.FlushStatus(ctx, full); err != nil {
-			log.Error(err, "writing hook status failed; will try again")
+			failures++
+			log.Error(err, "writing hook status failed; will try again", "in", r.writeDelay(failures).String())
+			return
 		}
+		failures = 0
 	}
 	var coalesce <-chan time.Time // armed by a state change: one write per Hook per delay
 	for {
@@ -115,6 +134,7 @@ func (r *loopsRunnable) Start(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			p.Stop() // from now on nothing is sent: another replica may lead
+			<-due
 			drainCtx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
 			defer cancel()
 			if err := p.Drain(drainCtx); err != nil {
@@ -126,7 +146,7 @@ func (r *loopsRunnable) Start(ctx context.Context) error {
 			return nil
 		case <-p.Changed():
 			if coalesce == nil {
-				coalesce = time.After(o.StatusCoalesceDelay)
+				coalesce = time.After(r.writeDelay(failures))
 			}
 		case <-coalesce:
 			coalesce = nil
@@ -135,8 +155,17 @@ func (r *loopsRunnable) Start(ctx context.Context) error {
 			writeStatus(ctx, true)
 		case <-sweep.C:
 			p.Sweep(ctx)
-		case <-tick.C:
-			p.RunDue()
 		}
 	}
+}
+
+// writeDelay is how long a state change waits for more before the status is written: the
+// coalesce delay, doubled for each flush failed in a row, at most the full flush interval.
+func (r *loopsRunnable) writeDelay(failures int) time.Duration {
+	o := r.k.Options
+	d := o.StatusCoalesceDelay
+	for i := 0; i < failures && d < o.StatusFlushInterval; i++ {
+		d *= 2
+	}
+	return max(min(d, o.StatusFlushInterval), o.StatusCoalesceDelay)
 }

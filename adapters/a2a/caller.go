@@ -78,7 +78,7 @@ func (c *Caller) AgentURL(agent hook.AgentRef) string {
 func (c *Caller) Send(ctx context.Context, req ports.AgentRequest) (ports.Task, error) {
 	client, err := c.client(ctx, req.Agent)
 	if err != nil {
-		return ports.Task{}, err
+		return ports.Task{ContextID: req.ContextID}, err
 	}
 	contextID := req.ContextID
 	if contextID == "" {

@@ -184,6 +184,48 @@ func TestAnAttemptThatCarriesASessionContinuesIt(t *testing.T) {
 	}
 }
 
+func TestAFailedSendReturnsItsSessionAndEveryLaterAttemptContinuesIt(t *testing.T) {
+	policy := a2a.RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxRetries: 5}
+	tests := []struct {
+		name string
+		// send makes the attempts: a failing one, then the next, as the delivery engine would.
+		send func(t *testing.T, c *a2a.Caller, srv *echoagent.Server)
+	}{
+		{"the engine's next attempt, given the session the failed one returned", func(t *testing.T, c *a2a.Caller, srv *echoagent.Server) {
+			srv.FailNext(1)
+			failed, err := c.Send(context.Background(), request("x"))
+			if err == nil {
+				t.Fatal("the first send did not fail")
+			}
+			if failed.ContextID == "" {
+				t.Fatalf("a failed send returned no session (%+v)", failed)
+			}
+			again := request("x")
+			again.ContextID = failed.ContextID
+			if _, err := c.Send(context.Background(), again); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the quick retries of one send", func(t *testing.T, c *a2a.Caller, srv *echoagent.Server) {
+			srv.FailNext(2)
+			if _, err := a2a.WithRetry(c, policy, logr.Discard()).Send(context.Background(), request("x")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := echoagent.Start(echoagent.Options{})
+			defer srv.Close()
+			tt.send(t, newCaller(t, srv.URL, a2a.Security{}, nil), srv)
+			sessions, got := srv.Sessions(), srv.ReceivedBy("kagent/k8s-agent")
+			if len(sessions) != 1 || len(got) != 1 || got[0].ContextID != sessions[0].ID {
+				t.Fatalf("sessions %+v, delivered %+v: want one session, continued by the attempt that got through", sessions, got)
+			}
+		})
+	}
+}
+
 func TestFailuresAreClassifiedSoThatTheDomainKnowsWhetherToRetry(t *testing.T) {
 	var hangURL string
 	stop := make(chan struct{})

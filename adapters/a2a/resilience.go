@@ -55,9 +55,18 @@ func WithRetry(next ports.AgentCaller, policy RetryPolicy, log logr.Logger) port
 	return &retrying{next: next, policy: policy.withDefaults(), log: log}
 }
 
+// Send retries a send that surely did not arrive; each retry continues the session (context id)
+// the failed attempt returned, so that a blip opens no second Kagent session.
 func (r *retrying) Send(ctx context.Context, req ports.AgentRequest) (ports.Task, error) {
-	return r.retry(ctx, "send", req.Agent, func() (ports.Task, error) { return r.next.Send(ctx, req) },
-		func(err error) bool { return !errors.Is(err, ports.ErrUncertain) })
+	return r.retry(ctx, "send", req.Agent, func() (ports.Task, error) {
+		t, err := r.next.Send(ctx, req)
+		if t.ContextID == "" {
+			t.ContextID = req.ContextID // an attempt that failed early still names the session
+		} else {
+			req.ContextID = t.ContextID
+		}
+		return t, err
+	}, func(err error) bool { return !errors.Is(err, ports.ErrUncertain) })
 }
 
 func (r *retrying) GetTask(ctx context.Context, agent hook.AgentRef, taskID string) (ports.Task, error) {

@@ -19,8 +19,9 @@
 //
 // Failed deliveries (a transport error, a task that failed or was rejected) are retried with
 // exponential backoff and jitter until MaxAttempts; permanent failures (no such agent, refused,
-// a prompt that cannot be rendered) stop at once. An undeliverable record is tried again when
-// its Hook changes (Revive) or when its agent accepts another delivery.
+// a prompt that cannot be rendered) stop at once. A record given up is tried again when its Hook
+// changes (Revive); one that failed for lack of its agent (undeliverable, but not for its prompt)
+// also once when its agent, after a failed send, accepts a delivery again.
 //
 // Guarantee for the one uncertain moment (the process dies after a send, before the status write):
 // AtLeastOnce sends again after a restart, with the same message id so that the agent can

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -157,7 +158,12 @@ type entry struct {
 	// Hook deleted): what happens to it is audited but changes no status.
 	detached bool
 	// ended: the firing resolved; no more attempts.
-	ended     bool
+	ended bool
+	// recovered: its agent's recovery already gave it a new round; the next one comes only when
+	// its Hook changes (Revive).
+	recovered bool
+	// cuts counts the status writes in a row that left out its intent (at most once).
+	cuts      int
 	pollEvery time.Duration
 }
 
@@ -234,7 +240,7 @@ func (e *Engine) Ensure(f Firing, agents []hook.AgentRef, alreadyTold bool) {
 	current := byKey[f.Key]
 	if len(current) > 0 && !current[0].rec.FirstSeen.Equal(f.FirstSeen) {
 		for _, en := range current {
-			e.detach(en)
+			e.detach(fx, en)
 		}
 		current = nil
 	}
@@ -249,7 +255,7 @@ func (e *Engine) Ensure(f Firing, agents []hook.AgentRef, alreadyTold bool) {
 			delete(named, en.rec.Agent)
 			continue
 		}
-		e.detach(en)
+		e.detach(fx, en)
 		fx.changed(f.Hook)
 	}
 	for _, a := range agents {
@@ -280,10 +286,8 @@ func (e *Engine) End(ref hook.Ref, key event.Key) {
 		switch {
 		case en.awaitingIntent:
 			en.awaitingIntent = false
-			l := e.lane(en.rec.Agent)
-			l.sending--
+			e.freeSend(fx, en.rec.Agent)
 			e.settle(fx, en, Abandoned, "the event resolved before the agent was told")
-			e.pump(fx, l)
 		case en.rec.State == Pending:
 			e.unschedule(en)
 			e.settle(fx, en, Abandoned, "the event resolved before the agent was told")
@@ -298,17 +302,19 @@ func (e *Engine) Forget(ref hook.Ref, key event.Key) {
 	defer fx.end()
 	for _, en := range e.ledger[ref][key] {
 		en.ended = true
-		e.detach(en)
+		e.detach(fx, en)
 	}
 	delete(e.ledger[ref], key)
 }
 
-// Revive gives the undeliverable records of hook ref a new round of attempts: the Hook changed.
+// Revive gives the undeliverable records of hook ref, and those whose attempts were used up, a
+// new round of attempts: the Hook changed.
 func (e *Engine) Revive(ref hook.Ref) {
 	fx := e.begin()
 	defer fx.end()
 	for _, records := range e.ledger[ref] {
 		for _, en := range records {
+			en.recovered = false
 			e.revive(fx, en)
 		}
 	}
@@ -320,8 +326,8 @@ func (e *Engine) Drop(ref hook.Ref) {
 	defer fx.end()
 	for _, records := range e.ledger[ref] {
 		for _, en := range records {
-			e.detach(en)
-			e.unfollow(en)
+			e.detach(fx, en)
+			e.unfollow(fx, en)
 			e.unschedule(en)
 		}
 	}
@@ -333,7 +339,7 @@ func (e *Engine) Drop(ref hook.Ref) {
 
 // Snapshot returns the ledger of hook ref, ordered by key and agent, and a function to call once
 // it is written, with the keys the write kept: at most once, that releases the sends whose intent
-// the write holds.
+// the write holds, and gives back the slots of those it left out (see releaseIntents).
 func (e *Engine) Snapshot(ref hook.Ref) (records []Record, written func(kept map[event.Key]bool)) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -387,6 +393,9 @@ func (e *Engine) Restore(ref hook.Ref, records []Record) bool {
 			if exhausted(r) {
 				e.indexUndeliverable(en, true)
 			}
+			if forLackOfAgent(r) {
+				e.lane(r.Agent).failing = true // as far as the ledger knows; its next accepted send revives r
+			}
 		}
 		byKey[r.Key] = append(byKey[r.Key], en)
 	}
@@ -413,7 +422,7 @@ func (e *Engine) RunDue() {
 			e.enqueue(fx, en)
 		case Submitted, Working:
 			if now.Sub(en.rec.SentAt) >= e.opts.InvestigationTimeout {
-				e.endInvestigation(en, TimedOut)
+				e.endInvestigation(fx, en, TimedOut)
 				e.settle(fx, en, TimedOut, fmt.Sprintf("no end within %s", e.opts.InvestigationTimeout))
 				fx.audit(en, ports.AuditInvestigationEnded, true, fmt.Sprintf("agent %s: task %s about %s timed out after %s; khook stopped following it",
 					en.rec.Agent, en.rec.TaskID, en.rec.Key.Describe(), e.opts.InvestigationTimeout))
@@ -527,16 +536,32 @@ func (e *Engine) pump(fx *effects, l *lane) {
 	}
 }
 
+// releaseIntents starts the sends whose intent a status write kept. One the write left out (the
+// status had no room for it) gives its send slot back, so that it holds no slot of its agent for
+// a write that may never come: it goes back to its agent's queue, behind the other Hooks' turns;
+// left out again, it waits a backoff first, so that no write loop follows. Cuts are not attempts.
 func (e *Engine) releaseIntents(intents []*entry, kept map[event.Key]bool) {
 	fx := e.begin()
 	defer fx.end()
 	for _, en := range intents {
-		if !en.awaitingIntent || !kept[en.rec.Key] {
-			continue // shut down, dropped or ended meanwhile; or not written: it waits for a write that holds it
+		if !en.awaitingIntent {
+			continue // shut down, dropped or ended meanwhile
 		}
-		en.awaitingIntent = false
+		if !kept[en.rec.Key] {
+			en.awaitingIntent = false
+			e.freeSend(fx, en.rec.Agent)
+			e.transition(fx, en, Pending)
+			en.cuts++
+			if en.cuts == 1 {
+				e.enqueue(fx, en)
+			} else {
+				e.schedule(en, e.deps.Clock.Now().Add(e.backoff(en.cuts-1)))
+			}
+			continue
+		}
+		en.awaitingIntent, en.cuts = false, 0
 		if en.detached || en.ended || e.closed {
-			e.lane(en.rec.Agent).sending--
+			e.freeSend(fx, en.rec.Agent)
 			e.settle(fx, en, Abandoned, "not sent: the firing ended before its turn")
 			continue
 		}
@@ -559,10 +584,9 @@ func (e *Engine) send(en *entry, rec Record) {
 	if err != nil {
 		fx := e.begin()
 		defer fx.end()
-		e.lane(rec.Agent).sending--
+		e.freeSend(fx, rec.Agent)
 		en.busy = false
 		e.prepareFailed(fx, en, err)
-		e.pump(fx, e.lane(rec.Agent))
 		return
 	}
 	ctx, cancel := context.WithTimeout(e.sendCtx, e.opts.SendTimeout)
@@ -573,11 +597,9 @@ func (e *Engine) send(en *entry, rec Record) {
 
 	fx := e.begin()
 	defer fx.end()
-	l := e.lane(rec.Agent)
-	l.sending--
+	e.freeSend(fx, rec.Agent)
 	en.busy = false
 	e.sent(fx, en, task, err, took)
-	e.pump(fx, l)
 }
 
 func (e *Engine) prepareFailed(fx *effects, en *entry, err error) {
@@ -592,11 +614,19 @@ func (e *Engine) prepareFailed(fx *effects, en *entry, err error) {
 // sent records the outcome of a send.
 func (e *Engine) sent(fx *effects, en *entry, task ports.Task, err error, took time.Duration) {
 	agent := en.rec.Agent
+	if err != nil {
+		e.lane(agent).failing = true
+	}
+	if task.ContextID != "" {
+		// Whatever the outcome, the next attempt continues the conversation (Kagent session) this
+		// one opened or joined, rather than opening another.
+		en.rec.ContextID = task.ContextID
+	}
 	switch {
 	case err != nil && errors.Is(err, ports.ErrPermanent):
 		e.deps.Metrics.SendFinished(agent, "permanent", took)
 		e.settle(fx, en, Undeliverable, RefusedPrefix+err.Error())
-		fx.audit(en, ports.AuditUndeliverable, true, fmt.Sprintf("agent %s refused %s for good: %v; khook tries again when the Hook changes or the agent accepts another firing", agent, en.rec.Key.Describe(), err))
+		fx.audit(en, ports.AuditUndeliverable, true, fmt.Sprintf("agent %s refused %s for good: %v; khook tries again when the Hook changes, or once when the agent next accepts a firing", agent, en.rec.Key.Describe(), err))
 	case err != nil && errors.Is(err, ports.ErrUncertain) && e.opts.Guarantee == AtMostOnce:
 		e.deps.Metrics.SendFinished(agent, "uncertain", took)
 		e.settle(fx, en, Unknown, err.Error())
@@ -612,9 +642,6 @@ func (e *Engine) sent(fx *effects, en *entry, task ports.Task, err error, took t
 		e.deps.Metrics.SendFinished(agent, "accepted", took)
 		now := e.deps.Clock.Now()
 		en.rec.SentAt, en.rec.TaskID, en.rec.LastError = now, task.ID, ""
-		if task.ContextID != "" {
-			en.rec.ContextID = task.ContextID
-		}
 		if task.ID == "" { // a message: the agent answered at once
 			en.rec.Summary = task.Summary
 			e.settle(fx, en, Completed, "")
@@ -624,8 +651,9 @@ func (e *Engine) sent(fx *effects, en *entry, task ports.Task, err error, took t
 			fx.audit(en, ports.AuditDelivered, false, fmt.Sprintf("agent %s accepted %s as task %s (%s)", agent, en.rec.Key.Describe(), task.ID, task.State))
 			e.taskNews(fx, en, task)
 		}
-		if task.State != ports.TaskFailed && task.State != ports.TaskRejected {
-			e.reviveAgent(fx, agent) // it works (again): give what it refused a new round
+		if l := e.lane(agent); l.failing && task.State != ports.TaskFailed && task.State != ports.TaskRejected {
+			l.failing = false
+			e.reviveAgent(fx, agent) // it works again: what failed for lack of it gets a new round
 		}
 	}
 }
@@ -647,7 +675,7 @@ func (e *Engine) poll(en *entry) {
 	}
 	switch {
 	case err != nil && errors.Is(err, ports.ErrTaskNotFound):
-		e.endInvestigation(en, "lost")
+		e.endInvestigation(fx, en, "lost")
 		e.failed(fx, en, fmt.Sprintf("agent %s lost task %s", agent, taskID), Failed)
 	case err != nil:
 		en.rec.LastError = "following the task: " + err.Error()
@@ -656,7 +684,6 @@ func (e *Engine) poll(en *entry) {
 	default:
 		e.taskNews(fx, en, task)
 	}
-	e.pump(fx, e.lane(agent))
 }
 
 // taskNews records what the agent says of a task it accepted.
@@ -667,18 +694,18 @@ func (e *Engine) taskNews(fx *effects, en *entry, task ports.Task) {
 	agent, key, id := en.rec.Agent, en.rec.Key.Describe(), en.rec.TaskID
 	switch task.State {
 	case ports.TaskCompleted:
-		e.endInvestigation(en, Completed)
+		e.endInvestigation(fx, en, Completed)
 		e.settle(fx, en, Completed, "")
 		fx.audit(en, ports.AuditInvestigationCompleted, false, fmt.Sprintf("agent %s completed task %s about %s: %s", agent, id, key, orNothing(task.Summary)))
 	case ports.TaskFailed, ports.TaskRejected:
-		e.endInvestigation(en, State(task.State))
+		e.endInvestigation(fx, en, State(task.State))
 		e.failed(fx, en, fmt.Sprintf("task %s %s: %s", id, task.State, orNothing(task.Summary)), State(task.State))
 	case ports.TaskCanceled:
-		e.endInvestigation(en, Canceled)
+		e.endInvestigation(fx, en, Canceled)
 		e.settle(fx, en, Canceled, "")
 		fx.audit(en, ports.AuditInvestigationEnded, false, fmt.Sprintf("task %s of agent %s about %s was canceled: %s", id, agent, key, orNothing(task.Summary)))
 	case ports.TaskInputRequired, ports.TaskAuthRequired:
-		e.endInvestigation(en, State(task.State))
+		e.endInvestigation(fx, en, State(task.State))
 		e.settle(fx, en, State(task.State), "")
 		fx.audit(en, ports.AuditInputRequired, true, fmt.Sprintf("agent %s needs a person for task %s about %s (%s): %s", agent, id, key, task.State, orNothing(task.Summary)))
 	default: // submitted, working, or a state this version does not know: still at work
@@ -711,8 +738,12 @@ func (e *Engine) failed(fx *effects, en *entry, why string, final State) {
 	}
 	if en.rec.Attempts >= e.opts.MaxAttempts {
 		e.settle(fx, en, final, why)
-		fx.audit(en, ports.AuditUndeliverable, true, fmt.Sprintf("agent %s was not told of %s after %d attempts: %s; khook tries again when the Hook changes or the agent accepts another firing",
-			agent, key, en.rec.Attempts, why))
+		again := "when the Hook changes" // the agent failed the task itself
+		if final == Undeliverable {
+			again = "when the Hook changes, or once when the agent next accepts a firing"
+		}
+		fx.audit(en, ports.AuditUndeliverable, true, fmt.Sprintf("agent %s was not told of %s after %d attempts: %s; khook tries again %s",
+			agent, key, en.rec.Attempts, why, again))
 		return
 	}
 	wait := e.backoff(en.rec.Attempts)
@@ -733,10 +764,16 @@ func (e *Engine) backoff(n int) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*e.deps.Rand()))
 }
 
-// reviveAgent retries the undeliverable records of agent: it has just accepted a firing.
+// reviveAgent gives a new round to the records of agent that failed for lack of it: it has just
+// accepted a firing after failing. Each record gets at most one such round until its Hook
+// changes, so that a firing the agent refuses on its own is not sent again with every firing the
+// agent accepts.
 func (e *Engine) reviveAgent(fx *effects, agent hook.AgentRef) {
 	for en := range e.undeliverable[agent] {
-		e.revive(fx, en)
+		if forLackOfAgent(en.rec) && !en.recovered {
+			en.recovered = true
+			e.revive(fx, en)
+		}
 	}
 }
 
@@ -762,19 +799,31 @@ func (e *Engine) follow(en *entry) {
 	}
 }
 
-func (e *Engine) unfollow(en *entry) {
+// unfollow stops counting en's task against its agent's investigations; the lane is pumped
+// before the engine's lock is released.
+func (e *Engine) unfollow(fx *effects, en *entry) {
 	if en.followed {
 		en.followed = false
-		e.lane(en.rec.Agent).working--
+		l := e.lane(en.rec.Agent)
+		l.working--
+		fx.pump(l)
 	}
 }
 
+// freeSend gives back a send slot of agent's lane; the lane is pumped before the engine's lock is
+// released, so that what waits for the agent goes at once, whatever freed the slot.
+func (e *Engine) freeSend(fx *effects, agent hook.AgentRef) {
+	l := e.lane(agent)
+	l.sending--
+	fx.pump(l)
+}
+
 // endInvestigation stops following en's task and counts how it ended.
-func (e *Engine) endInvestigation(en *entry, outcome State) {
+func (e *Engine) endInvestigation(fx *effects, en *entry, outcome State) {
 	if !en.followed {
 		return
 	}
-	e.unfollow(en)
+	e.unfollow(fx, en)
 	e.unschedule(en)
 	e.deps.Metrics.InvestigationFinished(en.rec.Agent, string(outcome), e.deps.Clock.Since(en.rec.SentAt))
 }
@@ -803,12 +852,12 @@ func (e *Engine) unschedule(en *entry) {
 
 // detach takes en out of the ledger: a newer firing, or the agent or the Hook went away.
 // Waiting attempts are cancelled; a task at work is still followed to its end.
-func (e *Engine) detach(en *entry) {
+func (e *Engine) detach(fx *effects, en *entry) {
 	en.detached = true
 	e.indexUndeliverable(en, false)
 	if en.awaitingIntent {
 		en.awaitingIntent = false
-		e.lane(en.rec.Agent).sending--
+		e.freeSend(fx, en.rec.Agent)
 	}
 	if !en.followed {
 		e.unschedule(en)
@@ -849,6 +898,14 @@ func exhausted(r Record) bool {
 	return false
 }
 
+// forLackOfAgent reports whether r is undeliverable because its agent could not be reached or
+// refused it (a transport error, an open circuit breaker, no such agent, unauthorised), which
+// its agent's recovery may cure. A prompt that cannot be rendered changes only with its Hook, and
+// a task the agent failed or rejected in every attempt is the agent's answer, not its absence.
+func forLackOfAgent(r Record) bool {
+	return r.State == Undeliverable && !strings.HasPrefix(r.LastError, PromptPrefix)
+}
+
 func (e *Engine) indexUndeliverable(en *entry, add bool) {
 	byAgent := e.undeliverable[en.rec.Agent]
 	if !add {
@@ -885,10 +942,12 @@ func sortRecords(rs []Record) {
 	})
 }
 
-// effects collects what must happen once the engine's lock is released: status changes to
-// announce and audit records to write, so that neither runs under the lock.
+// effects collects what must happen before and after the engine's lock is released: lanes with
+// a freed slot to pump (under the lock), then status changes to announce and audit records to
+// write, so that neither runs under the lock.
 type effects struct {
 	e       *Engine
+	lanes   []*lane
 	refs    []hook.Ref
 	records []auditItem
 }
@@ -906,12 +965,25 @@ func (e *Engine) begin() *effects {
 
 func (fx *effects) changed(ref hook.Ref) { fx.refs = append(fx.refs, ref) }
 
+// pump asks for l to be pumped before the lock is released: a slot of it was freed.
+func (fx *effects) pump(l *lane) {
+	for _, x := range fx.lanes {
+		if x == l {
+			return
+		}
+	}
+	fx.lanes = append(fx.lanes, l)
+}
+
 func (fx *effects) audit(en *entry, kind ports.AuditKind, warning bool, msg string) {
 	fx.records = append(fx.records, auditItem{ref: en.rec.Hook, rec: ports.AuditRecord{Kind: kind, Warning: warning, Message: msg,
 		Resource: en.rec.Resource, HookUID: en.rec.HookUID}})
 }
 
 func (fx *effects) end() {
+	for _, l := range fx.lanes {
+		fx.e.pump(fx, l)
+	}
 	fx.e.mu.Unlock()
 	seen := map[hook.Ref]bool{}
 	for _, ref := range fx.refs {

@@ -31,19 +31,35 @@ func firing(ref hook.Ref, pod string) delivery.Firing {
 		Resource: ports.ResourceRef{Kind: "Pod", Namespace: "apps", Name: pod}}
 }
 
-// preparer renders "prompt for <agent>" unless told otherwise.
+// preparer renders "prompt for <agent>" unless told otherwise, and counts what it rendered.
 type preparer struct {
-	mu   sync.Mutex
-	fail map[hook.AgentRef]error
+	mu       sync.Mutex
+	fail     map[hook.AgentRef]error
+	failHook map[hook.Ref]error
+	calls    map[hook.Ref]int
 }
 
 func (p *preparer) Prepare(r delivery.Record) (ports.AgentRequest, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.calls == nil {
+		p.calls = map[hook.Ref]int{}
+	}
+	p.calls[r.Hook]++
 	if err := p.fail[r.Agent]; err != nil {
 		return ports.AgentRequest{}, err
 	}
+	if err := p.failHook[r.Hook]; err != nil {
+		return ports.AgentRequest{}, err
+	}
 	return ports.AgentRequest{Hook: r.Hook, Agent: r.Agent, Prompt: "prompt for " + r.Agent.String(), MessageID: r.MessageID, ContextID: r.ContextID}, nil
+}
+
+// prepared counts the records of ref the preparer was asked to render.
+func (p *preparer) prepared(ref hook.Ref) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls[ref]
 }
 
 type fixture struct {
@@ -668,6 +684,44 @@ func TestOptionsAreValidatedWithTheFieldNamed(t *testing.T) {
 			err := tt.opts.Validate()
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Validate() = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestTheNextAttemptContinuesTheSessionOfAFailedOne(t *testing.T) {
+	tests := []struct {
+		name  string
+		first func(req ports.AgentRequest) (ports.Task, error)
+	}{
+		{"an agent that was unavailable", func(ports.AgentRequest) (ports.Task, error) {
+			return ports.Task{ContextID: "session-1"}, errors.New("HTTP 503")
+		}},
+		{"a send whose answer never came (at least once)", func(ports.AgentRequest) (ports.Task, error) {
+			return ports.Task{ContextID: "session-1"}, fmt.Errorf("timeout awaiting the answer: %w", ports.ErrUncertain)
+		}},
+		{"a task that failed", func(ports.AgentRequest) (ports.Task, error) {
+			return ports.Task{ID: "t-1", ContextID: "session-1", State: ports.TaskFailed}, nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, delivery.Options{RetryInitial: time.Second})
+			f.agent.OnSend = func(_ context.Context, req ports.AgentRequest, n int) (ports.Task, error) {
+				if n == 0 {
+					return tt.first(req)
+				}
+				return completed("t-2")
+			}
+			f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
+			f.engine.Wait()
+			if r := f.record(t, hookX, agentA); r.ContextID != "session-1" {
+				t.Fatalf("after the failed attempt the ledger keeps context %q, want the session the agent named", r.ContextID)
+			}
+			f.after(time.Minute)
+			sends := f.agent.Calls("send", agentA)
+			if len(sends) != 2 || sends[0].Request.ContextID != "" || sends[1].Request.ContextID != "session-1" {
+				t.Fatalf("sends %+v: want the second attempt to continue session-1", sends)
 			}
 		})
 	}

@@ -14,6 +14,9 @@ type lane struct {
 	// sending counts sends under way (and, at most once, sends waiting for their intent to be
 	// persisted); working counts accepted tasks being followed.
 	sending, working int
+	// failing: the latest send to the agent failed (or the restored ledger says it could not be
+	// reached); the next accepted send revives what failed for lack of it.
+	failing bool
 }
 
 // fairQueue is a queue of records in which Hooks take turns: the Hook served longest ago goes

@@ -24,7 +24,8 @@ const (
 	Working   State = "working"
 	// Completed: the agent finished (or answered at once). Success.
 	Completed State = "completed"
-	// Failed and Rejected: the agent's task failed or was refused; retried until MaxAttempts.
+	// Failed and Rejected: the agent's task failed or was refused; retried until MaxAttempts, then
+	// only when the Hook changes.
 	Failed   State = "failed"
 	Rejected State = "rejected"
 	// Canceled: someone canceled the task. Not retried.
@@ -34,8 +35,8 @@ const (
 	AuthRequired  State = "auth-required"
 	// TimedOut: the task did not end within the investigation deadline.
 	TimedOut State = "timed-out"
-	// Undeliverable: a permanent failure, or retries used up. Tried again when the Hook changes or
-	// the agent accepts another delivery.
+	// Undeliverable: a permanent failure, or retries used up. Tried again when the Hook changes or,
+	// unless its prompt cannot be rendered, once when its agent recovers.
 	Undeliverable State = "undeliverable"
 	// Unknown: at most once, the process stopped during a send; it is not sent again.
 	Unknown State = "unknown"

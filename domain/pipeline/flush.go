@@ -14,7 +14,9 @@ import (
 // FlushStatus writes the status of every Hook whose state changed since the last flush. With
 // full, it also writes the Hooks whose events were merely seen again (their lastSeen and
 // occurrences), and those whose last write was refused as too large. A Hook whose write fails
-// stays marked and is written by a later flush.
+// stays marked and Changed is signalled, so that the next flush tries it again (the caller
+// spaces flushes out while they fail); one refused as too large waits for the next full flush,
+// with half as many entries.
 func (p *Pipeline) FlushStatus(ctx context.Context, full bool) error {
 	p.mu.Lock()
 	set := p.dirty
@@ -38,21 +40,21 @@ func (p *Pipeline) FlushStatus(ctx context.Context, full bool) error {
 	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
 	var errs []error
 	for _, ref := range refs {
-		if err := p.flush(ctx, ref); err != nil {
+		if err := p.flush(ctx, ref, full); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (p *Pipeline) flush(ctx context.Context, ref hook.Ref) error {
+func (p *Pipeline) flush(ctx context.Context, ref hook.Ref, full bool) error {
 	h, ok := p.deps.Index.Get(ref)
 	if !ok {
 		return nil // deleted: nothing to write to
 	}
 	p.mu.Lock()
-	limits := p.limits[ref]
-	if limits == (status.Limits{}) {
+	limits, reduced := p.limits[ref]
+	if !reduced {
 		limits = p.opts.StatusLimits
 	}
 	p.mu.Unlock()
@@ -61,19 +63,22 @@ func (p *Pipeline) flush(ctx context.Context, ref hook.Ref) error {
 	activity := status.Activity(entries, records, limits)
 	activity.HookUID = h.UID
 	if err := p.deps.Status.WriteActivity(ctx, ref, activity); err != nil {
-		p.mu.Lock()
 		if errors.Is(err, ports.ErrStatusTooLarge) {
 			smaller := limits
-			smaller.MaxEvents = max(len(activity.Events)/2, 10)
+			smaller.MaxEvents = max(len(activity.Events)/2, minStatusEvents)
+			p.mu.Lock()
 			p.limits[ref] = smaller
 			p.deferred[ref] = true
+			p.mu.Unlock()
 		} else {
-			p.dirty[ref] = true
+			p.markDirty(ref) // soon again: under at-most-once, sends wait for this write
 		}
-		p.mu.Unlock()
 		return fmt.Errorf("writing status of hook %s: %w", ref, err)
 	}
 	written(status.Kept(activity))
+	if reduced && full {
+		p.growLimits(ref, limits)
+	}
 	cond := status.Delivering(records)
 	p.mu.Lock()
 	same := p.written[ref] == cond
@@ -89,6 +94,29 @@ func (p *Pipeline) flush(ctx context.Context, ref hook.Ref) error {
 	p.written[ref] = cond
 	p.mu.Unlock()
 	return nil
+}
+
+// minStatusEvents is the smallest cap a too-large refusal halves a Hook's status to.
+const minStatusEvents = 10
+
+// growLimits raises the cap of ref's status, halved by a refusal as too large, by a quarter
+// (at least one entry) after a full flush wrote it at the smaller cap; at the configured cap it
+// is forgotten. A Hook whose status is too large for that cap is refused again and halved again:
+// with one full flush a minute, that costs one refused write every few minutes, while a Hook whose
+// storm has passed gets its configured cap back within about a quarter of an hour.
+func (p *Pipeline) growLimits(ref hook.Ref, limits status.Limits) {
+	normal := p.opts.StatusLimits.WithDefaults()
+	limits.MaxEvents += max(limits.MaxEvents/4, 1)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, still := p.limits[ref]; !still {
+		return // removed, or recreated, meanwhile
+	}
+	if limits.MaxEvents >= normal.MaxEvents {
+		delete(p.limits, ref)
+		return
+	}
+	p.limits[ref] = limits
 }
 
 // Changed is signalled (without blocking, coalesced) whenever some Hook's state changed.

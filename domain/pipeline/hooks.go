@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/khook-dev/khook/domain/dedup"
 	"github.com/khook-dev/khook/domain/delivery"
@@ -16,8 +17,10 @@ import (
 // UpsertHook validates h, indexes its usable configurations, brings the ledger of its firing
 // events in line with them, and returns its Accepted condition. Configurations with a refused
 // template, an event type no source provides, a malformed event type, or an agent named twice for
-// one event type are left out and named in the condition; the rest work.
+// one event type are left out and named in the condition; the rest work. It is atomic with
+// respect to RestoreHook and RemoveHook of the same Hook.
 func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition {
+	defer hookLocks.lock(p, h.Ref)()
 	p.forgetIfRecreated(h)
 	usable := h
 	usable.Configurations = nil
@@ -100,7 +103,14 @@ func (p *Pipeline) reconcile(h hook.Hook, toldBeforeLedger []event.Key) {
 // RestoreHook loads a hook's entries and delivery ledger from its status, unless this process
 // already holds newer state for it. It reports whether it restored anything. Call it before
 // UpsertHook, which then tells the agents the restored firings still owe a message.
+//
+// The reconciler and the start-up load may load one Hook at once. RestoreHook is atomic with
+// respect to UpsertHook and RemoveHook of the same Hook, so that no UpsertHook can see the
+// restored entries before their ledger is restored: it would build fresh pending records, the
+// engine would then keep those instead of the saved ledger, and agents already told would be
+// told again.
 func (p *Pipeline) RestoreHook(h hook.Hook, active []ports.ActiveEvent) bool {
+	defer hookLocks.lock(p, h.Ref)()
 	p.forgetIfRecreated(h)
 	ref := h.Ref
 	restored := status.Restore(ref, active)
@@ -130,11 +140,17 @@ func (p *Pipeline) forgetIfRecreated(h hook.Hook) {
 		return
 	}
 	p.deps.Logger.Info("hook recreated under the same name; the deleted one's state is dropped", "hook", h.Ref.String(), "oldUID", old.UID, "uid", h.UID)
-	p.RemoveHook(h.Ref)
+	p.removeHook(h.Ref)
 }
 
-// RemoveHook stops matching for ref and drops its state: the Hook is gone.
+// RemoveHook stops matching for ref and drops its state: the Hook is gone. It is atomic with
+// respect to RestoreHook and UpsertHook of the same Hook.
 func (p *Pipeline) RemoveHook(ref hook.Ref) {
+	defer hookLocks.lock(p, ref)()
+	p.removeHook(ref)
+}
+
+func (p *Pipeline) removeHook(ref hook.Ref) {
 	p.deps.Index.Remove(ref)
 	p.deps.Metrics.FiringEntries(-p.deps.Store.Drop(ref))
 	p.delivery.Drop(ref)
@@ -155,4 +171,46 @@ func (p *Pipeline) knownList() string {
 	}
 	sort.Strings(names)
 	return fmt.Sprint(names)
+}
+
+// hookLocks serialises RestoreHook, UpsertHook and RemoveHook per pipeline and Hook. None of them
+// is on the event path, which takes no such lock. An entry lives only while the Hook is locked
+// or waited for, so the map stays as small as the number of Hooks being loaded at once.
+var hookLocks = keyedLocks{held: map[hookKey]*keyedLock{}}
+
+type hookKey struct {
+	p   *Pipeline
+	ref hook.Ref
+}
+
+type keyedLock struct {
+	mu    sync.Mutex
+	users int // holders and waiters; guarded by keyedLocks.mu
+}
+
+type keyedLocks struct {
+	mu   sync.Mutex
+	held map[hookKey]*keyedLock
+}
+
+// lock locks Hook ref of pipeline p and returns the function that unlocks it.
+func (l *keyedLocks) lock(p *Pipeline, ref hook.Ref) (unlock func()) {
+	k := hookKey{p: p, ref: ref}
+	l.mu.Lock()
+	kl := l.held[k]
+	if kl == nil {
+		kl = &keyedLock{}
+		l.held[k] = kl
+	}
+	kl.users++
+	l.mu.Unlock()
+	kl.mu.Lock()
+	return func() {
+		kl.mu.Unlock()
+		l.mu.Lock()
+		if kl.users--; kl.users == 0 {
+			delete(l.held, k)
+		}
+		l.mu.Unlock()
+	}
 }

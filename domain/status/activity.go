@@ -13,7 +13,8 @@ import (
 )
 
 // Limits keep a Hook's status well within the API server's object size limit (about 1.5 MiB),
-// whatever a storm throws at it.
+// whatever a storm throws at it. Entries whose deliveries are being sent or at work are never
+// left out (see Activity); there are at most a few per agent the Hook names.
 type Limits struct {
 	// MaxEvents: entries beyond it are left out (and counted), the least interesting first.
 	MaxEvents int
@@ -21,6 +22,9 @@ type Limits struct {
 	// least interesting entries are dropped, then the entries themselves.
 	MaxBytes int
 }
+
+// WithDefaults returns l with every zero field set to its default.
+func (l Limits) WithDefaults() Limits { return l.withDefaults() }
 
 // Defaults for Limits and for what one entry keeps of its event.
 const (
@@ -45,9 +49,13 @@ func (l Limits) withDefaults() Limits {
 }
 
 // Activity returns what a Hook's status shows of its entries and their ledger, within limits.
-// Firing entries whose deliveries are under way come first, then other firing entries, then
-// resolved ones, the most recently seen first within each; what does not fit is counted in
-// Omitted. The result is ordered by key so that unchanged state writes nothing.
+// Firing entries with a delivery being sent or at work come first, then those with a delivery
+// pending, then other firing entries, then resolved ones, the most recently seen first within
+// each; what does not fit is counted in Omitted. The first group is always shown, whatever the
+// limits (beyond the byte budget it loses its kept events, not its entries): a send waiting for
+// its intent goes only once a write holds it, and a task at work is followed after a restart only
+// if the write kept it. The lanes bound that group: a few sends and investigations per agent.
+// The result is ordered by key so that unchanged state writes nothing.
 func Activity(entries []dedup.Entry, records []delivery.Record, limits Limits) ports.HookActivity {
 	limits = limits.withDefaults()
 	byKey := map[event.Key][]delivery.Record{}
@@ -59,10 +67,14 @@ func Activity(entries []dedup.Entry, records []delivery.Record, limits Limits) p
 		events = append(events, activeEvent(e, byKey[e.Key]))
 	}
 	sort.SliceStable(events, func(i, j int) bool { return moreInteresting(events[i], events[j]) })
+	underWay := 0 // sorted first
+	for underWay < len(events) && rank(events[underWay]) == rankUnderWay {
+		underWay++
+	}
 	omitted := 0
-	if len(events) > limits.MaxEvents {
-		omitted = len(events) - limits.MaxEvents
-		events = events[:limits.MaxEvents]
+	if n := max(limits.MaxEvents, underWay); len(events) > n {
+		omitted = len(events) - n
+		events = events[:n]
 	}
 	size := 0
 	for i := range events {
@@ -75,7 +87,7 @@ func Activity(entries []dedup.Entry, records []delivery.Record, limits Limits) p
 			size += estimate(events[i])
 		}
 	}
-	for size > limits.MaxBytes && len(events) > 0 {
+	for size > limits.MaxBytes && len(events) > underWay {
 		size -= estimate(events[len(events)-1])
 		events = events[:len(events)-1]
 		omitted++
@@ -175,8 +187,8 @@ func bounded(m map[string]string) map[string]string {
 	return out
 }
 
-// moreInteresting orders entries for the cap: deliveries under way, then firing, then resolved;
-// the most recently seen first.
+// moreInteresting orders entries for the cap: deliveries being sent or at work, then pending,
+// then other firing entries, then resolved; the most recently seen first.
 func moreInteresting(a, b ports.ActiveEvent) bool {
 	if ra, rb := rank(a), rank(b); ra != rb {
 		return ra < rb
@@ -187,16 +199,28 @@ func moreInteresting(a, b ports.ActiveEvent) bool {
 	return lessKey(a, b)
 }
 
+// Ranks of entries for the cap, most interesting first.
+const (
+	rankUnderWay = iota // a delivery is being sent (or waits for its intent) or its task is at work: always kept
+	rankPending         // a delivery waits for its turn or its next attempt
+	rankFiring
+	rankResolved
+)
+
 func rank(a ports.ActiveEvent) int {
-	if a.Status != string(dedup.Firing) {
-		return 2
-	}
+	r := rankFiring
 	for _, d := range a.Deliveries {
-		if !delivery.State(d.State).Final() {
-			return 0
+		switch delivery.State(d.State) {
+		case delivery.Sending, delivery.Submitted, delivery.Working: // also on a resolved entry: its task is followed to its end
+			return rankUnderWay
+		case delivery.Pending:
+			r = rankPending
 		}
 	}
-	return 1
+	if a.Status != string(dedup.Firing) {
+		return rankResolved
+	}
+	return r
 }
 
 // estimate is roughly the JSON size of an entry.

@@ -50,8 +50,9 @@ func Accepted(problems []Problem) ports.Condition {
 
 // Delivering returns the Delivering condition of a Hook's ledger: false while some agent cannot
 // be told of its firings, naming each agent and why (a refusal, a prompt that cannot be
-// rendered, retries used up); true otherwise. khook keeps trying such deliveries again when the
-// Hook changes or the agent accepts another firing, so the condition clears by itself then.
+// rendered, retries used up); true otherwise. khook tries such deliveries again when the Hook
+// changes, and those that failed for lack of the agent once when it recovers (docs/delivery.md),
+// so the condition clears by itself then.
 func Delivering(records []delivery.Record) ports.Condition {
 	type problem struct {
 		reason, why string

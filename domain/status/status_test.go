@@ -171,6 +171,67 @@ func TestActivityStaysWithinItsLimitsInAStorm(t *testing.T) {
 	}
 }
 
+// A send waiting for its intent is released only by a write that keeps its entry, and a task at
+// work is followed after a restart only if its entry was written: the caps never cut those.
+func TestTheCapsNeverCutAnEntryWhoseDeliveryIsBeingSentOrAtWork(t *testing.T) {
+	storm := func(n int, state delivery.State, lastSeen time.Duration, message int) ([]dedup.Entry, []delivery.Record) {
+		var entries []dedup.Entry
+		var records []delivery.Record
+		for i := range n {
+			e := entry(event.PodRestart, fmt.Sprintf("%s-%03d", state, i), dedup.Firing, lastSeen+time.Duration(i)*time.Second)
+			e.LastEvent.Message = strings.Repeat("x", message)
+			entries = append(entries, e)
+			records = append(records, record(e, agentA, state, 0))
+		}
+		return entries, records
+	}
+	tests := []struct {
+		name   string
+		limits status.Limits
+		// under way are the entries that must be kept; others compete for the rest.
+		underWay, others func() ([]dedup.Entry, []delivery.Record)
+	}{
+		{"newer pending firings do not push out an older one whose send waits for its intent", status.Limits{MaxEvents: 10},
+			func() ([]dedup.Entry, []delivery.Record) { return storm(1, delivery.Sending, 0, 10) },
+			func() ([]dedup.Entry, []delivery.Record) { return storm(30, delivery.Pending, time.Hour, 10) }},
+		{"more sends under way than the cap are all kept", status.Limits{MaxEvents: 10},
+			func() ([]dedup.Entry, []delivery.Record) { return storm(12, delivery.Sending, 0, 10) },
+			func() ([]dedup.Entry, []delivery.Record) { return storm(30, delivery.Completed, time.Hour, 10) }},
+		{"more tasks at work than the cap are all kept", status.Limits{MaxEvents: 10},
+			func() ([]dedup.Entry, []delivery.Record) { return storm(12, delivery.Working, 0, 10) },
+			func() ([]dedup.Entry, []delivery.Record) { return storm(30, delivery.Pending, time.Hour, 10) }},
+		{"a resolved firing whose task is still followed is kept", status.Limits{MaxEvents: 10},
+			func() ([]dedup.Entry, []delivery.Record) {
+				e, r := storm(1, delivery.Working, 0, 10)
+				e[0].State, e[0].Resolution, e[0].ResolvedAt = dedup.Resolved, event.Recovered, t0
+				return e, r
+			},
+			func() ([]dedup.Entry, []delivery.Record) { return storm(30, delivery.Completed, time.Hour, 10) }},
+		{"the byte budget drops their kept events but never the entries", status.Limits{MaxBytes: 4 * 1024},
+			func() ([]dedup.Entry, []delivery.Record) { return storm(8, delivery.Submitted, 0, 4000) },
+			func() ([]dedup.Entry, []delivery.Record) { return storm(30, delivery.Pending, time.Hour, 4000) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mustEntries, mustRecords := tt.underWay()
+			entries, records := tt.others()
+			a := status.Activity(append(entries, mustEntries...), append(records, mustRecords...), tt.limits)
+			kept := status.Kept(a)
+			for _, e := range mustEntries {
+				if !kept[e.Key] {
+					t.Fatalf("%s was cut (%d shown, %d omitted)", e.Key.ResourceName, len(a.Events), a.Omitted)
+				}
+			}
+			if len(a.Events)+a.Omitted != len(entries)+len(mustEntries) {
+				t.Fatalf("%d shown + %d omitted != %d held", len(a.Events), a.Omitted, len(entries)+len(mustEntries))
+			}
+			if a.Omitted == 0 {
+				t.Fatal("nothing was cut: the case does not test the cap")
+			}
+		})
+	}
+}
+
 func TestRestoreGivesBackWhatActivityShowed(t *testing.T) {
 	web := entry(event.PodRestart, "web", dedup.Firing, time.Minute)
 	web.FirstSeen, web.LastSeen, web.LastEvent.Timestamp = t0.Truncate(time.Second), t0.Add(time.Minute).Truncate(time.Second), t0.Truncate(time.Second)
