@@ -20,7 +20,7 @@ import (
 // one event type are left out and named in the condition; the rest work. It is atomic with
 // respect to RestoreHook and RemoveHook of the same Hook.
 func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition {
-	defer hookLocks.lock(p, h.Ref)()
+	defer p.hookLocks.lock(h.Ref)()
 	p.forgetIfRecreated(h)
 	usable := h
 	usable.Configurations = nil
@@ -110,7 +110,7 @@ func (p *Pipeline) reconcile(h hook.Hook, toldBeforeLedger []event.Key) {
 // engine would then keep those instead of the saved ledger, and agents already told would be
 // told again.
 func (p *Pipeline) RestoreHook(h hook.Hook, active []ports.ActiveEvent) bool {
-	defer hookLocks.lock(p, h.Ref)()
+	defer p.hookLocks.lock(h.Ref)()
 	p.forgetIfRecreated(h)
 	ref := h.Ref
 	restored := status.Restore(ref, active)
@@ -146,7 +146,7 @@ func (p *Pipeline) forgetIfRecreated(h hook.Hook) {
 // RemoveHook stops matching for ref and drops its state: the Hook is gone. It is atomic with
 // respect to RestoreHook and UpsertHook of the same Hook.
 func (p *Pipeline) RemoveHook(ref hook.Ref) {
-	defer hookLocks.lock(p, ref)()
+	defer p.hookLocks.lock(ref)()
 	p.removeHook(ref)
 }
 
@@ -173,14 +173,12 @@ func (p *Pipeline) knownList() string {
 	return fmt.Sprint(names)
 }
 
-// hookLocks serialises RestoreHook, UpsertHook and RemoveHook per pipeline and Hook. None of them
-// is on the event path, which takes no such lock. An entry lives only while the Hook is locked
-// or waited for, so the map stays as small as the number of Hooks being loaded at once.
-var hookLocks = keyedLocks{held: map[hookKey]*keyedLock{}}
-
-type hookKey struct {
-	p   *Pipeline
-	ref hook.Ref
+// keyedLocks serialises RestoreHook, UpsertHook and RemoveHook per Hook. None of them is on the
+// event path, which takes no such lock. An entry lives only while its Hook is locked or waited
+// for, so the map stays as small as the number of Hooks being loaded at once.
+type keyedLocks struct {
+	mu   sync.Mutex
+	held map[hook.Ref]*keyedLock
 }
 
 type keyedLock struct {
@@ -188,19 +186,16 @@ type keyedLock struct {
 	users int // holders and waiters; guarded by keyedLocks.mu
 }
 
-type keyedLocks struct {
-	mu   sync.Mutex
-	held map[hookKey]*keyedLock
-}
-
-// lock locks Hook ref of pipeline p and returns the function that unlocks it.
-func (l *keyedLocks) lock(p *Pipeline, ref hook.Ref) (unlock func()) {
-	k := hookKey{p: p, ref: ref}
+// lock locks Hook ref and returns the function that unlocks it.
+func (l *keyedLocks) lock(ref hook.Ref) (unlock func()) {
 	l.mu.Lock()
-	kl := l.held[k]
+	if l.held == nil {
+		l.held = map[hook.Ref]*keyedLock{}
+	}
+	kl := l.held[ref]
 	if kl == nil {
 		kl = &keyedLock{}
-		l.held[k] = kl
+		l.held[ref] = kl
 	}
 	kl.users++
 	l.mu.Unlock()
@@ -209,7 +204,7 @@ func (l *keyedLocks) lock(p *Pipeline, ref hook.Ref) (unlock func()) {
 		kl.mu.Unlock()
 		l.mu.Lock()
 		if kl.users--; kl.users == 0 {
-			delete(l.held, k)
+			delete(l.held, ref)
 		}
 		l.mu.Unlock()
 	}

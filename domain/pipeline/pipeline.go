@@ -49,6 +49,8 @@ type Pipeline struct {
 	opts     Options
 	known    map[event.Type]bool
 	delivery *delivery.Engine
+	// hookLocks makes RestoreHook, UpsertHook and RemoveHook of one Hook atomic to each other.
+	hookLocks keyedLocks
 
 	mu       sync.Mutex
 	dirty    map[hook.Ref]bool // state changed: write soon
