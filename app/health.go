@@ -51,10 +51,11 @@ func (k *Khook) serving() bool {
 	}
 }
 
-var errNotServing = errors.New("leader, but the Hooks are not loaded or the event sources are not running yet")
+var errNotServing = errors.New("leader, but the Hooks are not loaded or the event sources have not all been started yet")
 
 // ReadyzCheck is the readiness of this replica as a Pod: the leader is ready once its Hooks
-// are loaded and every event source runs (Ready is closed); a replica that does not lead is
+// are loaded and every event source has been started and has run or failed once (Ready is
+// closed; a source that is down is named by SourcesReadyzCheck, not here); a replica that does not lead is
 // ready as a standby, so that a rollout and a PodDisruptionBudget count it as available. Add
 // it with mgr.AddReadyzCheck; the command serves it at /readyz (and /readyz/khook).
 func (k *Khook) ReadyzCheck() healthz.Checker {
@@ -66,7 +67,7 @@ func (k *Khook) ReadyzCheck() healthz.Checker {
 	}
 }
 
-// LeaderReadyzCheck passes only on the leader once it serves (Hooks loaded, sources running):
+// LeaderReadyzCheck passes only on the leader once it serves (Hooks loaded, sources started):
 // "is this the replica handling events?". Asked for alone (its own path, /readyz/leader), a
 // standby fails it. In the aggregate /readyz, which must stay ready on a standby, it always
 // passes: controller-runtime serves every check there, and the request's path tells the two

@@ -13,6 +13,7 @@ import (
 	"github.com/khook-dev/khook/adapters/kubernetes"
 	"github.com/khook-dev/khook/adapters/sources"
 	"github.com/khook-dev/khook/domain/pipeline"
+	"github.com/khook-dev/khook/ports"
 )
 
 // Khook is khook wired together, as SetupWithManager adds it to a manager.
@@ -28,8 +29,10 @@ type Khook struct {
 	health health // what the probes report (health.go)
 }
 
-// Ready is closed once every enabled event source is delivering into the pipeline (Sources
-// tells which are not, and why).
+// Ready is closed once the leader serves: its Hooks are loaded and every enabled event source
+// has been started and has either said it runs or failed at least once (or has been starting
+// for sources.StartGrace). A source that is down does not hold it open: it is restarted with
+// backoff, and Sources.Ready (/readyz/sources) names it.
 func (k *Khook) Ready() <-chan struct{} { return k.ready }
 
 // SetupWithManager builds khook and adds it to mgr: the Hook reconciler, the event sources and
@@ -75,17 +78,28 @@ func (r *sourcesRunnable) Start(ctx context.Context) error {
 	if err := r.k.Reconciler.LoadAll(ctx); err != nil {
 		return fmt.Errorf("event sources: loading hooks: %w", err)
 	}
-	// The router isolates the sources: one that fails is restarted and reported, and never
-	// stops khook or the others. It returns when ctx is done.
+	return r.k.runSources(ctx, r.k.Pipeline)
+}
+
+// runSources runs the event sources into sink until ctx is done, and closes Ready once the
+// router has settled (sources.Router.Settled): one source that never comes up (its endpoint
+// down, its port taken) is then reported, not waited for. The router isolates the sources: one
+// that fails is restarted and reported, and never stops khook or the others.
+func (k *Khook) runSources(ctx context.Context, sink ports.EventSink) error {
 	go func() {
 		select {
-		case <-r.k.Sources.Running():
-			close(r.k.ready) // a manager starts each runnable once
-			r.k.Log.Info("event sources running", "sources", len(r.k.Sources.States()), "eventTypes", r.k.Sources.EventTypes())
+		case <-k.Sources.Settled():
+			close(k.ready) // a manager starts each runnable once
+			if err := k.Sources.Ready(); err != nil {
+				k.Log.Info("serving; some event sources do not run yet and are restarted with backoff (see /readyz/sources)",
+					"problem", err.Error(), "eventTypes", k.Sources.EventTypes())
+				return
+			}
+			k.Log.Info("event sources running", "sources", len(k.Sources.States()), "eventTypes", k.Sources.EventTypes())
 		case <-ctx.Done():
 		}
 	}()
-	return r.k.Sources.Run(ctx, r.k.Pipeline)
+	return k.Sources.Run(ctx, sink)
 }
 
 // loopsRunnable writes status, resolves quiet events and runs due deliveries (retries, polls,

@@ -448,7 +448,49 @@ func TestTheBreakerStopsASendStormCountsFailedTasksAndRecovers(t *testing.T) {
 		}
 		return nil
 	})
-	if fmt.Sprint(states) != "[kagent/k8s-agent=open kagent/k8s-agent=half-open kagent/k8s-agent=closed]" {
+	if fmt.Sprint(states) != "[kagent/k8s-agent=closed kagent/k8s-agent=open kagent/other=closed kagent/k8s-agent=half-open kagent/k8s-agent=closed]" {
 		t.Fatalf("breaker states reported: %v", states)
+	}
+}
+
+func TestAnAgentsBreakerStateIsReportedClosedWhenTheAgentIsFirstUsed(t *testing.T) {
+	srv := echoagent.Start(echoagent.Options{})
+	defer srv.Close()
+	other := hook.AgentRef{Namespace: "kagent", Name: "other"}
+	tests := []struct {
+		name string
+		use  func(caller ports.AgentCaller)
+		want string
+	}{
+		{"no agent used, no state reported", func(ports.AgentCaller) {}, "[]"},
+		{"a first send reports the agent's breaker closed",
+			func(c ports.AgentCaller) { _, _ = c.Send(context.Background(), request("x")) }, "[kagent/k8s-agent=closed]"},
+		{"further sends to it report nothing more",
+			func(c ports.AgentCaller) {
+				for range 3 {
+					_, _ = c.Send(context.Background(), request("x"))
+				}
+			}, "[kagent/k8s-agent=closed]"},
+		{"each agent is reported once, on its own first use",
+			func(c ports.AgentCaller) {
+				_, _ = c.Send(context.Background(), request("x"))
+				r := request("y")
+				r.Agent = other
+				_, _ = c.Send(context.Background(), r)
+				_, _ = c.Send(context.Background(), request("z"))
+			}, "[kagent/k8s-agent=closed kagent/other=closed]"},
+		{"a first poll, as after a failover, reports it too",
+			func(c ports.AgentCaller) { _, _ = c.GetTask(context.Background(), agent, "task-from-before") }, "[kagent/k8s-agent=closed]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var states []string
+			caller := a2a.WithBreaker(newCaller(t, srv.URL, a2a.Security{}, nil),
+				a2a.BreakerSettings{OnStateChange: func(agent, state string) { states = append(states, agent+"="+state) }}, logr.Discard())
+			tt.use(caller)
+			if got := fmt.Sprint(states); got != tt.want {
+				t.Errorf("states reported %s, want %s", got, tt.want)
+			}
+		})
 	}
 }

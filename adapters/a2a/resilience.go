@@ -104,7 +104,9 @@ type BreakerSettings struct {
 	// OpenFor is how long the breaker stays open before letting one trial send through
 	// (default 30s).
 	OpenFor time.Duration
-	// OnStateChange, when set, is told of every change ("closed", "half-open", "open").
+	// OnStateChange, when set, is told of every change ("closed", "half-open", "open"), and of
+	// the initial "closed" when an agent is first used, so that its state is known (a gauge
+	// shows 0) before it ever changes.
 	OnStateChange func(agent string, state string)
 }
 
@@ -172,11 +174,12 @@ func (b *breaking) Send(ctx context.Context, req ports.AgentRequest) (ports.Task
 }
 
 func (b *breaking) GetTask(ctx context.Context, agent hook.AgentRef, taskID string) (ports.Task, error) {
+	cb := b.breaker(agent) // a poll uses the agent too: after a failover it may be the first use
 	t, err := b.next.GetTask(ctx, agent, taskID)
 	if err == nil {
 		if v := verdict(t); !errors.Is(v, errAccepted) && b.firstEnd(agent, taskID) {
 			// The task ended: count how. An open breaker refuses this and counts nothing.
-			_, _ = b.breaker(agent).Execute(func() (ports.Task, error) { return t, v })
+			_, _ = cb.Execute(func() (ports.Task, error) { return t, v })
 		}
 	}
 	return t, err
@@ -240,5 +243,9 @@ func (b *breaking) breaker(agent hook.AgentRef) *gobreaker.CircuitBreaker[ports.
 		},
 	})
 	b.breakers[agent] = cb
+	if b.settings.OnStateChange != nil {
+		// Under b.mu: nobody can use cb, and so change its state, before this is reported.
+		b.settings.OnStateChange(agent.String(), gobreaker.StateClosed.String())
+	}
 	return cb
 }

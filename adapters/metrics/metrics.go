@@ -22,6 +22,13 @@ const (
 	BreakerOpen     = "open"
 )
 
+// StatusWriteResults are the results khook_status_writes_total counts, each present from start.
+var StatusWriteResults = []string{"written", "unchanged", "conflict", "too-large", "error"}
+
+// TemplateRefusalReasons are the reasons khook_template_refusals_total counts, each present from
+// start: refused at check time, cut by a budget when rendered, or failed otherwise.
+var TemplateRefusalReasons = []string{"refused", "budget", "error"}
+
 var breakerValues = map[string]float64{BreakerClosed: 0, BreakerHalfOpen: 1, BreakerOpen: 2}
 
 // Metrics implements ports.Metrics, and the adapter-side counters other adapters report to,
@@ -89,7 +96,7 @@ func NewWithRegistry(reg prometheus.Registerer) (*Metrics, error) {
 	m.duplicates = counter("khook_events_duplicate_total", "Hook sightings suppressed as duplicates of a firing entry.", "event_type")
 	m.firings = counter("khook_firings_total", "New firings: entries that started firing, each of which its agents are told about.", "event_type")
 	m.firingEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "khook_firing_entries", Help: "Entries (hook, event key) firing now."})
-	m.templateRefusals = counter("khook_template_refusals_total", "Prompts refused: at check time (refused) or when rendering exceeded a budget (budget).", "reason")
+	m.templateRefusals = counter("khook_template_refusals_total", "Prompts refused: at check time (refused), when rendering exceeded a budget (budget) or failed otherwise (error).", "reason")
 
 	m.sends = counter("khook_agent_sends_total", "A2A sends finished, by agent and result (accepted, failed, permanent, uncertain).", "agent", "result")
 	m.sendDuration = histogram("khook_agent_send_duration_seconds", "How long one A2A send exchange took.",
@@ -107,6 +114,14 @@ func NewWithRegistry(reg prometheus.Registerer) (*Metrics, error) {
 
 	if err := registerAll(reg, m); err != nil {
 		return nil, err
+	}
+	// Results and reasons known in advance exist at 0 from the start, so that a dashboard or an
+	// alert on, say, conflicts reads 0 rather than "no data" until the first one.
+	for _, result := range StatusWriteResults {
+		m.statusWrites.WithLabelValues(result)
+	}
+	for _, reason := range TemplateRefusalReasons {
+		m.templateRefusals.WithLabelValues(reason)
 	}
 	empty := map[seriesKey]*eventSeries{}
 	m.series.Store(&empty)
@@ -196,7 +211,8 @@ func (m *Metrics) addSeries(source string, t event.Type) *eventSeries {
 // FiringEntries moves the gauge of entries firing now by delta.
 func (m *Metrics) FiringEntries(delta int) { m.firingEntries.Add(float64(delta)) }
 
-// TemplateRefused counts a prompt refused: "refused" at check time, "budget" at render time.
+// TemplateRefused counts a prompt refused: "refused" at check time, "budget" or "error" at
+// render time.
 func (m *Metrics) TemplateRefused(reason string) { m.templateRefusals.WithLabelValues(reason).Inc() }
 
 // SendFinished records one A2A send exchange: result is accepted, failed, permanent or

@@ -123,6 +123,43 @@ func TestEachCallCountsIntoItsSeries(t *testing.T) {
 	}
 }
 
+func TestKnownResultsAndReasonsAreScrapedAsZeroBeforeTheFirstOne(t *testing.T) {
+	tests := []struct {
+		name, family, label, value string
+	}{
+		{"status write conflicts", "khook_status_writes_total", "result", "conflict"},
+		{"status write errors", "khook_status_writes_total", "result", "error"},
+		{"status writes", "khook_status_writes_total", "result", "written"},
+		{"template refusals at check time", "khook_template_refusals_total", "reason", "refused"},
+		{"template refusals by a budget", "khook_template_refusals_total", "reason", "budget"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" are scraped as 0 before any", func(t *testing.T) {
+			_, reg := newMetrics(t) // nothing recorded
+			families, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range families {
+				if f.GetName() != tt.family {
+					continue
+				}
+				for _, s := range f.GetMetric() {
+					for _, l := range s.GetLabel() {
+						if l.GetName() == tt.label && l.GetValue() == tt.value {
+							if v := s.GetCounter().GetValue(); v != 0 {
+								t.Fatalf("%s{%s=%q} = %v, want 0", tt.family, tt.label, tt.value, v)
+							}
+							return
+						}
+					}
+				}
+			}
+			t.Fatalf("a scrape has no %s{%s=%q}", tt.family, tt.label, tt.value)
+		})
+	}
+}
+
 func TestDurationsAreObservedInSeconds(t *testing.T) {
 	m, reg := newMetrics(t)
 	m.SendFinished(agent, "accepted", 1500*time.Millisecond)

@@ -43,6 +43,9 @@ func TestTheRealPrometheusFiringRuleBecomesAnEventAndResolvesWhenItGoes(t *testi
 	if e.Metadata["alertname"] != "AlwaysFiring" || e.Metadata["pod"] != "api-0" || e.Metadata["summary"] == "" {
 		t.Errorf("metadata %v lacks the labels and annotations", e.Metadata)
 	}
+	if e.Metadata["value"] != "1e+00" { // vector(1), as Prometheus formats it
+		t.Errorf("metadata value = %q, want the alert's value 1e+00", e.Metadata["value"])
+	}
 
 	prom.SetRules(t, "groups: []\n")
 	eventually(t, 60*time.Second, func() error {

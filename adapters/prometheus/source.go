@@ -143,6 +143,7 @@ func (s *Source) poll(ctx context.Context, sink ports.EventSink) error {
 			startsAt = *a.ActiveAt
 		}
 		e := alert.Alert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: startsAt}.Event(Name, s.eventType)
+		withValue(&e, a.Value)
 		firing[e.Fingerprint] = e
 	}
 	s.mu.Lock()
@@ -163,6 +164,19 @@ func (s *Source) poll(ctx context.Context, sink ports.EventSink) error {
 	s.active = firing
 	s.mu.Unlock()
 	return nil
+}
+
+// withValue puts the alert's value (its expression's latest sample, as Prometheus formats it,
+// such as "1e+00") in e's metadata as "value". A label or annotation of that name keeps its
+// place, as labels and annotations are the alert's own words; an alert without a value adds
+// nothing.
+func withValue(e *event.Event, value string) {
+	if value == "" {
+		return
+	}
+	if _, taken := e.Metadata["value"]; !taken {
+		e.Metadata["value"] = value
+	}
 }
 
 type apiAlert struct {

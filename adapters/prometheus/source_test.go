@@ -184,6 +184,42 @@ func TestPollerReportsFiringAlertsAndResolvesDisappearedOnes(t *testing.T) {
 	}
 }
 
+func TestThePollerPutsTheAlertsValueInItsMetadata(t *testing.T) {
+	tests := []struct {
+		name  string
+		alert string
+		want  string // Metadata["value"]; "" means absent
+	}{
+		{"the alert's value is the event's metadata value",
+			`{"labels":{"alertname":"HighLatency"},"annotations":{},"state":"firing","value":"2.5e-01"}`, "2.5e-01"},
+		{"an alert without a value adds none",
+			`{"labels":{"alertname":"HighLatency"},"annotations":{},"state":"firing"}`, ""},
+		{"an annotation named value keeps its place",
+			`{"labels":{"alertname":"HighLatency"},"annotations":{"value":"250ms"},"state":"firing","value":"2.5e-01"}`, "250ms"},
+		{"a label named value keeps its place",
+			`{"labels":{"alertname":"HighLatency","value":"p99"},"annotations":{},"state":"firing","value":"2.5e-01"}`, "p99"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := startAPI(t, alerts(tt.alert))
+			src := newSource(t, ports.Settings{"endpoint": api.URL + "/prom", "interval": "1h"})
+			sink := &recorder{}
+			watch(t, src, sink).waitRunning(t)
+			got := sink.got()
+			if len(got) != 1 {
+				t.Fatalf("%d events after the first poll, want 1", len(got))
+			}
+			v, present := got[0].Metadata["value"]
+			if tt.want == "" && present {
+				t.Errorf("metadata value = %q, want none", v)
+			}
+			if tt.want != "" && v != tt.want {
+				t.Errorf("metadata value = %q (present: %v), want %q; metadata %v", v, present, tt.want, got[0].Metadata)
+			}
+		})
+	}
+}
+
 func TestPollerFailsWhenPrometheusDoesNotAnswerAndResolvesAfterARestart(t *testing.T) {
 	api := startAPI(t, alerts(alertJSON("HighLatency", "firing")))
 	src := newSource(t, ports.Settings{"endpoint": api.URL + "/prom", "interval": "20ms"})

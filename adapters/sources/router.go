@@ -27,6 +27,10 @@ const MaxRestartDelay = 5 * time.Minute
 // stopTimeout bounds each source's Stop at shutdown.
 const stopTimeout = 10 * time.Second
 
+// StartGrace is how long the router waits for a source that neither says it runs nor fails
+// (a Watch that blocks before it delivers) before Settled stops waiting for it.
+const StartGrace = 30 * time.Second
+
 // Phase is where a source is in its life.
 type Phase string
 
@@ -83,9 +87,13 @@ type Router struct {
 	shards  []chan event.Event
 	done    <-chan struct{} // Run's context
 
-	mu     sync.Mutex
-	everUp int
-	allUp  chan struct{}
+	startGrace time.Duration // StartGrace, shorter in tests
+
+	mu      sync.Mutex
+	everUp  int
+	allUp   chan struct{}
+	settled int
+	settle  chan struct{} // closed by Settled's rule
 }
 
 type mapKey struct{ source, sourceType string }
@@ -100,8 +108,9 @@ type run struct {
 	warned  sync.Map // event types delivered without being declared, logged once
 
 	// guarded by Router.mu
-	state  SourceState
-	everUp bool
+	state   SourceState
+	everUp  bool
+	settled bool // it ran, failed, or had StartGrace to do either
 }
 
 func (r *run) describe() string {
@@ -131,7 +140,8 @@ func NewRouter(ctx context.Context, reg *Registry, cfg *Config, plugins PluginLo
 	}
 	r := &Router{
 		log: log, metrics: metrics, global: cfg.GlobalSettings.WithDefaults(),
-		mappings: map[mapKey]*Mapping{}, allUp: make(chan struct{}),
+		mappings: map[mapKey]*Mapping{}, allUp: make(chan struct{}), settle: make(chan struct{}),
+		startGrace: StartGrace,
 	}
 	r.healthyAfter = max(10*r.global.RetryBackoff, time.Second)
 
@@ -337,8 +347,16 @@ func sortedKeys(m map[string]bool) []string {
 func (r *Router) EventTypes() []event.Type { return slices.Clone(r.types) }
 
 // Running is closed once every enabled source has said it is running (at once when none is
-// enabled).
+// enabled). A source that never comes up (its endpoint is down, its port is taken) keeps it
+// open for good: wait on Settled to know when the router serves.
 func (r *Router) Running() <-chan struct{} { return r.allUp }
+
+// Settled is closed once Run has started every enabled source and each has either said it runs
+// or failed at least once (it is then restarted with backoff), or has been starting for
+// StartGrace without doing either; at once when none is enabled. From then on the router serves:
+// a source that does not run is one to report (Ready names it, khook_source_up says 0), not one
+// to wait for, so that one source that is down never holds up the others or the replica.
+func (r *Router) Settled() <-chan struct{} { return r.settle }
 
 // States returns the state of every enabled source, in the order they run.
 func (r *Router) States() []SourceState {
@@ -400,6 +418,7 @@ func (r *Router) Run(ctx context.Context, sink ports.EventSink) error {
 	r.mu.Lock()
 	if len(r.runs) == 0 {
 		close(r.allUp)
+		close(r.settle)
 	}
 	r.mu.Unlock()
 	var supervisors sync.WaitGroup
@@ -407,6 +426,7 @@ func (r *Router) Run(ctx context.Context, sink ports.EventSink) error {
 		r.metrics.SourceUp(x.name, false)
 		supervisors.Go(func() { r.supervise(ctx, x) })
 	}
+	supervisors.Go(func() { r.graceOver(ctx) })
 	supervisors.Wait()
 	workers.Wait()
 	for _, x := range r.runs {
@@ -498,6 +518,44 @@ func (r *Router) restartDelay(failures int) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
+// graceOver settles, StartGrace after Run started them, the sources that have neither run nor
+// failed yet.
+func (r *Router) graceOver(ctx context.Context) {
+	if len(r.runs) == 0 {
+		return
+	}
+	t := time.NewTimer(r.startGrace)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-r.settle:
+		return
+	case <-t.C:
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, x := range r.runs {
+		if !x.settled {
+			r.log.Info("event source has neither started nor failed; serving without it until it runs",
+				"source", x.name, "waited", r.startGrace.String(), "phase", x.state.Phase)
+			r.settleLocked(x)
+		}
+	}
+}
+
+// settleLocked notes that x ran, failed or had its time to do either; r.mu is held.
+func (r *Router) settleLocked(x *run) {
+	if x.settled {
+		return
+	}
+	x.settled = true
+	r.settled++
+	if r.settled == len(r.runs) {
+		close(r.settle)
+	}
+}
+
 func (r *Router) setPhase(x *run, p Phase) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -514,6 +572,7 @@ func (r *Router) markRunning(x *run) {
 			close(r.allUp)
 		}
 	}
+	r.settleLocked(x)
 	r.mu.Unlock()
 	r.metrics.SourceUp(x.name, true)
 	r.log.Info("event source running", "source", x.name, "version", x.version)
@@ -526,6 +585,7 @@ func (r *Router) recordFailure(x *run, err error, failures int, p Phase) {
 	x.state.ConsecutiveFailures = failures
 	x.state.LastError = err.Error()
 	x.state.LastErrorTime = time.Now()
+	r.settleLocked(x)
 }
 
 // intake is the sink one source delivers into.

@@ -463,3 +463,40 @@ func constants(t *testing.T, dir string, keep func(name, typ string) bool) []str
 	}
 	return out
 }
+
+// TestTheDocsExampleHooksNameTheirAgentsNamespace: an agentRef without a namespace resolves
+// to the Hook's own namespace, where Kagent's agents are not (they live in kagent). Copied from
+// the docs into namespace default, such a Hook would call an agent that does not exist.
+func TestTheDocsExampleHooksNameTheirAgentsNamespace(t *testing.T) {
+	docs, err := filepath.Glob(filepath.Join("..", "..", "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs = append(docs, filepath.Join("..", "..", "README.md"))
+	for _, path := range docs {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(string(data), "\n")
+			for i, line := range lines {
+				trimmed := strings.TrimSpace(line)
+				if !strings.HasPrefix(trimmed, "agentRef:") {
+					continue
+				}
+				indent := len(line) - len(strings.TrimLeft(line, " "))
+				named := strings.Contains(trimmed, "namespace:") // agentRef: {name: a, namespace: b}
+				for _, next := range lines[i+1:] {
+					if strings.TrimSpace(next) == "" || len(next)-len(strings.TrimLeft(next, " ")) <= indent {
+						break
+					}
+					named = named || strings.HasPrefix(strings.TrimSpace(next), "namespace:")
+				}
+				if !named && !strings.HasSuffix(trimmed, "`") { // a mention in prose, not YAML
+					t.Errorf("%s:%d: an agentRef without a namespace (it would be the Hook's)", filepath.Base(path), i+1)
+				}
+			}
+		})
+	}
+}

@@ -31,6 +31,9 @@ import (
 // TestKhookRunsFromItsCommandLine is what a new user does: run the khook binary against a
 // cluster through --kubeconfig, give it a Hook and a crash-looping Pod's Events, and watch
 // its probes and /metrics. Two replicas run, to see a leader and a standby, then a failover.
+// Their Prometheus source points at an endpoint that is down, as when Prometheus is unreachable
+// at start: the leader must serve all the same, the source named by /readyz/sources alone.
+// Then an agent that fails at first (a delivery retry) and a Hook whose prompt is refused.
 func TestKhookRunsFromItsCommandLine(t *testing.T) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		if os.Getenv("CI") != "" {
@@ -70,11 +73,20 @@ func TestKhookRunsFromItsCommandLine(t *testing.T) {
 	}
 	agent := echoagent.Start(echoagent.Options{})
 	t.Cleanup(agent.Close)
+	sourcesConfig := filepath.Join(t.TempDir(), "event-watcher-config.yaml")
+	prometheusDown := "http://" + freeAddr(t) // nothing listens there
+	if err := os.WriteFile(sourcesConfig, []byte("eventSources:\n  - name: prometheus\n    settings:\n      endpoint: "+prometheusDown+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
-	leader := startKhook(t, binary, "leader", kubeconfig, agent.URL)
-	leader.waitFor(t, "/readyz", http.StatusOK)
+	leader := startKhook(t, binary, "leader", kubeconfig, agent.URL, "--event-watcher-config", sourcesConfig)
+	leader.waitFor(t, "/readyz", http.StatusOK) // although its Prometheus source cannot start
 	leader.waitFor(t, "/readyz/leader", http.StatusOK)
-	standby := startKhook(t, binary, "standby", kubeconfig, agent.URL)
+	if code, body := leader.getBody(t, "/readyz/sources"); code != http.StatusInternalServerError ||
+		!strings.Contains(body, "prometheus is") || !strings.Contains(body, "connection refused") {
+		t.Errorf("the leader's /readyz/sources = %d %q, want 500 naming the prometheus source and why", code, body)
+	}
+	standby := startKhook(t, binary, "standby", kubeconfig, agent.URL, "--event-watcher-config", sourcesConfig)
 	standby.waitFor(t, "/readyz", http.StatusOK) // ready as a standby
 	for _, r := range []*khookProcess{leader, standby} {
 		r.waitFor(t, "/healthz", http.StatusOK)
@@ -128,6 +140,30 @@ func TestKhookRunsFromItsCommandLine(t *testing.T) {
 		return nil
 	})
 
+	// A Hook whose prompt khook refuses: not accepted, and counted.
+	refused := &v1alpha2.Hook{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "refused-prompt"},
+		Spec: v1alpha2.HookSpec{EventConfigurations: []v1alpha2.EventConfiguration{{
+			EventType: "oom-kill",
+			AgentRef:  &v1alpha2.AgentReference{Namespace: "kagent", Name: "k8s-agent"},
+			Prompt:    "{{.Secret}}", // no such field: only khook can tell
+		}}},
+	}
+	if err := k8s.Create(ctx, refused); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(refused), refused); err != nil {
+			return err
+		}
+		for _, c := range refused.Status.Conditions {
+			if c.Type == "Accepted" && c.Status == metav1.ConditionFalse && c.Reason == "TemplateRefused" {
+				return nil
+			}
+		}
+		return fmt.Errorf("the Hook with a refused prompt is not refused yet: %+v", refused.Status.Conditions)
+	})
+
 	// What /metrics says about it.
 	want := map[string]float64{
 		`leader_election_master_status{name="khook.kagent.dev"}`: 1,
@@ -143,25 +179,71 @@ func TestKhookRunsFromItsCommandLine(t *testing.T) {
 		`khook_agent_send_duration_seconds_count{agent="kagent/k8s-agent"}`:                        1,
 		`khook_investigation_duration_seconds_count{agent="kagent/k8s-agent",outcome="completed"}`: 1,
 		`khook_agent_queue_depth{agent="kagent/k8s-agent"}`:                                        0,
+		`khook_agent_breaker_state{agent="kagent/k8s-agent"}`:                                      0, // closed, from its first use
+		`khook_source_up{source="kubernetes"}`:                                                     1,
+		`khook_source_up{source="prometheus"}`:                                                     0, // its endpoint is down
+		`khook_template_refusals_total{reason="refused"}`:                                          1,
+		`khook_template_refusals_total{reason="budget"}`:                                           0,
+		`khook_status_writes_total{result="conflict"}`:                                             0,
+		`khook_status_writes_total{result="error"}`:                                                0,
 	} {
 		want[series] = v
 	}
-	eventually(t, 20*time.Second, func() error {
-		got := leader.scrape(t)
-		var wrong []string
-		for series, v := range want {
-			if g, ok := got[series]; !ok || g != v {
-				wrong = append(wrong, fmt.Sprintf("%s = %v (present: %v), want %v", series, g, ok, v))
-			}
-		}
-		if len(wrong) > 0 {
-			return fmt.Errorf("leader's /metrics:\n  %s", strings.Join(wrong, "\n  "))
-		}
-		return nil
-	})
+	atLeast := map[string]float64{
+		`khook_status_writes_total{result="written"}`:      1, // the firing's status at least
+		`khook_source_restarts_total{source="prometheus"}`: 1,
+	}
+	leader.waitForMetrics(t, want, atLeast)
 	if v := standby.scrape(t)[`leader_election_master_status{name="khook.kagent.dev"}`]; v != 0 {
 		t.Errorf("the standby reports leader_election_master_status %v", v)
 	}
+
+	// An agent that fails its first send (three 503s: the caller's two quick retries do not get
+	// past them), in a namespace of its own so the counts above stay as they are: the delivery
+	// is retried after --retry-initial and then accepted; three failures do not open its breaker.
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ops"}}); err != nil {
+		t.Fatal(err)
+	}
+	flakyHook := &v1alpha2.Hook{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: "restarts"},
+		Spec: v1alpha2.HookSpec{EventConfigurations: []v1alpha2.EventConfiguration{{
+			EventType: "pod-restart",
+			AgentRef:  &v1alpha2.AgentReference{Namespace: "kagent", Name: "flaky-agent"},
+			Prompt:    "Pod {{.ResourceName}} restarted",
+		}}},
+	}
+	if err := k8s.Create(ctx, flakyHook); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(flakyHook), flakyHook); err != nil {
+			return err
+		}
+		for _, c := range flakyHook.Status.Conditions {
+			if c.Type == "Accepted" && c.Status == metav1.ConditionTrue {
+				return nil
+			}
+		}
+		return fmt.Errorf("the ops Hook is not accepted yet: %+v", flakyHook.Status.Conditions)
+	})
+	agent.FailNext(3)
+	if err := k8s.Create(ctx, backOff("ops", "api-1")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if n := len(agent.ReceivedBy("kagent/flaky-agent")); n != 1 {
+			return fmt.Errorf("the flaky agent received %d messages, want 1", n)
+		}
+		return nil
+	})
+	leader.waitForMetrics(t, map[string]float64{
+		`khook_delivery_retries_total{agent="kagent/flaky-agent"}`:              1,
+		`khook_agent_sends_total{agent="kagent/flaky-agent",result="failed"}`:   1,
+		`khook_agent_sends_total{agent="kagent/flaky-agent",result="accepted"}`: 1,
+		`khook_agent_breaker_state{agent="kagent/flaky-agent"}`:                 0,
+		`khook_agent_breaker_state{agent="kagent/k8s-agent"}`:                   0,
+		`khook_firings_total{event_type="pod-restart"}`:                         2,
+	}, nil)
 
 	// The leader stops; the standby takes over and becomes the serving leader.
 	leader.stop(t)
@@ -179,7 +261,7 @@ type khookProcess struct {
 	stopped         bool
 }
 
-func startKhook(t *testing.T, binary, name, kubeconfig, kagentURL string) *khookProcess {
+func startKhook(t *testing.T, binary, name, kubeconfig, kagentURL string, extra ...string) *khookProcess {
 	t.Helper()
 	p := &khookProcess{name: name, metrics: freeAddr(t), probes: freeAddr(t), logPath: filepath.Join(t.TempDir(), name+".log"), done: make(chan error, 1)}
 	logFile, err := os.Create(p.logPath)
@@ -196,7 +278,9 @@ func startKhook(t *testing.T, binary, name, kubeconfig, kagentURL string) *khook
 		"--status-flush-interval", "2s",
 		"--shutdown-timeout", "5s",
 		"--zap-encoder", "console",
+		"--retry-initial", "1s",
 	)
+	p.cmd.Args = append(p.cmd.Args, extra...)
 	p.cmd.Env = cleanEnv()
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	if err := p.cmd.Start(); err != nil {
@@ -230,13 +314,44 @@ func cleanEnv() []string {
 
 func (p *khookProcess) get(t *testing.T, path string) int {
 	t.Helper()
+	code, _ := p.getBody(t, path)
+	return code
+}
+
+// getBody asks a probe endpoint; 0 when it does not answer.
+func (p *khookProcess) getBody(t *testing.T, path string) (int, string) {
+	t.Helper()
 	resp, err := http.Get("http://" + p.probes + path)
 	if err != nil {
-		return 0
+		return 0, ""
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// waitForMetrics scrapes /metrics until every series of want has its value and every series of
+// atLeast at least its value.
+func (p *khookProcess) waitForMetrics(t *testing.T, want, atLeast map[string]float64) {
+	t.Helper()
+	eventually(t, 20*time.Second, func() error {
+		got := p.scrape(t)
+		var wrong []string
+		for series, v := range want {
+			if g, ok := got[series]; !ok || g != v {
+				wrong = append(wrong, fmt.Sprintf("%s = %v (present: %v), want %v", series, g, ok, v))
+			}
+		}
+		for series, v := range atLeast {
+			if g, ok := got[series]; !ok || g < v {
+				wrong = append(wrong, fmt.Sprintf("%s = %v (present: %v), want at least %v", series, g, ok, v))
+			}
+		}
+		if len(wrong) > 0 {
+			return fmt.Errorf("%s's /metrics:\n  %s", p.name, strings.Join(wrong, "\n  "))
+		}
+		return nil
+	})
 }
 
 // waitFor polls a probe endpoint until it answers want; the process must not exit meanwhile.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -118,10 +120,16 @@ func newFlagSet(c *config, getenv func(string) string) (*flag.FlagSet, error) {
 	nonNegativeIntVar(fs, &c.kubeAPIBurst, "kube-api-burst", 0, "`requests` allowed in a burst above --kube-api-qps; 0 means twice the QPS")
 
 	// The manager.
-	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the /metrics endpoint; 0 disables it")
-	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz, /readyz and /readyz/leader; 0 disables them")
+	c.metricsAddr, c.probeAddr = ":8080", ":8081"
+	fs.Var((*bindAddress)(&c.metricsAddr), "metrics-bind-address", "`address` (host:port, host optional) of the /metrics endpoint; 0 disables it")
+	fs.Var((*bindAddress)(&c.probeAddr), "health-probe-bind-address", "`address` (host:port, host optional) of /healthz, /readyz and /readyz/leader; 0 disables them")
 	fs.BoolVar(&c.leaderElect, "leader-elect", true, "run only on the replica elected leader; the others stand by")
-	fs.StringVar(&c.leaderElectNamespace, "leader-election-namespace", getenv("POD_NAMESPACE"), "namespace of the leader election Lease (default $POD_NAMESPACE, or the Pod's namespace in the cluster)")
+	if v := getenv("POD_NAMESPACE"); v != "" {
+		if err := (*namespace)(&c.leaderElectNamespace).Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("POD_NAMESPACE: %w", err))
+		}
+	}
+	fs.Var((*namespace)(&c.leaderElectNamespace), "leader-election-namespace", "`namespace` of the leader election Lease (default $POD_NAMESPACE, or the Pod's namespace in the cluster)")
 
 	// Logging: controller-runtime's zap flags, and the original -log-level as an alias.
 	c.zap.BindFlags(fs)
@@ -160,6 +168,9 @@ func (c config) validate() error {
 		if _, err := os.Stat(c.kubeconfig); err != nil {
 			errs = append(errs, fmt.Errorf("--kubeconfig: %w", err))
 		}
+	}
+	if c.metricsAddr != disabled && c.metricsAddr == c.probeAddr && !strings.HasSuffix(c.metricsAddr, ":0") {
+		errs = append(errs, fmt.Errorf("--metrics-bind-address and --health-probe-bind-address are both %s; give them different ports", c.metricsAddr))
 	}
 	if c.kubeAPIBurst > 0 && c.kubeAPIQPS == 0 {
 		errs = append(errs, errors.New("--kube-api-burst has no effect without --kube-api-qps"))
@@ -295,6 +306,46 @@ func (f *nonNegativeFloat) Set(v string) error {
 		return errors.New("must not be negative")
 	}
 	*f = nonNegativeFloat(parsed)
+	return nil
+}
+
+// disabled is the bind address that turns an endpoint off, as controller-runtime reads it.
+const disabled = "0"
+
+// bindAddress is a TCP address to listen on, host:port with the host optional (":8080",
+// "127.0.0.1:8080", "[::1]:8080", "localhost:8080") and the port a number up to 65535 (0 picks
+// a free one), or "0" to disable the endpoint.
+type bindAddress string
+
+func (a *bindAddress) String() string { return string(*a) }
+func (a *bindAddress) Set(v string) error {
+	if v == disabled {
+		*a = bindAddress(v)
+		return nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port such as :8080 or 127.0.0.1:8080 (or 0 to disable)", v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: the port %q is not a number from 0 to 65535", v, port)
+	}
+	if host != "" && net.ParseIP(host) == nil && len(validation.IsDNS1123Subdomain(strings.ToLower(host))) > 0 {
+		return fmt.Errorf("%q: the host %q is neither an IP address nor a host name", v, host)
+	}
+	*a = bindAddress(v)
+	return nil
+}
+
+// namespace is a Kubernetes namespace name (a DNS-1123 label).
+type namespace string
+
+func (n *namespace) String() string { return string(*n) }
+func (n *namespace) Set(v string) error {
+	if problems := validation.IsDNS1123Label(v); len(problems) > 0 {
+		return fmt.Errorf("%q is not a namespace name: %s", v, strings.Join(problems, "; "))
+	}
+	*n = namespace(v)
 	return nil
 }
 

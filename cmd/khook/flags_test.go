@@ -139,6 +139,47 @@ func TestParseFlags(t *testing.T) {
 		{"an unknown flag is an error naming it", []string{"--kubeconfg=/x"}, inPod, nil, "-kubeconfg"},
 		{"a stray argument is an error", []string{"run"}, inPod, nil, `unexpected argument "run"`},
 		{"leader election outside the cluster needs a namespace", nil, nil, nil, "--leader-elect needs --leader-election-namespace"},
+
+		{"the endpoints listen on :8080 and :8081 by default", nil, inPod,
+			func(t *testing.T, c config) { equal(t, c.metricsAddr, ":8080"); equal(t, c.probeAddr, ":8081") }, ""},
+		{"a bind address may name its host by an IPv4 or IPv6 address",
+			[]string{"--metrics-bind-address=127.0.0.1:9090", "--health-probe-bind-address=[::1]:9091"}, inPod,
+			func(t *testing.T, c config) {
+				equal(t, c.metricsAddr, "127.0.0.1:9090")
+				equal(t, c.probeAddr, "[::1]:9091")
+			}, ""},
+		{"a bind address may be a host name", []string{"--metrics-bind-address=localhost:9090"}, inPod,
+			func(t *testing.T, c config) { equal(t, c.metricsAddr, "localhost:9090") }, ""},
+		{"0 disables an endpoint, as controller-runtime reads it",
+			[]string{"--metrics-bind-address=0", "--health-probe-bind-address=0"}, inPod,
+			func(t *testing.T, c config) { equal(t, c.metricsAddr, "0"); equal(t, c.probeAddr, "0") }, ""},
+		{"port 0 picks a free port, for both endpoints at once",
+			[]string{"--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0"}, inPod,
+			func(t *testing.T, c config) { equal(t, c.probeAddr, "127.0.0.1:0") }, ""},
+		{"the Lease's namespace is taken from the flag", []string{"--leader-election-namespace=khook-system"}, inPod,
+			func(t *testing.T, c config) { equal(t, c.leaderElectNamespace, "khook-system") }, ""},
+
+		{"a bind address without a port is an error naming the flag", []string{"--metrics-bind-address=8080"}, inPod, nil,
+			`invalid value "8080" for flag -metrics-bind-address: "8080" is not host:port`},
+		{"a port out of range is an error naming the flag", []string{"--health-probe-bind-address=:65536"}, inPod, nil,
+			`invalid value ":65536" for flag -health-probe-bind-address: ":65536": the port "65536" is not a number from 0 to 65535`},
+		{"a negative port is an error naming the flag", []string{"--metrics-bind-address=:-1"}, inPod, nil, "-metrics-bind-address"},
+		{"a named port is an error naming the flag", []string{"--metrics-bind-address=:http"}, inPod, nil,
+			`flag -metrics-bind-address: ":http": the port "http" is not a number`},
+		{"an empty bind address is an error, not a silent default or a disabled endpoint", []string{"--health-probe-bind-address="}, inPod, nil,
+			"-health-probe-bind-address"},
+		{"a host that is no host name is an error naming the flag", []string{"--metrics-bind-address=my host:8080"}, inPod, nil,
+			`flag -metrics-bind-address: "my host:8080": the host "my host" is neither an IP address nor a host name`},
+		{"a URL is not a bind address", []string{"--metrics-bind-address=http://0.0.0.0:8080"}, inPod, nil, "-metrics-bind-address"},
+		{"both endpoints on one address is an error naming both flags",
+			[]string{"--metrics-bind-address=:9000", "--health-probe-bind-address=:9000"}, inPod, nil,
+			"--metrics-bind-address and --health-probe-bind-address are both :9000"},
+		{"a Lease namespace that is no namespace name is an error naming the flag", []string{"--leader-election-namespace=Kagent_System"}, inPod, nil,
+			`invalid value "Kagent_System" for flag -leader-election-namespace: "Kagent_System" is not a namespace name`},
+		{"an empty Lease namespace is an error, not a silent default", []string{"--leader-election-namespace="}, inPod, nil,
+			`invalid value "" for flag -leader-election-namespace`},
+		{"a POD_NAMESPACE that is no namespace name is an error naming it", nil, with(map[string]string{"POD_NAMESPACE": "not a namespace"}), nil,
+			`POD_NAMESPACE: "not a namespace" is not a namespace name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

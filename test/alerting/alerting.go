@@ -142,7 +142,6 @@ type AlertmanagerOptions struct {
 // group) to the webhook at webhookURL with resolved notifications on.
 func StartAlertmanager(t testing.TB, webhookURL string, o AlertmanagerOptions) *Alertmanager {
 	t.Helper()
-	bin := AlertmanagerPath(t)
 	if o.GroupWait == 0 {
 		o.GroupWait = time.Second
 	}
@@ -152,7 +151,6 @@ func StartAlertmanager(t testing.TB, webhookURL string, o AlertmanagerOptions) *
 	if o.RepeatInterval == 0 {
 		o.RepeatInterval = time.Hour
 	}
-	dir := t.TempDir()
 	auth := ""
 	if o.BearerToken != "" {
 		auth = fmt.Sprintf("        http_config:\n          authorization:\n            credentials: %q\n", o.BearerToken)
@@ -169,6 +167,15 @@ receivers:
       - url: %q
         send_resolved: true
 %s`, o.GroupWait, o.GroupInterval, o.RepeatInterval, webhookURL, auth)
+	return StartAlertmanagerWithConfig(t, config)
+}
+
+// StartAlertmanagerWithConfig starts Alertmanager, without gossip, with config as its
+// configuration file (alertmanager.yml), such as a receiver a document shows.
+func StartAlertmanagerWithConfig(t testing.TB, config string) *Alertmanager {
+	t.Helper()
+	bin := AlertmanagerPath(t)
+	dir := t.TempDir()
 	configFile := filepath.Join(dir, "alertmanager.yml")
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)

@@ -21,6 +21,17 @@ import (
 // objects, or helm's error output.
 func helmTemplate(t *testing.T, set ...string) ([]*unstructured.Unstructured, error) {
 	t.Helper()
+	var args []string
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	return helmTemplateArgs(t, args...)
+}
+
+// helmTemplateArgs renders charts/khook as `make chart` does, with further arguments such as
+// -f values.yaml.
+func helmTemplateArgs(t *testing.T, extra ...string) ([]*unstructured.Unstructured, error) {
+	t.Helper()
 	helm := os.Getenv("KHOOK_HELM")
 	if helm == "" {
 		if os.Getenv("CI") != "" {
@@ -28,10 +39,7 @@ func helmTemplate(t *testing.T, set ...string) ([]*unstructured.Unstructured, er
 		}
 		t.Skip("KHOOK_HELM is not set; run `make test` (hack/helm.sh builds helm)")
 	}
-	args := []string{"template", "khook", filepath.Join("..", "..", "charts", "khook"), "--namespace", chartNamespace}
-	for _, s := range set {
-		args = append(args, "--set", s)
-	}
+	args := append([]string{"template", "khook", filepath.Join("..", "..", "charts", "khook"), "--namespace", chartNamespace}, extra...)
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(helm, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
