@@ -569,25 +569,42 @@ func (e *Engine) releaseIntents(intents []*entry, kept map[event.Key]bool) {
 	}
 }
 
-// startSend begins an attempt; the lane's sending count already includes it.
+// startSend begins an attempt; the lane's sending count already includes it. A goroutine that
+// has just finished a send (fx.sender) takes the first attempt it starts itself, rather than
+// starting a goroutine and ending its own: under a storm one agent's sends follow each other on
+// the same goroutines.
 func (e *Engine) startSend(fx *effects, en *entry) {
 	en.busy = true
 	en.rec.Attempts++
 	e.transition(fx, en, Sending)
 	e.work.Add(1)
+	if fx.sender && fx.next == nil {
+		fx.next, fx.nextRec = en, en.rec
+		return
+	}
 	go e.send(en, en.rec)
 }
 
+// send runs the attempt of en (rec is its record when it started), then any attempt handed to
+// it by startSend.
 func (e *Engine) send(en *entry, rec Record) {
+	for en != nil {
+		en, rec = e.sendOnce(en, rec)
+	}
+}
+
+// sendOnce runs one attempt and returns the next one this goroutine takes, if any.
+func (e *Engine) sendOnce(en *entry, rec Record) (*entry, Record) {
 	defer e.work.Done()
 	req, err := e.deps.Prepare.Prepare(rec)
 	if err != nil {
 		fx := e.begin()
-		defer fx.end()
+		fx.sender = true
 		e.freeSend(fx, rec.Agent)
 		en.busy = false
 		e.prepareFailed(fx, en, err)
-		return
+		fx.end()
+		return fx.next, fx.nextRec
 	}
 	ctx, cancel := context.WithTimeout(e.sendCtx, e.opts.SendTimeout)
 	start := e.deps.Clock.Now()
@@ -596,10 +613,12 @@ func (e *Engine) send(en *entry, rec Record) {
 	took := e.deps.Clock.Since(start)
 
 	fx := e.begin()
-	defer fx.end()
+	fx.sender = true
 	e.freeSend(fx, rec.Agent)
 	en.busy = false
 	e.sent(fx, en, task, err, took)
+	fx.end()
+	return fx.next, fx.nextRec
 }
 
 func (e *Engine) prepareFailed(fx *effects, en *entry, err error) {
@@ -950,6 +969,11 @@ type effects struct {
 	lanes   []*lane
 	refs    []hook.Ref
 	records []auditItem
+	// sender: the lock is held by a goroutine that has just finished a send; next is the attempt
+	// it takes on (see startSend), and nextRec that attempt's record as it started.
+	sender  bool
+	next    *entry
+	nextRec Record
 }
 
 type auditItem struct {
