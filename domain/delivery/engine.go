@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -244,25 +245,19 @@ func (e *Engine) Ensure(f Firing, agents []hook.AgentRef, alreadyTold bool) {
 		}
 		current = nil
 	}
-	named := map[hook.AgentRef]bool{}
-	for _, a := range agents {
-		named[a] = true
-	}
-	kept := current[:0:0]
+	kept := make([]*entry, 0, len(agents))
 	for _, en := range current {
-		if named[en.rec.Agent] {
+		if slices.Contains(agents, en.rec.Agent) && !slices.ContainsFunc(kept, func(k *entry) bool { return k.rec.Agent == en.rec.Agent }) {
 			kept = append(kept, en)
-			delete(named, en.rec.Agent)
 			continue
 		}
 		e.detach(fx, en)
 		fx.changed(f.Hook)
 	}
 	for _, a := range agents {
-		if !named[a] {
+		if slices.ContainsFunc(kept, func(k *entry) bool { return k.rec.Agent == a }) {
 			continue
 		}
-		delete(named, a)
 		en := &entry{slot: -1, rec: Record{Firing: f, Agent: a, MessageID: MessageID(f, a), State: Pending, UpdatedAt: now}}
 		if alreadyTold {
 			en.rec.State, en.rec.SentAt, en.rec.Summary = Completed, f.FirstSeen, "told before the delivery ledger was kept"
@@ -272,7 +267,9 @@ func (e *Engine) Ensure(f Firing, agents []hook.AgentRef, alreadyTold bool) {
 		kept = append(kept, en)
 		fx.changed(f.Hook)
 	}
-	sort.Slice(kept, func(i, j int) bool { return kept[i].rec.Agent.String() < kept[j].rec.Agent.String() })
+	if len(kept) > 1 {
+		sort.Slice(kept, func(i, j int) bool { return kept[i].rec.Agent.String() < kept[j].rec.Agent.String() })
+	}
 	byKey[f.Key] = kept
 }
 
@@ -664,10 +661,10 @@ func (e *Engine) sent(fx *effects, en *entry, task ports.Task, err error, took t
 		if task.ID == "" { // a message: the agent answered at once
 			en.rec.Summary = task.Summary
 			e.settle(fx, en, Completed, "")
-			fx.audit(en, ports.AuditDelivered, false, fmt.Sprintf("agent %s answered about %s at once: %s", agent, en.rec.Key.Describe(), orNothing(task.Summary)))
+			fx.audit(en, ports.AuditDelivered, false, "agent "+agent.String()+" answered about "+en.rec.Key.Describe()+" at once: "+orNothing(task.Summary))
 			e.deps.Metrics.InvestigationFinished(agent, string(ports.TaskCompleted), 0)
 		} else {
-			fx.audit(en, ports.AuditDelivered, false, fmt.Sprintf("agent %s accepted %s as task %s (%s)", agent, en.rec.Key.Describe(), task.ID, task.State))
+			fx.audit(en, ports.AuditDelivered, false, "agent "+agent.String()+" accepted "+en.rec.Key.Describe()+" as task "+task.ID+" ("+string(task.State)+")")
 			e.taskNews(fx, en, task)
 		}
 		if l := e.lane(agent); l.failing && task.State != ports.TaskFailed && task.State != ports.TaskRejected {
@@ -715,7 +712,7 @@ func (e *Engine) taskNews(fx *effects, en *entry, task ports.Task) {
 	case ports.TaskCompleted:
 		e.endInvestigation(fx, en, Completed)
 		e.settle(fx, en, Completed, "")
-		fx.audit(en, ports.AuditInvestigationCompleted, false, fmt.Sprintf("agent %s completed task %s about %s: %s", agent, id, key, orNothing(task.Summary)))
+		fx.audit(en, ports.AuditInvestigationCompleted, false, "agent "+agent.String()+" completed task "+id+" about "+key+": "+orNothing(task.Summary))
 	case ports.TaskFailed, ports.TaskRejected:
 		e.endInvestigation(fx, en, State(task.State))
 		e.failed(fx, en, fmt.Sprintf("task %s %s: %s", id, task.State, orNothing(task.Summary)), State(task.State))

@@ -98,9 +98,20 @@ type Record struct {
 }
 
 // MessageID names the message telling agent of firing f: stable across attempts and restarts,
-// different for the next firing of the key and for a Hook recreated under the same name.
+// different for the next firing of the key and for a Hook recreated under the same name. It is
+// the first half of the SHA-256 of "uid|hook|key|agent|firstSeen" (names as their String methods
+// spell them, firstSeen in Unix seconds), in hex.
 func MessageID(f Firing, agent hook.AgentRef) string {
-	sum := sha256.Sum256([]byte(f.HookUID + "|" + f.Hook.String() + "|" + f.Key.String() + "|" + agent.String() + "|" +
-		strconv.FormatInt(f.FirstSeen.Unix(), 10)))
+	var buf [512]byte // enough for most names: no allocation but the id's own
+	b := append(buf[:0], f.HookUID...)
+	for _, part := range []string{"|", f.Hook.Namespace, "/", f.Hook.Name, "|", string(f.Key.Type), "/", f.Key.Namespace, "/", f.Key.ResourceName} {
+		b = append(b, part...)
+	}
+	if f.Key.Fingerprint != "" {
+		b = append(append(b, '@'), f.Key.Fingerprint...)
+	}
+	b = append(append(append(append(append(b, '|'), agent.Namespace...), '/'), agent.Name...), '|')
+	b = strconv.AppendInt(b, f.FirstSeen.Unix(), 10)
+	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
 }

@@ -86,5 +86,5 @@ func metadataFor(ref hook.Ref, e event.Event) map[string]string {
 			m[k] = v
 		}
 	}
-	return templating.SanitizeMetadata(m)
+	return templating.SanitizeOwnedMetadata(m)
 }

@@ -31,6 +31,16 @@ func SanitizeMetadata(m map[string]string) map[string]string {
 	return out
 }
 
+// SanitizeOwnedMetadata is SanitizeMetadata for a map the caller has just built and owns: it
+// returns m itself when nothing in it needs changing, and a sanitized copy otherwise.
+func SanitizeOwnedMetadata(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return map[string]string{}
+	}
+	clean, _ := sanitizeMap(m)
+	return clean
+}
+
 // emptyMap stands for a missing map in template data. Templates cannot modify maps.
 var emptyMap = map[string]string{}
 
