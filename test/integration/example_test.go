@@ -24,6 +24,7 @@ func Example_embedding() {
 	// Your operator's manager; its scheme must include kagent.dev/v1alpha2.
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
+		Cache:                  app.CacheOptions(), // khook's cache transforms: Pods and Events kept small
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
