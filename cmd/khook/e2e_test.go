@@ -184,7 +184,6 @@ func TestKhookRunsFromItsCommandLine(t *testing.T) {
 		`khook_source_up{source="prometheus"}`:                                                     0, // its endpoint is down
 		`khook_template_refusals_total{reason="refused"}`:                                          1,
 		`khook_template_refusals_total{reason="budget"}`:                                           0,
-		`khook_status_writes_total{result="conflict"}`:                                             0,
 		`khook_status_writes_total{result="error"}`:                                                0,
 	} {
 		want[series] = v
@@ -192,6 +191,9 @@ func TestKhookRunsFromItsCommandLine(t *testing.T) {
 	atLeast := map[string]float64{
 		`khook_status_writes_total{result="written"}`:      1, // the firing's status at least
 		`khook_source_restarts_total{source="prometheus"}`: 1,
+		// Conditions are updated with a resource version, so a conflict (retried) is normal:
+		// the series must be there, its value is the cluster's business.
+		`khook_status_writes_total{result="conflict"}`: 0,
 	}
 	leader.waitForMetrics(t, want, atLeast)
 	if v := standby.scrape(t)[`leader_election_master_status{name="khook.kagent.dev"}`]; v != 0 {
