@@ -1,10 +1,16 @@
 package perf
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,6 +58,21 @@ func BenchmarkEndToEnd(b *testing.B) {
 	atAgent := newStamps()
 	agent.OnCall(func(r echoagent.Received) { atAgent.note(podOfPrompt(r.Text), time.Now()) })
 
+	// khook talks to Kagent's sessions API (one session per firing, before the message) through
+	// a front on a port of its own that serves the echo agent's handler unchanged: it notes when
+	// each session request arrives, which splits khook's path in two, and counts the connections
+	// khook opens to it. The agents' cards name the echo server itself, so messages go there.
+	atSession := newStamps()
+	var sessionConns atomic.Int64
+	front := httptest.NewUnstartedServer(sessionStamper(agent.Config.Handler, atSession))
+	front.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			sessionConns.Add(1)
+		}
+	}
+	front.Start()
+	b.Cleanup(front.Close)
+
 	nss, err := e.setUpHooks("perf", e2eHooks)
 	if err != nil {
 		b.Fatalf("creating the Hooks: %v", err)
@@ -83,7 +104,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	factory.Start(stopInformer)
 	factory.WaitForCacheSync(stopInformer)
 
-	k := e.startKhook(b, perfOptions(agent.URL))
+	k := e.startKhook(b, perfOptions(front.URL))
 	k.waitReady(b, time.Minute)
 	if err := e.waitAccepted(e2eHooks, time.Minute); err != nil {
 		b.Fatal(err)
@@ -109,14 +130,22 @@ func BenchmarkEndToEnd(b *testing.B) {
 	var rows []e2eRow
 	for _, rate := range []int{200, 1000} {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) {
-			before, auditsBefore, dupsBefore := counters(), audits.Load(), atAgent.duplicates()
+			before, auditsBefore, dupsBefore, connsBefore := counters(), audits.Load(), atAgent.duplicates(), sessionConns.Load()
+			cpuBefore, wallBefore, loadBefore := cpuTimes(), time.Now(), loadAverage()
 			load := generate(b, gen, nss, fmt.Sprintf("r%d", rate), rate, duration)
 			// Generous: the whole run again, at least a minute.
 			if err := waitAll(load.names, max(time.Minute, duration), atInformer, atAgent); err != nil {
 				b.Fatalf("%d events created at %d/s: %v", len(load.names), rate, err)
 			}
 			row := e2eRow{rate: rate, load: load, informer: load.latencies(atInformer), khook: load.latencies(atAgent),
-				dups: atAgent.duplicates() - dupsBefore, metrics: delta(before, counters())}
+				session: load.latencies(atSession), sessionToMessage: between(load.names, atSession, atAgent),
+				sessionConns: sessionConns.Load() - connsBefore,
+				dups:         atAgent.duplicates() - dupsBefore, metrics: delta(before, counters()), wall: time.Since(wallBefore),
+				loadAvg: loadBefore + " → " + loadAverage()}
+			row.cpu = map[string]time.Duration{}
+			for name, t := range cpuTimes() {
+				row.cpu[name] = t - cpuBefore[name]
+			}
 			// Audit Events go on being written after the last delivery; count what arrived by now.
 			row.audits = audits.Load() - auditsBefore
 			rows = append(rows, row)
@@ -219,6 +248,40 @@ func (r loadRun) latencies(seen *stamps) dist {
 	return newDist(out)
 }
 
+// between are the times from each name's sighting in from to its sighting in to.
+func between(names []string, from, to *stamps) dist {
+	out := make([]time.Duration, 0, len(names))
+	for _, n := range names {
+		a, ok1 := from.get(n)
+		z, ok2 := to.get(n)
+		if ok1 && ok2 {
+			out = append(out, z.Sub(a))
+		}
+	}
+	return newDist(out)
+}
+
+// sessionStamper serves next, noting in seen when each POST /api/sessions arrives, by the Pod
+// its name is about ("khook: <type> on <pod> (hook …)").
+func sessionStamper(next http.Handler, seen *stamps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/api/sessions" {
+			now := time.Now()
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var req struct {
+				Name string `json:"name"`
+			}
+			if json.Unmarshal(body, &req) == nil {
+				if _, rest, ok := strings.Cut(req.Name, " on "); ok && len(strings.Fields(rest)) > 0 {
+					seen.note(strings.Fields(rest)[0], now)
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // waitAll polls until every name has been seen by each of sides, or timeout passes.
 func waitAll(names []string, timeout time.Duration, sides ...*stamps) error {
 	var missing [][]string
@@ -243,12 +306,18 @@ func waitAll(names []string, timeout time.Duration, sides ...*stamps) error {
 }
 
 type e2eRow struct {
-	rate            int
-	load            loadRun
-	informer, khook dist
-	dups            int
-	audits          int64
-	metrics         map[string]float64
+	rate             int
+	load             loadRun
+	informer, khook  dist
+	session          dist  // creation → khook's session request at the front
+	sessionToMessage dist  // that request → the message at the agent
+	sessionConns     int64 // connections khook opened to the front
+	dups             int
+	audits           int64
+	metrics          map[string]float64
+	cpu              map[string]time.Duration // CPU time used over the rate's run and drain, by process
+	wall             time.Duration
+	loadAvg          string // the machine's 1-minute load average before and after
 }
 
 func (r e2eRow) ratio() float64 {
@@ -271,12 +340,31 @@ func printE2E(duration time.Duration, rows []e2eRow) {
 			ms(r.informer.q(0.5)), ms(r.informer.q(0.99)), ms(r.informer.q(1)),
 			ms(r.khook.q(0.5)), ms(r.khook.q(0.99)), ms(r.khook.q(1)), r.ratio(), ms(r.load.slowest))
 	}
+	sb.WriteString("\nkhook's path split at its session request (one per firing, just before the message):\n\n")
+	sb.WriteString("| rate | creation → session request p50 / p99 ms | session request → message p50 / p99 ms (of each event) | connections khook opened for sessions |\n|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&sb, "| %d | %s / %s | %s / %s | %d |\n", r.rate, ms(r.session.q(0.5)), ms(r.session.q(0.99)),
+			ms(r.sessionToMessage.q(0.5)), ms(r.sessionToMessage.q(0.99)), r.sessionConns)
+	}
 	sb.WriteString("\nkhook's own counters over each rate (audit Events: those the informer had seen when the last message arrived):\n\n")
 	for _, r := range rows {
 		fmt.Fprintf(&sb, "- %d/s: audit Events seen %d, status writes %v, sends %v, send seconds (sum/count) %.3f/%.0f, audit dropped %v\n",
 			r.rate, r.audits, r.metrics["khook_status_writes_total{written}"], r.metrics["khook_agent_sends_total{accepted}"],
 			r.metrics["khook_agent_send_duration_seconds_sum"], r.metrics["khook_agent_send_duration_seconds_count"],
 			r.metrics["khook_audit_events_dropped_total"])
+	}
+	sb.WriteString("\nCores busy over each rate's run and drain (the machine's cores are shared by all of them):\n\n")
+	for _, r := range rows {
+		fmt.Fprintf(&sb, "- %d/s over %s (load average %s):", r.rate, r.wall.Round(100*time.Millisecond), r.loadAvg)
+		names := make([]string, 0, len(r.cpu))
+		for name := range r.cpu {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			fmt.Fprintf(&sb, " %s %.2f;", name, r.cpu[name].Seconds()/r.wall.Seconds())
+		}
+		sb.WriteString("\n")
 	}
 	fmt.Print(sb.String())
 }

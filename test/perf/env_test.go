@@ -402,3 +402,55 @@ func delta(before, after map[string]float64) map[string]float64 {
 	}
 	return out
 }
+
+// cpuTimes is the CPU time used so far by this process and by its children (kube-apiserver and
+// etcd), by command name, from /proc (Linux; empty elsewhere). The load competes with the
+// control plane for the same cores, so a rate's CPU use tells how near saturation it ran.
+func cpuTimes() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	pids := []string{"self"}
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err == nil {
+			pids = append(pids, strings.Fields(string(data))...)
+		}
+	}
+	for _, pid := range pids {
+		data, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid … utime stime: fields 14 and 15, counted after the ")".
+		s := string(data)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open {
+			continue
+		}
+		name, fields := s[open+1:closing], strings.Fields(s[closing+1:])
+		if pid == "self" {
+			name = "khook+generator+informer (test process)"
+		}
+		if len(fields) < 13 {
+			continue
+		}
+		var utime, stime int64
+		_, err1 := fmt.Sscan(fields[11], &utime)
+		_, err2 := fmt.Sscan(fields[12], &stime)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		out[name] += time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+	}
+	return out
+}
+
+// loadAverage is the machine's 1-minute load average ("?" where /proc has none): other work on
+// a shared machine takes the cores the benchmark measures with.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
