@@ -19,6 +19,8 @@
 //
 // Each benchmark does a fixed amount of work whatever b.N is (it runs once with -benchtime 1x);
 // it prints Markdown tables on stdout and reports the percentiles with b.ReportMetric. Set
-// KHOOK_PERF_DURATION (a Go duration, default 20s) to change how long each rate is held, and
-// KHOOK_PERF_COLD (e.g. "10x0,100x1000") to choose the cold-start sizes.
+// KHOOK_PERF_DURATION (a Go duration, default 20s) to change how long each rate is held,
+// KHOOK_PERF_RATES (e.g. "200") to choose the rates, and KHOOK_PERF_COLD (e.g. "10x0,100x1000",
+// Hooks x Events) to choose the cold-start sizes. The machine's load average and each process's
+// CPU use are printed with the figures: on a shared machine they say how far to trust them.
 package perf

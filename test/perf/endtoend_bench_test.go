@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,23 @@ func e2eDuration(b *testing.B) time.Duration {
 		return d
 	}
 	return 20 * time.Second
+}
+
+// e2eRates are KHOOK_PERF_RATES ("200,1000": Events per second) or 200 and 1,000.
+func e2eRates(b *testing.B) []int {
+	s := os.Getenv("KHOOK_PERF_RATES")
+	if s == "" {
+		return []int{200, 1000}
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		r, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || r <= 0 {
+			b.Fatalf("KHOOK_PERF_RATES: %q is not a positive rate", f)
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // BenchmarkEndToEnd creates Events through the API server at 200/s and 1,000/s, each a new
@@ -128,7 +146,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 
 	var rows []e2eRow
-	for _, rate := range []int{200, 1000} {
+	for _, rate := range e2eRates(b) {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) {
 			before, auditsBefore, dupsBefore, connsBefore := counters(), audits.Load(), atAgent.duplicates(), sessionConns.Load()
 			cpuBefore, wallBefore, loadBefore := cpuTimes(), time.Now(), loadAverage()
