@@ -25,6 +25,8 @@ import (
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 
+	"github.com/khook-dev/khook/api/v1alpha2"
+	"github.com/khook-dev/khook/app"
 	"github.com/khook-dev/khook/test/echoagent"
 )
 
@@ -123,7 +125,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 	factory.Start(stopInformer)
 	factory.WaitForCacheSync(stopInformer)
 
-	k := e.startKhook(b, perfOptions(front.URL))
+	opts := perfOptions(front.URL)
+	diagnose(b, &opts)
+	k := e.startKhook(b, opts)
 	k.waitReady(b, time.Minute)
 	if err := e.waitAccepted(e2eHooks, time.Minute); err != nil {
 		b.Fatal(err)
@@ -167,6 +171,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			}
 			// Audit Events go on being written after the last delivery; count what arrived by now.
 			row.audits = audits.Load() - auditsBefore
+			row.statusMean, row.statusMax = e.hookStatusSizes(b)
 			rows = append(rows, row)
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(load.achieved, "events/s")
@@ -178,6 +183,36 @@ func BenchmarkEndToEnd(b *testing.B) {
 		})
 	}
 	printE2E(duration, rows)
+}
+
+// diagnose applies the experiments asked for, which change the run, not khook's code, to tell
+// what part of khook's latency a suspect accounts for:
+//
+//	KHOOK_PERF_IDLE_CONNS=n     khook's A2A and sessions transports (clones of
+//	                            http.DefaultTransport) keep n idle connections per host instead
+//	                            of Go's default 2: all agents are one host, Kagent's
+//	KHOOK_PERF_STATUS_DELAY=d   StatusCoalesceDelay and StatusFlushInterval are d (default 1s and
+//	                            1m): how much status writing costs the event path
+func diagnose(b *testing.B, opts *app.Options) {
+	if s := os.Getenv("KHOOK_PERF_IDLE_CONNS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			b.Fatalf("KHOOK_PERF_IDLE_CONNS=%q is not a positive number", s)
+		}
+		t := http.DefaultTransport.(*http.Transport)
+		old := t.MaxIdleConnsPerHost
+		t.MaxIdleConnsPerHost = n
+		b.Cleanup(func() { t.MaxIdleConnsPerHost = old })
+		fmt.Printf("experiment: MaxIdleConnsPerHost %d\n", n)
+	}
+	if s := os.Getenv("KHOOK_PERF_STATUS_DELAY"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			b.Fatalf("KHOOK_PERF_STATUS_DELAY=%q is not a positive duration", s)
+		}
+		opts.StatusCoalesceDelay, opts.StatusFlushInterval = d, d
+		fmt.Printf("experiment: status coalesce delay and flush interval %s\n", d)
+	}
 }
 
 // ownConnection is cfg on an HTTP connection of its own: a config with its own dialer is not
@@ -344,6 +379,27 @@ type e2eRow struct {
 	cpu              map[string]time.Duration // CPU time used over the rate's run and drain, by process
 	wall             time.Duration
 	loadAvg          string // the machine's 1-minute load average before and after
+	statusMean       int    // bytes of a Hook's status (JSON) when the rate ends, on average
+	statusMax        int
+}
+
+// hookStatusSizes are the mean and largest size of the Hooks' status in JSON, the body of each
+// status write and of each Hook watch event.
+func (e *env) hookStatusSizes(b *testing.B) (mean, largest int) {
+	var list v1alpha2.HookList
+	if err := e.k8s.List(context.Background(), &list); err != nil {
+		b.Fatalf("listing Hooks: %v", err)
+	}
+	total := 0
+	for _, h := range list.Items {
+		data, err := json.Marshal(h.Status)
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += len(data)
+		largest = max(largest, len(data))
+	}
+	return total / max(1, len(list.Items)), largest
 }
 
 func (r e2eRow) ratio() float64 {
@@ -374,8 +430,8 @@ func printE2E(duration time.Duration, rows []e2eRow) {
 	}
 	sb.WriteString("\nkhook's own counters over each rate (audit Events: those the informer had seen when the last message arrived):\n\n")
 	for _, r := range rows {
-		fmt.Fprintf(&sb, "- %d/s: audit Events seen %d, status writes %v, sends %v, send seconds (sum/count) %.3f/%.0f, audit dropped %v\n",
-			r.rate, r.audits, r.metrics["khook_status_writes_total{written}"], r.metrics["khook_agent_sends_total{accepted}"],
+		fmt.Fprintf(&sb, "- %d/s: audit Events seen %d, status writes %v (a Hook's status at the end: %d B mean, %d B largest), sends %v, send seconds (sum/count) %.3f/%.0f, audit dropped %v\n",
+			r.rate, r.audits, r.metrics["khook_status_writes_total{written}"], r.statusMean, r.statusMax, r.metrics["khook_agent_sends_total{accepted}"],
 			r.metrics["khook_agent_send_duration_seconds_sum"], r.metrics["khook_agent_send_duration_seconds_count"],
 			r.metrics["khook_audit_events_dropped_total"])
 	}
