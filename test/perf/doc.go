@@ -10,7 +10,8 @@
 //     the message), correlated by the Pod's name, and fails if any event is missing.
 //   - BenchmarkColdStart: for N Hooks and M Events already in the API server, the time from the
 //     manager's Start to (*app.Khook).Ready(), and on to every one of the M Events reaching the
-//     agent; each size runs on an environment of its own.
+//     agent, for a first start (Hooks new to khook) and a restart; each size runs on an
+//     environment of its own.
 //
 // Both are benchmarks, so `go test ./...` (make test) compiles the package and runs nothing;
 // they skip without KUBEBUILDER_ASSETS. `make bench` runs them:

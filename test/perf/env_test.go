@@ -103,6 +103,7 @@ type khookRun struct {
 	setup   time.Duration
 	done    chan error
 	stop    context.CancelFunc
+	stopped bool
 }
 
 // startKhook builds a manager with khook on e and starts it; the benchmark's end stops it (and
@@ -129,23 +130,26 @@ func (e *env) startKhook(b *testing.B, opts app.Options) *khookRun {
 	r := &khookRun{khook: k, done: make(chan error, 1), stop: cancel, setup: time.Since(begin)}
 	r.started = time.Now()
 	go func() { r.done <- mgr.Start(ctx) }()
-	stopped := false
-	b.Cleanup(func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-r.done:
-			if err != nil {
-				b.Errorf("manager stopped with %v", err)
-			}
-		case <-time.After(time.Minute):
-			b.Errorf("manager did not stop within a minute")
-		}
-	})
+	b.Cleanup(func() { r.Stop(b) })
 	return r
+}
+
+// Stop stops the manager and waits for it; the benchmark fails when the manager failed. Only
+// the first call does anything.
+func (r *khookRun) Stop(b *testing.B) {
+	if r.stopped {
+		return
+	}
+	r.stopped = true
+	r.stop()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			b.Errorf("manager stopped with %v", err)
+		}
+	case <-time.After(time.Minute):
+		b.Errorf("manager did not stop within a minute")
+	}
 }
 
 // waitReady waits until khook's sources run and returns how long that took since mgr.Start.
