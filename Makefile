@@ -65,6 +65,7 @@ bench: ## Benchmarks behind docs/benchmarks.md: the domain's hot paths, then one
 	$(GO) test -run '^$$' -bench . -benchmem -count=5 ./domain/...
 	@assets=$$(./hack/envtest.sh); KUBEBUILDER_ASSETS="$$assets" \
 	$(GO) test -run '^$$' -bench EventToAgent -benchtime 300x -count=3 ./test/integration/
+	@assets=$$(./hack/envtest.sh); KUBEBUILDER_ASSETS="$$assets" $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/perf/
 
 .PHONY: fuzz
 fuzz: ## Fuzz the prompt renderer for a minute.
