@@ -61,11 +61,14 @@ demo: ## Run khook end to end locally: control plane, echo agent, sample Hook an
 	@assets=$$(./hack/envtest.sh); KUBEBUILDER_ASSETS="$$assets" $(GO) run ./test/demo
 
 .PHONY: bench
-bench: ## Benchmarks behind docs/benchmarks.md: the domain's hot paths, then one event end to end.
+bench: ## Every figure of docs/benchmarks.md: domain hot paths and memory, informer heap, a storm's status writes, end to end and cold start.
 	$(GO) test -run '^$$' -bench . -benchmem -count=5 ./domain/...
-	@assets=$$(./hack/envtest.sh); KUBEBUILDER_ASSETS="$$assets" \
-	$(GO) test -run '^$$' -bench EventToAgent -benchtime 300x -count=3 ./test/integration/
-	@assets=$$(./hack/envtest.sh); KUBEBUILDER_ASSETS="$$assets" $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/perf/
+	@assets=$$(./hack/envtest.sh); export KUBEBUILDER_ASSETS="$$assets"; \
+	$(GO) test -run '^$$' -bench Transform -benchmem -benchtime 50000x ./adapters/kubernetes/; \
+	KHOOK_INFORMER_MEMORY=1 $(GO) test -count=1 -run TestInformerMemory -v -timeout 30m ./adapters/kubernetes/; \
+	KHOOK_STORM_KEYS_PER_HOOK=100 $(GO) test -count=1 -run TestAnEventStorm -v -timeout 30m ./test/integration/; \
+	$(GO) test -run '^$$' -bench EventToAgent -benchtime 300x -count=3 ./test/integration/; \
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/perf/
 
 .PHONY: fuzz
 fuzz: ## Fuzz the prompt renderer for a minute.

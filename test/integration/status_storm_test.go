@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/khook-dev/khook/api/v1alpha2"
@@ -36,6 +38,7 @@ func TestAnEventStormWritesEachHooksStatusAtMostOncePerIntervalAndRepeatsWriteNo
 	opts.StatusFlushInterval = time.Hour   // mere repeats wait for the full flush, which the test runs
 	opts.DedupWindow = 10 * time.Minute
 	opts.Delivery.MaxSendsPerAgent, opts.Delivery.MaxInvestigationsPerAgent = 8, 8
+	opts.Logger = ptr.To(logr.Discard()) // a line per firing would bury the figures
 	ctrl := startManagerWithConfig(t, cfg, opts, nil)
 	ctrl.waitReady(t)
 

@@ -24,6 +24,6 @@
 // KHOOK_PERF_RATES (e.g. "200") to choose the rates, and KHOOK_PERF_COLD (e.g. "10x0,100x1000",
 // Hooks x Events) to choose the cold-start sizes. The machine's load average and each process's
 // CPU use are printed with the figures: on a shared machine they say how far to trust them.
-// KHOOK_PERF_IDLE_CONNS and KHOOK_PERF_STATUS_DELAY run diagnostic experiments (see diagnose):
-// they change the run, never khook's code, to tell how much of khook's latency a suspect costs.
+// KHOOK_PERF_STATUS_DELAY runs a diagnostic experiment (see diagnose): it changes the run, never
+// khook's code, to tell how much of khook's latency its status writes cost.
 package perf

@@ -188,23 +188,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 // diagnose applies the experiments asked for, which change the run, not khook's code, to tell
 // what part of khook's latency a suspect accounts for:
 //
-//	KHOOK_PERF_IDLE_CONNS=n     khook's A2A and sessions transports (clones of
-//	                            http.DefaultTransport) keep n idle connections per host instead
-//	                            of Go's default 2: all agents are one host, Kagent's
 //	KHOOK_PERF_STATUS_DELAY=d   StatusCoalesceDelay and StatusFlushInterval are d (default 1s and
 //	                            1m): how much status writing costs the event path
 func diagnose(b *testing.B, opts *app.Options) {
-	if s := os.Getenv("KHOOK_PERF_IDLE_CONNS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			b.Fatalf("KHOOK_PERF_IDLE_CONNS=%q is not a positive number", s)
-		}
-		t := http.DefaultTransport.(*http.Transport)
-		old := t.MaxIdleConnsPerHost
-		t.MaxIdleConnsPerHost = n
-		b.Cleanup(func() { t.MaxIdleConnsPerHost = old })
-		fmt.Printf("experiment: MaxIdleConnsPerHost %d\n", n)
-	}
 	if s := os.Getenv("KHOOK_PERF_STATUS_DELAY"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d <= 0 {

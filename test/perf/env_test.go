@@ -113,6 +113,7 @@ func (e *env) startKhook(b *testing.B, opts app.Options) *khookRun {
 	begin := time.Now()
 	mgr, err := ctrl.NewManager(e.cfg, ctrl.Options{
 		Scheme:                 scheme,
+		Cache:                  app.CacheOptions(), // as cmd/khook runs it
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
