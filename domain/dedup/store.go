@@ -435,18 +435,18 @@ func (s *Store) Drop(ref hook.Ref) (firing int) {
 	return firing
 }
 
-// hash returns the hash of key, which picks its shard and its place there.
+// hash returns the hash of key, which picks its shard and its place there: each field hashed on
+// its own (maphash.String is the cheapest way to hash a string) and mixed, so that fields cannot
+// trade characters ("a","bc" differs from "ab","c").
 func (s *Store) hash(key event.Key) uint64 {
-	var h maphash.Hash
-	h.SetSeed(s.seed)
-	h.WriteString(string(key.Type))
-	h.WriteByte(0)
-	h.WriteString(key.Namespace)
-	h.WriteByte(0)
-	h.WriteString(key.ResourceName)
-	h.WriteByte(0)
-	h.WriteString(key.Fingerprint)
-	return h.Sum64()
+	const mix = 0x9e3779b97f4a7c15 // an odd constant with well-spread bits (2^64 / golden ratio)
+	h := maphash.String(s.seed, string(key.Type))
+	h = (h ^ maphash.String(s.seed, key.Namespace)) * mix
+	h = (h ^ maphash.String(s.seed, key.ResourceName)) * mix
+	if key.Fingerprint != "" {
+		h = (h ^ maphash.String(s.seed, key.Fingerprint)) * mix
+	}
+	return h ^ h>>29
 }
 
 // find returns the row of key, whose hash is hash, or nil.

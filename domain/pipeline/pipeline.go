@@ -107,8 +107,7 @@ func (p *Pipeline) Handle(ctx context.Context, e event.Event) {
 		p.deps.Metrics.EventHandled(e.Source, e.Type, 0, 0, 0)
 		return
 	}
-	var buf [16]dedup.Observation
-	observations, repeat := p.deps.Store.ObserveAll(m.Set, m.Hooks, e, buf[:0])
+	observations, repeat := p.deps.Store.ObserveAll(m.Set, m.Hooks, e, nil)
 	if repeat {
 		p.deps.Metrics.EventHandled(e.Source, e.Type, len(m.Hooks), 0, len(m.Hooks))
 		return
