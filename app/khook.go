@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	clockadapter "github.com/khook-dev/khook/adapters/clock"
 	"github.com/khook-dev/khook/adapters/kubernetes"
 	"github.com/khook-dev/khook/adapters/sources"
 	"github.com/khook-dev/khook/domain/pipeline"
@@ -25,6 +26,9 @@ type Khook struct {
 	Options    Options
 
 	ready chan struct{}
+	// storeClock is the dedup store's coarse clock (nil with Options.Clock); a runnable keeps it
+	// fresh.
+	storeClock *clockadapter.Coarse
 
 	health health // what the probes report (health.go)
 }
@@ -54,7 +58,11 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) (*Kho
 	if err := k.Reconciler.SetupWithManager(mgr, k.Options.ControllerName); err != nil {
 		return nil, fmt.Errorf("app.SetupWithManager: %w", err)
 	}
-	for _, r := range []manager.Runnable{&sourcesRunnable{k: k, mgr: mgr}, &loopsRunnable{k: k}} {
+	runnables := []manager.Runnable{&sourcesRunnable{k: k, mgr: mgr}, &loopsRunnable{k: k}}
+	if c := k.storeClock; c != nil {
+		runnables = append(runnables, manager.RunnableFunc(func(ctx context.Context) error { c.Run(ctx); return nil }))
+	}
+	for _, r := range runnables {
 		if err := mgr.Add(r); err != nil {
 			return nil, fmt.Errorf("app.SetupWithManager: adding runnable: %w", err)
 		}

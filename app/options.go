@@ -200,8 +200,28 @@ func provideEventMaxAge(o Options) kubernetes.EventMaxAge {
 // provideRenderer gives the prompt renderer the app's clock, for its render deadline.
 func provideRenderer(c ports.Clock) *templating.Renderer { return templating.NewRendererWithClock(c) }
 
-func provideIndex(o Options) *matching.Index             { return matching.NewIndex(o.ClusterEventNamespaces...) }
-func provideStore(c ports.Clock, o Options) *dedup.Store { return dedup.NewStore(c, o.DedupWindow) }
+func provideIndex(o Options) *matching.Index { return matching.NewIndex(o.ClusterEventNamespaces...) }
+
+// StoreClockResolution is how stale the dedup store's reading of the time may be: it reads the
+// clock on every event, and a coarse clock (adapters/clock.Coarse) answers from one reading per
+// resolution. The window is minutes and status times are seconds, so 10 ms changes nothing.
+const StoreClockResolution = 10 * time.Millisecond
+
+// provideStoreClock is the dedup store's coarse clock, or nil when Options.Clock replaces the
+// real clock (tests): then the store reads that.
+func provideStoreClock(o Options) *clockadapter.Coarse {
+	if o.Clock != nil {
+		return nil
+	}
+	return clockadapter.NewCoarse(StoreClockResolution)
+}
+
+func provideStore(c ports.Clock, coarse *clockadapter.Coarse, o Options) *dedup.Store {
+	if coarse != nil {
+		return dedup.NewStore(coarse, o.DedupWindow)
+	}
+	return dedup.NewStore(c, o.DedupWindow)
+}
 
 func providePipeline(index *matching.Index, store *dedup.Store, renderer *templating.Renderer, agent ports.AgentCaller,
 	audit ports.AuditRecorder, status ports.HookStatusWriter, clk ports.Clock, metrics ports.Metrics,

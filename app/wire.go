@@ -23,7 +23,7 @@ import (
 var managerSet = wire.NewSet(provideClient, provideCache, provideAPIReader, provideLogger)
 
 // optionsSet turns Options into each part's configuration.
-var optionsSet = wire.NewSet(provideClock, provideTickerClock, provideReportingInstance, provideA2AConfig, provideRetryPolicy,
+var optionsSet = wire.NewSet(provideClock, provideStoreClock, provideTickerClock, provideReportingInstance, provideA2AConfig, provideRetryPolicy,
 	provideBreakerSettings, provideEventMaxAge)
 
 // domainSet builds the pure core.
@@ -57,7 +57,7 @@ func buildKhook(ctx context.Context, mgr ctrl.Manager, opts Options) (*Khook, er
 		a2a.ProviderSet,
 		kubernetes.ProviderSet,
 		metricsSet,
-		wire.Struct(new(Khook), "Pipeline", "Reconciler", "Sources", "Log", "Options"),
+		wire.Struct(new(Khook), "Pipeline", "Reconciler", "Sources", "Log", "Options", "storeClock"),
 	)
 	return nil, nil
 }

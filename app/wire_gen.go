@@ -27,7 +27,8 @@ import (
 func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options) (*Khook, error) {
 	index := provideIndex(opts)
 	v := provideClock(opts)
-	store := provideStore(v, opts)
+	coarse := provideStoreClock(opts)
+	store := provideStore(v, coarse, opts)
 	renderer := provideRenderer(v)
 	logger := provideLogger(mgr, opts)
 	config := provideA2AConfig(opts, logger)
@@ -91,6 +92,7 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 		Sources:    router,
 		Log:        logger,
 		Options:    opts,
+		storeClock: coarse,
 	}
 	return khook, nil
 }
@@ -101,7 +103,7 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 var managerSet = wire.NewSet(provideClient, provideCache, provideAPIReader, provideLogger)
 
 // optionsSet turns Options into each part's configuration.
-var optionsSet = wire.NewSet(provideClock, provideTickerClock, provideReportingInstance, provideA2AConfig, provideRetryPolicy,
+var optionsSet = wire.NewSet(provideClock, provideStoreClock, provideTickerClock, provideReportingInstance, provideA2AConfig, provideRetryPolicy,
 	provideBreakerSettings, provideEventMaxAge)
 
 // domainSet builds the pure core.

@@ -10,6 +10,7 @@ import (
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	clockadapter "github.com/khook-dev/khook/adapters/clock"
 	"github.com/khook-dev/khook/domain/dedup"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
@@ -41,17 +42,22 @@ func stormEvent(name string) event.Event {
 }
 
 // stormPipeline holds total Hooks, matching of them in the storm namespace and the rest in
-// namespaces of ten Hooks each, with the no-op agent and the real clock, as in production (a
-// FakeClock takes a lock on every reading, which all cores would share).
+// namespaces of ten Hooks each, with the no-op agent and the clocks of production: the dedup
+// store reads app's coarse clock, the rest the real one. (A FakeClock takes a lock on every
+// reading, which all cores would share.)
 func stormPipeline(b *testing.B, total, matches int) *pipeline.Pipeline {
 	b.Helper()
-	return stormPipelineWithClock(b, total, matches, clock.RealClock{})
+	coarse := clockadapter.NewCoarse(10 * time.Millisecond) // app.StoreClockResolution
+	ctx, stop := context.WithCancel(context.Background())
+	go coarse.Run(ctx)
+	b.Cleanup(stop)
+	return stormPipelineWithClocks(b, total, matches, coarse, clock.RealClock{})
 }
 
-func stormPipelineWithClock(b *testing.B, total, matches int, clk clock.PassiveClock) *pipeline.Pipeline {
+func stormPipelineWithClocks(b *testing.B, total, matches int, storeClock, clk clock.PassiveClock) *pipeline.Pipeline {
 	b.Helper()
 	p, err := pipeline.New(pipeline.Dependencies{
-		Index: matching.NewIndex(), Store: dedup.NewStore(clk, 10*time.Minute), Renderer: templating.NewRenderer(),
+		Index: matching.NewIndex(), Store: dedup.NewStore(storeClock, 10*time.Minute), Renderer: templating.NewRenderer(),
 		Agent: instantAgent{}, Audit: nopAudit{}, Status: nopStatus{}, Clock: clk,
 	}, pipeline.Options{KnownEventTypes: event.KubernetesTypes})
 	if err != nil {
@@ -97,7 +103,7 @@ func BenchmarkStorm(b *testing.B) {
 	}
 	b.Run("new-firing/100-matching", func(b *testing.B) {
 		clk := clocktesting.NewFakeClock(t0) // moved past the window between rounds
-		p := stormPipelineWithClock(b, 100, 100, clk)
+		p := stormPipelineWithClocks(b, 100, 100, clk, clk)
 		// A thousand pods take turns; a round later the window has passed, so each sight is a
 		// new firing again and the state stays the size of a thousand firings.
 		const pods = 1000
