@@ -177,20 +177,22 @@ func (x *Index) newMatches(targets []Target) *Matches {
 	return m
 }
 
-// publish makes v the view of namespace ns. The caller holds x.mu.
+// publish makes v the view of namespace ns. The caller holds x.mu. A namespace's first view is
+// in its slot before the slot is published: a reader never finds a slot without a view.
 func (x *Index) publish(ns string, v *view) {
 	spaces := *x.spaces.Load()
-	s, ok := spaces[ns]
-	if !ok {
-		next := make(map[string]*space, len(spaces)+1)
-		for name, other := range spaces {
-			next[name] = other
-		}
-		s = &space{}
-		next[ns] = s
-		x.spaces.Store(&next)
+	if s, ok := spaces[ns]; ok {
+		s.view.Store(v)
+		return
 	}
+	next := make(map[string]*space, len(spaces)+1)
+	for name, other := range spaces {
+		next[name] = other
+	}
+	s := &space{}
 	s.view.Store(v)
+	next[ns] = s
+	x.spaces.Store(&next)
 }
 
 var emptyView = &view{}

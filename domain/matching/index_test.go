@@ -185,6 +185,35 @@ func TestALookupAllocatesNothing(t *testing.T) {
 	}
 }
 
+func TestLookupsWhileTheFirstHooksOfNamespacesArriveNeverFail(t *testing.T) {
+	x := matching.NewIndex("khook-system")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			x.Upsert(newHook(fmt.Sprintf("ns-%d", i), "h", event.PodRestart))
+			if i == 1000 {
+				x.Upsert(newHook("khook-system", "alerts", "alert-firing"))
+			}
+		}
+	}()
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			if x.Match(event.Event{Type: "alert-firing"}) == nil || !x.WatchesNamespace("ns-1999") {
+				t.Fatal("the last hooks are not indexed")
+			}
+			return
+		default:
+		}
+		ns := fmt.Sprintf("ns-%d", i%2000)
+		x.WatchesNamespace(ns) // a Pod event in a namespace whose first Hook may be arriving
+		x.Match(event.Event{Type: event.PodRestart, Namespace: ns})
+		x.Match(event.Event{Type: "alert-firing"})
+		x.Get(hook.Ref{Namespace: ns, Name: "h"})
+	}
+}
+
 func TestLookupsDuringHookChangesSeeEitherTheOldOrTheNewHook(t *testing.T) {
 	x := matching.NewIndex()
 	x.Upsert(newHook("apps", "h", event.PodRestart))
