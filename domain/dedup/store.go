@@ -124,6 +124,7 @@ type row struct {
 	// repeating names the set of hooks (see ObserveAll) that all fire this key and follow its
 	// sights: while it is set, a sight for that set only counts on the row. Zero: none.
 	repeating uint64
+	followers int     // how many hooks the repeating set has: a guard against a set misnamed
 	entries   []entry // ordered by hook
 }
 
@@ -181,7 +182,7 @@ func (s *Store) ObserveAll(set uint64, refs []hook.Ref, e event.Event, out []Obs
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	r := sh.find(hash, key)
-	if set != 0 && r != nil && r.repeating == set && !e.Resolves() && now-r.lastSeen < window {
+	if set != 0 && r != nil && r.repeating == set && r.followers == len(refs) && !e.Resolves() && now-r.lastSeen < window {
 		r.sights++
 		r.lastSeen, r.lastEvent = now, e
 		return out, true
@@ -201,6 +202,9 @@ func (s *Store) ObserveAll(set uint64, refs []hook.Ref, e event.Event, out []Obs
 				out[first+i] = Observation{Outcome: Ended}
 			}
 		}
+		return out, false
+	}
+	if len(refs) == 0 {
 		return out, false
 	}
 	if r == nil {
@@ -233,7 +237,7 @@ func (s *Store) ObserveAll(set uint64, refs []hook.Ref, e event.Event, out []Obs
 			ent := r.entry(ref)
 			ent.follows, ent.base = true, r.sights-ent.occurrences
 		}
-		r.repeating = set
+		r.repeating, r.followers = set, len(refs)
 	}
 	return out, false
 }
@@ -369,12 +373,14 @@ func (s *Store) Seen() []hook.Ref {
 }
 
 // Restore loads entries for hook ref, typically read back from the Hook's status after a restart,
-// unless the store already holds entries for it (its own state is newer than any status). It
-// returns how many firing entries it loaded, and false if it loaded nothing.
+// unless the store already holds entries for it (its own state is newer than any status): an
+// entry a sight made meanwhile is kept, not overwritten. It returns how many firing entries it
+// loaded, and false if it loaded nothing.
 func (s *Store) Restore(ref hook.Ref, entries []Entry) (firing int, ok bool) {
 	if len(entries) == 0 || len(s.rowsOf(ref)) > 0 {
 		return 0, false
 	}
+	loaded := 0
 	for _, e := range entries {
 		if e.LastEvent.Type == "" || e.LastEvent.Key() != e.Key {
 			last := e.LastEvent
@@ -384,30 +390,31 @@ func (s *Store) Restore(ref hook.Ref, entries []Entry) (firing int, ok bool) {
 			}
 			e.LastEvent = last
 		}
-		if e.State == Firing {
-			firing++
-		}
 		hash := s.hash(e.Key)
 		sh := &s.shards[hash%shardCount]
 		sh.mu.Lock()
 		r := sh.find(hash, e.Key)
 		if r == nil {
 			r = sh.add(hash)
+		} else if r.entry(ref) != nil {
+			sh.mu.Unlock()
+			continue // a sight of the key made it meanwhile: newer than the status
 		}
 		r.stopRepeating()
-		lastSeen := e.LastSeen.UnixNano()
+		lastSeen := nanosOf(e.LastSeen)
 		if r.lastEvent.Type == "" || lastSeen > r.lastSeen {
 			r.lastSeen, r.lastEvent = lastSeen, e.LastEvent
 		}
-		ent := r.entry(ref)
-		if ent == nil {
-			ent = s.addEntry(r, ref)
-		}
-		*ent = entry{hook: ref, firing: e.State == Firing, resolution: e.Resolution, firstSeen: e.FirstSeen.UnixNano(),
+		ent := s.addEntry(r, ref)
+		*ent = entry{hook: ref, firing: e.State == Firing, resolution: e.Resolution, firstSeen: nanosOf(e.FirstSeen),
 			lastSeen: lastSeen, resolvedAt: nanosOf(e.ResolvedAt), occurrences: e.Occurrences, written: e.Occurrences}
 		sh.mu.Unlock()
+		loaded++
+		if e.State == Firing {
+			firing++
+		}
 	}
-	return firing, true
+	return firing, loaded > 0
 }
 
 // Drop forgets every entry of hook ref, as when the Hook is deleted, and returns how many of
@@ -426,6 +433,7 @@ func (s *Store) Drop(ref hook.Ref) (firing int) {
 				firing++
 			}
 			r.entries = slices.Delete(r.entries, i, i+1)
+			s.unindex(ref, r) // in case a sight indexed it again meanwhile
 			if len(r.entries) == 0 {
 				sh.dropEmpty(r.hash)
 			}

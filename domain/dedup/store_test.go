@@ -308,14 +308,27 @@ func TestASetOfHooksAllFiringTakesARepeatAsOneCount(t *testing.T) {
 			}, []dedup.Outcome{dedup.Duplicate, dedup.Duplicate, dedup.Duplicate}, []int64{4, 4, 5}},
 		{"a dropped hook leaves the others counting",
 			func(s *dedup.Store, clk *clocktesting.FakeClock) []dedup.Observation {
-				s.Drop(hookA)
+				if firing := s.Drop(hookA); firing != 1 {
+					panic(fmt.Sprintf("Drop reported %d firing entries, want 1", firing))
+				}
+				if _, ok := s.Get(hookA, crash.Key()); ok {
+					panic("the dropped hook still has its entry")
+				}
 				return observeAll(s, trioSet, trio[1:], crash)
 			}, []dedup.Outcome{dedup.Duplicate, dedup.Duplicate}, []int64{4, 4}},
+		{"the same set named with fewer hooks is observed hook by hook",
+			func(s *dedup.Store, clk *clocktesting.FakeClock) []dedup.Observation {
+				return observeAll(s, trioSet, trio[:2], crash)
+			}, []dedup.Outcome{dedup.Duplicate, dedup.Duplicate}, []int64{4, 4, 3}},
 		{"a hook restored meanwhile gets its own count",
 			func(s *dedup.Store, clk *clocktesting.FakeClock) []dedup.Observation {
 				d := hook.Ref{Namespace: "apps", Name: "d"}
 				s.Restore(d, []dedup.Entry{{Key: crash.Key(), State: dedup.Firing, FirstSeen: start, LastSeen: start, Occurrences: 9}})
-				return observeAll(s, trioSet+1, append(slices.Clone(trio), d), crash)
+				obs := observeAll(s, trioSet+1, append(slices.Clone(trio), d), crash)
+				if e, _ := s.Get(d, crash.Key()); e.Occurrences != 10 {
+					panic(fmt.Sprintf("the restored hook counts %d sights, want 10", e.Occurrences))
+				}
+				return obs
 			}, []dedup.Outcome{dedup.Duplicate, dedup.Duplicate, dedup.Duplicate, dedup.Duplicate}, []int64{4, 4, 4}},
 	}
 	for _, tt := range tests {
@@ -448,5 +461,38 @@ func TestConcurrentSetsOfHooksStartOneFiringPerHookAndKey(t *testing.T) {
 	}
 	if total != 3*4*500 {
 		t.Fatalf("the hooks counted %d sights, want %d", total, 3*4*500)
+	}
+}
+
+func TestARestoreRacingASightKeepsTheFiringTheSightStarted(t *testing.T) {
+	for round := range 200 {
+		clk := clocktesting.NewFakeClock(start.Add(time.Hour))
+		s := dedup.NewStore(clk, window)
+		stale := []dedup.Entry{
+			{Key: stamped(crash, start).Key(), State: dedup.Resolved, Resolution: event.Recovered, FirstSeen: start, LastSeen: start, ResolvedAt: start, Occurrences: 2},
+		}
+		for i := range 20 { // more keys, so that the restore takes a while
+			e := crash
+			e.ResourceName = fmt.Sprintf("other-%d", i)
+			stale = append(stale, dedup.Entry{Key: e.Key(), State: dedup.Firing, FirstSeen: start, LastSeen: start, Occurrences: 1})
+		}
+		var obs dedup.Observation
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); s.Restore(ref, stale) }()
+		go func() { defer wg.Done(); obs = s.Observe(ref, crash) }()
+		wg.Wait()
+		e, ok := s.Get(ref, crash.Key())
+		if obs.Outcome == dedup.NewFiring && (!ok || e.State != dedup.Firing || !e.FirstSeen.Equal(obs.FirstSeen)) {
+			t.Fatalf("round %d: the sight started a firing at %v, but the entry is now %+v: the restore overwrote it", round, obs.FirstSeen, e)
+		}
+	}
+}
+
+func TestARestoredEntryKeepsItsZeroTimes(t *testing.T) {
+	s := dedup.NewStore(clocktesting.NewFakeClock(start), window)
+	s.Restore(ref, []dedup.Entry{{Key: crash.Key(), State: dedup.Firing, Occurrences: 1}})
+	if e, _ := s.Get(ref, crash.Key()); !e.FirstSeen.IsZero() || !e.LastSeen.IsZero() || !e.ResolvedAt.IsZero() {
+		t.Fatalf("restored zero times came back as %v, %v, %v", e.FirstSeen, e.LastSeen, e.ResolvedAt)
 	}
 }
