@@ -17,6 +17,7 @@ import (
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/pipeline"
 	"github.com/khook-dev/khook/domain/templating"
+	"github.com/khook-dev/khook/ports"
 )
 
 // The storm workload, the same for khook and the original khook so that anyone can compare
@@ -162,4 +163,25 @@ func BenchmarkStormParallel(b *testing.B) {
 			i += 7919 // a prime: the cores walk the keys in different orders
 		}
 	})
+}
+
+// instantAgent accepts every message as a completed task.
+type instantAgent struct{}
+
+func (instantAgent) Send(context.Context, ports.AgentRequest) (ports.Task, error) {
+	return ports.Task{ID: "t", State: ports.TaskCompleted}, nil
+}
+func (instantAgent) GetTask(context.Context, hook.AgentRef, string) (ports.Task, error) {
+	return ports.Task{ID: "t", State: ports.TaskCompleted}, nil
+}
+
+type nopAudit struct{}
+
+func (nopAudit) Record(context.Context, hook.Ref, ports.AuditRecord) {}
+
+type nopStatus struct{}
+
+func (nopStatus) WriteActivity(context.Context, hook.Ref, ports.HookActivity) error { return nil }
+func (nopStatus) WriteConditions(context.Context, hook.Ref, int64, []ports.Condition) error {
+	return nil
 }
