@@ -377,7 +377,7 @@ func (s *Store) Seen() []hook.Ref {
 // entry a sight made meanwhile is kept, not overwritten. It returns how many firing entries it
 // loaded, and false if it loaded nothing.
 func (s *Store) Restore(ref hook.Ref, entries []Entry) (firing int, ok bool) {
-	if len(entries) == 0 || len(s.rowsOf(ref)) > 0 {
+	if len(entries) == 0 || s.hasEntries(ref) {
 		return 0, false
 	}
 	loaded := 0
@@ -498,6 +498,13 @@ func (sh *shard) shrink() {
 	if sh.peak > 64 && len(sh.rows) < sh.peak/4 {
 		sh.rows, sh.peak = remade(sh.rows), len(sh.rows)
 	}
+}
+
+// hasEntries reports whether hook ref has an entry.
+func (s *Store) hasEntries(ref hook.Ref) bool {
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
+	return len(s.hooks[ref]) > 0
 }
 
 // rowsOf returns the rows holding an entry of hook ref.
