@@ -319,7 +319,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	n := len(msg.Alerts)
 	if n > s.maxAlertsPerPost {
-		w.Header().Set("Connection", "close")
 		s.refuse(w, RefusedTooManyAlerts, http.StatusRequestEntityTooLarge, fmt.Sprintf(
 			"%d alerts in one post; khook takes at most %d (setting maxAlertsPerPost): set max_alerts: %d in Alertmanager's webhook_config",
 			n, s.maxAlertsPerPost, s.maxAlertsPerPost))
@@ -401,8 +400,9 @@ func (s *Source) read(w http.ResponseWriter, r *http.Request) (Message, bool) {
 	return Message{}, false
 }
 
-// readBody reads a body of contentLength bytes (-1: unknown) into one buffer of that size: a
-// body held open costs its size, not the doubling buffer of a growing read.
+// readBody reads a body of contentLength bytes into one buffer of that size: a body held open
+// costs its size, not the doubling buffer of a growing read. A body of unknown length (-1,
+// chunked; Alertmanager always gives the length) grows as it is read.
 func readBody(r io.Reader, contentLength int64) ([]byte, error) {
 	if contentLength < 0 {
 		return io.ReadAll(r)
