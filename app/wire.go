@@ -45,6 +45,7 @@ var metricsSet = wire.NewSet(
 	wire.Bind(new(kubernetes.StatusMetrics), new(*metrics.Metrics)),
 	wire.Bind(new(kubernetes.AuditMetrics), new(*metrics.Metrics)),
 	wire.Bind(new(sources.Metrics), new(*metrics.Metrics)),
+	wire.Bind(new(alertmanager.Metrics), new(*metrics.Metrics)),
 )
 
 // buildKhook is the one place where khook is put together. ctx bounds the sources' Init.

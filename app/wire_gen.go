@@ -65,7 +65,7 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 		MaxAge: eventMaxAge,
 		Log:    logger,
 	}
-	source := alertmanager.New(logger)
+	source := alertmanager.New(logger, metricsMetrics)
 	prometheusSource := prometheus.New(logger)
 	registry, err := provideRegistry(eventSource, source, prometheusSource, opts)
 	if err != nil {
@@ -117,4 +117,4 @@ var sourcesSet = wire.NewSet(
 )
 
 // metricsSet gives every adapter that counts something the process's metrics.
-var metricsSet = wire.NewSet(metrics.ProviderSet, wire.Bind(new(kubernetes.StatusMetrics), new(*metrics.Metrics)), wire.Bind(new(kubernetes.AuditMetrics), new(*metrics.Metrics)), wire.Bind(new(sources.Metrics), new(*metrics.Metrics)))
+var metricsSet = wire.NewSet(metrics.ProviderSet, wire.Bind(new(kubernetes.StatusMetrics), new(*metrics.Metrics)), wire.Bind(new(kubernetes.AuditMetrics), new(*metrics.Metrics)), wire.Bind(new(sources.Metrics), new(*metrics.Metrics)), wire.Bind(new(alertmanager.Metrics), new(*metrics.Metrics)))

@@ -2,9 +2,12 @@ package alertmanager_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +17,7 @@ import (
 	"github.com/go-logr/logr/testr"
 
 	"github.com/khook-dev/khook/adapters/alertmanager"
+	"github.com/khook-dev/khook/adapters/metrics"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/ports"
 )
@@ -42,15 +46,51 @@ func (r *recorder) got() []event.Event {
 	return append([]event.Event(nil), r.events...)
 }
 
+// refusals counts the refusals the source reports.
+type refusals struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (r *refusals) WebhookRefused(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == nil {
+		r.n = map[string]int{}
+	}
+	r.n[reason]++
+}
+
+func (r *refusals) count(reason string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n[reason]
+}
+
+// served is a source running on a free loopback port.
+type served struct {
+	src     *alertmanager.Source
+	url     string // of the webhook
+	addr    string // host:port
+	refused *refusals
+}
+
 // startSource runs the source on a free loopback port until the test ends and returns its
 // webhook URL.
 func startSource(t *testing.T, settings ports.Settings, sink ports.EventSink, tune ...func(*alertmanager.Source)) string {
+	t.Helper()
+	return start(t, settings, sink, tune...).url
+}
+
+// start runs the source on a free loopback port until the test ends.
+func start(t *testing.T, settings ports.Settings, sink ports.EventSink, tune ...func(*alertmanager.Source)) *served {
 	t.Helper()
 	if settings == nil {
 		settings = ports.Settings{}
 	}
 	settings["listenAddress"] = "127.0.0.1:0"
-	src := alertmanager.New(testr.New(t))
+	refused := &refusals{}
+	src := alertmanager.New(testr.New(t), refused)
 	for _, f := range tune {
 		f(src)
 	}
@@ -83,7 +123,7 @@ func startSource(t *testing.T, settings ports.Settings, sink ports.EventSink, tu
 	if err != nil {
 		t.Fatal(err)
 	}
-	return "http://" + addr.String() + alertmanager.WebhookPath
+	return &served{src: src, url: "http://" + addr.String() + alertmanager.WebhookPath, addr: addr.String(), refused: refused}
 }
 
 func post(t *testing.T, url, body string, header ...string) (int, string) {
@@ -141,6 +181,8 @@ func TestWebhook(t *testing.T) {
 		wantCode int
 		wantBody string
 		want     []string
+		// wantRefused is the reason the refusal is counted under.
+		wantRefused string
 	}{
 		{name: "a firing alert becomes an event keyed by its fingerprint",
 			bodies: []string{payload(firingAlert("fp1", t0))}, wantCode: 200,
@@ -169,7 +211,7 @@ func TestWebhook(t *testing.T) {
 			bodies:   []string{payload(firingAlert("fp1", t0))}, wantCode: 200,
 			want: []string{`am-alert shop/api-0@fp1 KubePodCrashLooping "api-0 keeps crashing" sev=warning at=2026-08-01T10:00:00Z`}},
 		{name: "a malformed body is refused with the reason",
-			bodies: []string{`{"version":"4","alerts":[`}, wantCode: 400, wantBody: "malformed webhook payload: unexpected EOF"},
+			bodies: []string{`{"version":"4","alerts":[`}, wantCode: 400, wantBody: "malformed webhook payload: unexpected end of JSON input", wantRefused: "malformed"},
 		{name: "another payload version is refused",
 			bodies: []string{`{"version":"3","alerts":[]}`}, wantCode: 400, wantBody: `malformed webhook payload: version "3" is not supported (want "4")`},
 		{name: "an alert of unknown status is refused, naming it",
@@ -178,11 +220,29 @@ func TestWebhook(t *testing.T) {
 		{name: "a body over the limit is refused",
 			settings: ports.Settings{"maxBodyBytes": 1024},
 			bodies:   []string{payload(firingAlert("fp1", t0), firingAlert("fp2", t0), firingAlert("fp3", t0), firingAlert("fp4", t0))},
-			wantCode: 413, wantBody: "body larger than 1024 bytes (setting maxBodyBytes)"},
+			wantCode: 413, wantBody: "body larger than 1024 bytes (setting maxBodyBytes)", wantRefused: "body-too-large"},
 		{name: "without the bearer token the request is refused",
 			settings: settingsOf("bearerToken", "s3cret"),
 			bodies:   []string{payload(firingAlert("fp1", t0))}, header: []string{"Authorization", "Bearer wrong"},
-			wantCode: 401, wantBody: "missing or wrong bearer token"},
+			wantCode: 401, wantBody: "missing or wrong bearer token", wantRefused: "unauthorized"},
+		{name: "a post of more alerts than maxAlertsPerPost is refused, naming the setting and Alertmanager's max_alerts",
+			settings: ports.Settings{"maxAlertsPerPost": 2},
+			bodies:   []string{payload(firingAlert("fp1", t0), firingAlert("fp2", t0), firingAlert("fp3", t0))}, wantCode: 413,
+			wantBody:    "3 alerts in one post; khook takes at most 2 (setting maxAlertsPerPost): set max_alerts: 2 in Alertmanager's webhook_config",
+			wantRefused: "too-many-alerts"},
+		{name: "a post of as many alerts as maxAlertsPerPost is taken",
+			settings: ports.Settings{"maxAlertsPerPost": 2},
+			bodies:   []string{payload(firingAlert("fp1", t0), firingAlert("fp2", t0))}, wantCode: 200,
+			want: []string{
+				`alert-firing shop/api-0@fp1 KubePodCrashLooping "api-0 keeps crashing" sev=warning at=2026-08-01T10:00:00Z`,
+				`alert-firing shop/api-0@fp2 KubePodCrashLooping "api-0 keeps crashing" sev=warning at=2026-08-01T10:00:00Z`,
+			}},
+		{name: "headers larger than maxHeaderBytes are refused before the handler runs",
+			bodies: []string{payload(firingAlert("fp1", t0))}, header: []string{"X-Pad", strings.Repeat("x", 24<<10)},
+			wantCode: 431},
+		{name: "an alert's fingerprint too long for the Hook CRD is replaced by its SHA-256",
+			bodies: []string{payload(firingAlert(strings.Repeat("f", 200), t0))}, wantCode: 200,
+			want: []string{`alert-firing shop/api-0@` + sha256Hex(strings.Repeat("f", 200)) + ` KubePodCrashLooping "api-0 keeps crashing" sev=warning at=2026-08-01T10:00:00Z`}},
 		{name: "with the bearer token the alert is taken",
 			settings: settingsOf("bearerToken", "s3cret"),
 			bodies:   []string{payload(firingAlert("fp1", t0))}, header: []string{"Authorization", "Bearer s3cret"}, wantCode: 200,
@@ -191,7 +251,8 @@ func TestWebhook(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sink := &recorder{}
-			url := startSource(t, tt.settings, sink)
+			src := start(t, tt.settings, sink)
+			url := src.url
 			var code int
 			var body string
 			for _, b := range tt.bodies {
@@ -207,8 +268,16 @@ func TestWebhook(t *testing.T) {
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
+			if tt.wantRefused != "" && src.refused.count(tt.wantRefused) != 1 {
+				t.Errorf("refusals %v, want one %s", src.refused.n, tt.wantRefused)
+			}
 		})
 	}
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 func settingsOf(kv ...string) ports.Settings {
@@ -271,16 +340,37 @@ func TestInitRefusesBadSettings(t *testing.T) {
 			`setting "listenAddress": "localhost" is not host:port: address localhost: missing port in address`},
 		{"a malformed event type", ports.Settings{"eventType": "Alert"},
 			`setting "eventType": event type "Alert" is not lower-case words joined by dashes`},
-		{"a tiny body limit", ports.Settings{"maxBodyBytes": 10}, `setting "maxBodyBytes": 10 is less than 1024`},
+		{"a tiny body limit", ports.Settings{"maxBodyBytes": 10}, `setting "maxBodyBytes": 10 is not between 1024 and 67108864`},
+		{"a header limit too small for Alertmanager's headers", ports.Settings{"maxHeaderBytes": 100},
+			`setting "maxHeaderBytes": 100 is not between 4096 and 1048576`},
+		{"no connections at all", ports.Settings{"maxConnections": 0}, `setting "maxConnections": 0 is not between 1 and 10000`},
+		{"no posts at all", ports.Settings{"maxConcurrentPosts": 0}, `setting "maxConcurrentPosts": 0 is not between 1 and 64`},
+		{"an idle timeout of hours", ports.Settings{"idleTimeout": "2h"}, `setting "idleTimeout": 2h0m0s is longer than 10m0s`},
+		{"a body read timeout that is no duration", ports.Settings{"bodyReadTimeout": "soon"},
+			`setting "bodyReadTimeout": "soon" is not a duration (e.g. 500ms, 30s, 1m)`},
+		{"more alerts per post than per minute, so a full post could never be taken",
+			ports.Settings{"maxAlertsPerPost": 500, "maxAlertsPerMinute": 100},
+			`setting "maxAlertsPerPost": 500 is more than maxAlertsPerMinute (100): such a post could never be taken`},
+		{"a per-minute cap of none", ports.Settings{"maxAlertsPerMinute": 0}, `setting "maxAlertsPerMinute": 0 is not between 1 and 1000000`},
 		{"an unknown setting", ports.Settings{"listenAdress": ":1"},
-			`unknown setting "listenAdress" (known: bearerToken, eventType, listenAddress, maxBodyBytes)`},
+			`unknown setting "listenAdress" (known: bearerToken, bodyReadTimeout, eventType, idleTimeout, listenAddress, maxAlertsPerMinute, ` +
+				`maxAlertsPerPost, maxBodyBytes, maxConcurrentPosts, maxConnections, maxHeaderBytes)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := alertmanager.New(testr.New(t)).Init(context.Background(), tt.settings)
+			err := alertmanager.New(testr.New(t), nil).Init(context.Background(), tt.settings)
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("Init: %v, want %s", err, tt.want)
 			}
 		})
 	}
+}
+
+// TestEveryRefusalReasonIsAMetricsSeries: the reasons the source reports are the label values
+// khook_webhook_refused_total has from the start.
+func TestEveryRefusalReasonIsAMetricsSeries(t *testing.T) {
+	if !slices.Equal(alertmanager.RefusalReasons, metrics.WebhookRefusalReasons) {
+		t.Errorf("the source refuses for %v, the metrics count %v", alertmanager.RefusalReasons, metrics.WebhookRefusalReasons)
+	}
+	var _ alertmanager.Metrics = (*metrics.Metrics)(nil)
 }

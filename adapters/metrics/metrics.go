@@ -29,6 +29,10 @@ var StatusWriteResults = []string{"written", "unchanged", "conflict", "too-large
 // start: refused at check time, cut by a budget when rendered, or failed otherwise.
 var TemplateRefusalReasons = []string{"refused", "budget", "error"}
 
+// WebhookRefusalReasons are the reasons khook_webhook_refused_total counts, each present from
+// start (package alertmanager's RefusalReasons).
+var WebhookRefusalReasons = []string{"unauthorized", "body-too-large", "too-many-alerts", "rate-limited", "malformed", "timeout", "busy"}
+
 var breakerValues = map[string]float64{BreakerClosed: 0, BreakerHalfOpen: 1, BreakerOpen: 2}
 
 // Metrics implements ports.Metrics, and the adapter-side counters other adapters report to,
@@ -49,6 +53,7 @@ type Metrics struct {
 	sourceUp       *prometheus.GaugeVec
 	sourceRestarts *prometheus.CounterVec
 	auditDropped   prometheus.Counter
+	webhookRefused *prometheus.CounterVec
 
 	// series caches the counters of each (source, event type) seen, so that EventHandled finds
 	// them with one map read and no lock. Writers copy the map under mu and swap it in.
@@ -111,6 +116,7 @@ func NewWithRegistry(reg prometheus.Registerer) (*Metrics, error) {
 	m.sourceUp = gauge("khook_source_up", "1 while the event source delivers events, 0 while it is down or restarting.", "source")
 	m.sourceRestarts = counter("khook_source_restarts_total", "Event source restarts after a failure.", "source")
 	m.auditDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "khook_audit_events_dropped_total", Help: "Audit Events khook did not record (queue full or write refused)."})
+	m.webhookRefused = counter("khook_webhook_refused_total", "Posts the Alertmanager webhook refused, by reason (unauthorized, body-too-large, too-many-alerts, rate-limited, malformed, timeout, busy).", "reason")
 
 	if err := registerAll(reg, m); err != nil {
 		return nil, err
@@ -122,6 +128,9 @@ func NewWithRegistry(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	for _, reason := range TemplateRefusalReasons {
 		m.templateRefusals.WithLabelValues(reason)
+	}
+	for _, reason := range WebhookRefusalReasons {
+		m.webhookRefused.WithLabelValues(reason)
 	}
 	empty := map[seriesKey]*eventSeries{}
 	m.series.Store(&empty)
@@ -144,7 +153,7 @@ func registerAll(reg prometheus.Registerer, m *Metrics) error {
 		return c
 	}
 	counters := []**prometheus.CounterVec{&m.received, &m.matched, &m.duplicates, &m.firings, &m.templateRefusals,
-		&m.sends, &m.retries, &m.statusWrites, &m.sourceRestarts}
+		&m.sends, &m.retries, &m.statusWrites, &m.sourceRestarts, &m.webhookRefused}
 	for _, p := range counters {
 		*p = reuse(*p).(*prometheus.CounterVec)
 	}
@@ -267,3 +276,7 @@ func (m *Metrics) SourceRestarted(source string) { m.sourceRestarts.WithLabelVal
 
 // AuditDropped counts an audit Event khook did not record.
 func (m *Metrics) AuditDropped() { m.auditDropped.Inc() }
+
+// WebhookRefused counts a post the Alertmanager webhook refused; reason is one of
+// WebhookRefusalReasons.
+func (m *Metrics) WebhookRefused(reason string) { m.webhookRefused.WithLabelValues(reason).Inc() }

@@ -111,6 +111,13 @@ func TestEachCallCountsIntoItsSeries(t *testing.T) {
 		{"dropped audit Events are counted",
 			func(m *Metrics) { m.AuditDropped(); m.AuditDropped() },
 			func(m *Metrics) prometheus.Collector { return m.auditDropped }, 2},
+		{"posts the webhook refused are counted by reason",
+			func(m *Metrics) {
+				m.WebhookRefused("rate-limited")
+				m.WebhookRefused("unauthorized")
+				m.WebhookRefused("rate-limited")
+			},
+			func(m *Metrics) prometheus.Collector { return m.webhookRefused.WithLabelValues("rate-limited") }, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,6 +139,8 @@ func TestKnownResultsAndReasonsAreScrapedAsZeroBeforeTheFirstOne(t *testing.T) {
 		{"status writes", "khook_status_writes_total", "result", "written"},
 		{"template refusals at check time", "khook_template_refusals_total", "reason", "refused"},
 		{"template refusals by a budget", "khook_template_refusals_total", "reason", "budget"},
+		{"webhook posts refused without the token", "khook_webhook_refused_total", "reason", "unauthorized"},
+		{"webhook posts refused for the rate", "khook_webhook_refused_total", "reason", "rate-limited"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" are scraped as 0 before any", func(t *testing.T) {
@@ -227,6 +236,7 @@ func touchEverySeries(m *Metrics) {
 	m.SourceUp("kubernetes", true)
 	m.SourceRestarted("kubernetes")
 	m.AuditDropped()
+	m.WebhookRefused("unauthorized")
 	m.FiringEntries(1)
 }
 

@@ -1,7 +1,12 @@
 package integration
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"maps"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,12 +30,14 @@ type alertScene struct {
 	agent  *echoagent.Server
 	am     *alerting.Alertmanager
 	labels map[string]string
+	url    string // the webhook khook serves
 }
 
 func startAlertScene(t *testing.T) *alertScene {
 	t.Helper()
 	s := &alertScene{ns: newNamespace(t), agent: startAgent(t, echoagent.Options{})}
 	listen := "127.0.0.1:" + strconv.Itoa(alerting.FreePort(t))
+	s.url = "http://" + listen + "/webhook"
 	opts := fastOptions(s.agent.URL)
 	opts.EventSources = &sources.Config{EventSources: []sources.SourceConfig{{
 		Name: "alertmanager", Settings: ports.Settings{"listenAddress": listen, "bearerToken": "t0ken"},
@@ -108,4 +115,44 @@ func TestAResolvedAlertFromTheRealAlertmanagerResolvesItsActiveEvent(t *testing.
 	if n := len(s.agent.ReceivedBy("kagent/alert-agent")); n != 1 {
 		t.Errorf("the agent was called %d times, want once (a resolution calls no agent)", n)
 	}
+}
+
+// TestAnAlertWhoseFingerprintIsTooLongForTheCRDStillReachesTheHooksStatus: a fingerprint over
+// the CRD's 128 characters made every status write of the Hook fail; it is replaced by its
+// SHA-256, and two such alerts stay two events.
+func TestAnAlertWhoseFingerprintIsTooLongForTheCRDStillReachesTheHooksStatus(t *testing.T) {
+	s := startAlertScene(t)
+	long := strings.Repeat("f", 300)
+	var alerts []string
+	want := map[string]bool{}
+	for _, tail := range []string{"1", "2"} {
+		sum := sha256.Sum256([]byte(long + tail))
+		want[hex.EncodeToString(sum[:])] = true
+		alerts = append(alerts, fmt.Sprintf(`{"status":"firing","labels":{"alertname":"KhookLongFingerprint","namespace":%q,"pod":"web-1"},
+			"startsAt":"2026-08-01T10:00:00Z","fingerprint":%q}`, s.ns, long+tail))
+	}
+	body := `{"version":"4","status":"firing","alerts":[` + strings.Join(alerts, ",") + `]}`
+	req, _ := http.NewRequest(http.MethodPost, s.url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer t0ken")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the post: %d", resp.StatusCode)
+	}
+	eventually(t, 30*time.Second, func() error {
+		got := map[string]bool{}
+		for _, a := range hookStatus(t, s.ns, "alerts").ActiveEvents {
+			if a.ResourceName == "web-1" {
+				got[a.Fingerprint] = true
+			}
+		}
+		if len(got) != 2 || !maps.Equal(got, want) {
+			return fmt.Errorf("active events' fingerprints %v, want the SHA-256 of each alert's", slices.Collect(maps.Keys(got)))
+		}
+		return nil
+	})
+	received(t, s.agent, "kagent/alert-agent", 2)
 }

@@ -77,9 +77,10 @@ func TestTheChartWithEveryOptionIsAcceptedByTheAPIServer(t *testing.T) {
 		})
 	}
 	slices.Sort(kinds)
-	// Two ConfigMaps (dashboards, event sources) and two Services (metrics, Alertmanager webhook).
-	want := []string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "ConfigMap", "Deployment", "PodDisruptionBudget",
-		"Role", "RoleBinding", "Service", "Service", "ServiceAccount", "ServiceMonitor"}
+	// Two ConfigMaps (dashboards, event sources), two Services (metrics, Alertmanager webhook),
+	// the webhook's token Secret and NetworkPolicy.
+	want := []string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget",
+		"Role", "RoleBinding", "Secret", "Service", "Service", "ServiceAccount", "ServiceMonitor"}
 	if !slices.Equal(kinds, want) {
 		t.Errorf("with every option on the chart renders %v, want %v", kinds, want)
 	}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"os"
@@ -127,7 +128,29 @@ func TestTheREADMEsAlertsFromAlertmanagerWork(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := sources.LoadConfig(filepath.Join(dir, "event-watcher-config.yaml"), nil)
+	// The token, as the Pod gets it: the chart's Secret, through the variable the Deployment sets.
+	secret := objectNamed(objs, "Secret", "-alertmanager-webhook-token")
+	if secret == nil {
+		t.Fatalf("the README's values render no token Secret: the webhook would take posts from anyone: %v", kindsOf(objs))
+	}
+	encoded, _, _ := unstructured.NestedString(secret.Object, "data", "token")
+	token, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil || len(token) == 0 {
+		t.Fatalf("the Secret's token %q: %v", encoded, err)
+	}
+	if got := tokenEnv(t, objs); got != secret.GetName()+"/token" {
+		t.Fatalf("the Deployment takes KHOOK_ALERTMANAGER_TOKEN from %q, not the Secret %s", got, secret.GetName())
+	}
+	if !strings.Contains(section, "get secret "+secret.GetName()+" ") {
+		t.Errorf("the README does not say how to read the Secret %s", secret.GetName())
+	}
+	env := func(name string) (string, bool) {
+		if name == "KHOOK_ALERTMANAGER_TOKEN" {
+			return string(token), true
+		}
+		return "", false
+	}
+	cfg, err := sources.LoadConfig(filepath.Join(dir, "event-watcher-config.yaml"), env)
 	if err != nil {
 		t.Fatalf("khook refuses the chart's event-watcher-config.yaml: %v", err)
 	}
@@ -154,7 +177,13 @@ func TestTheREADMEsAlertsFromAlertmanagerWork(t *testing.T) {
 		t.Fatalf("no -d '…' body in the README's curl:\n%s", curl)
 	}
 	payload := strings.Replace(body[1], `"namespace":"default"`, strconv.Quote("namespace")+":"+strconv.Quote(ns), 1)
-	resp, err := http.Post("http://"+listen+"/webhook", "application/json", strings.NewReader(payload))
+	if !strings.Contains(curl, `-H "Authorization: Bearer $token"`) {
+		t.Fatalf("the README's curl sends no bearer token:\n%s", curl)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+listen+"/webhook", strings.NewReader(payload))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+string(token))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +198,18 @@ func TestTheREADMEsAlertsFromAlertmanagerWork(t *testing.T) {
 
 	// 4b. The real Alertmanager with the README's receiver (the URL is the test's listener, and
 	// the route waits a second rather than Alertmanager's default 30 s before it notifies).
+	// Its credentials_file is the Secret the README copies, written where the test's Alertmanager
+	// reads it.
+	const credentials = "credentials_file: /etc/alertmanager/secrets/khook-webhook-token/token"
+	if !strings.Contains(receiver, credentials) {
+		t.Fatalf("the README's receiver does not read the token from the Secret it mounts:\n%s", receiver)
+	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, token, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	amConfig := strings.Replace(receiver, url, "http://"+listen+"/webhook", 1)
+	amConfig = strings.Replace(amConfig, credentials, "credentials_file: "+tokenFile, 1)
 	amConfig = strings.Replace(amConfig, "group_by: ['...']", "group_by: ['...']\n      group_wait: 1s", 1)
 	am := alerting.StartAlertmanagerWithConfig(t, amConfig)
 	am.Post(t, alerting.Alert{
