@@ -14,12 +14,17 @@ type Template struct {
 	text  string
 	root  []stmt
 	slots int // variables, $ included
+	cost  int
 	clock clock.PassiveClock
 }
 
 // Render renders the template for e, within the render budgets. A budget that stops it gives a
 // *BudgetError wrapping ErrBudgetExceeded and the budget's own sentinel.
 func (t *Template) Render(e event.Event) (string, error) { return t.render(&e) }
+
+// Cost is what the compiled template holds in memory, in bytes: its program and its text, as
+// the Go allocator sizes them (within a few percent of what the heap shows).
+func (t *Template) Cost() int { return t.cost }
 
 // Renderer compiles, checks and caches templates. It is safe for concurrent use.
 type Renderer struct {
