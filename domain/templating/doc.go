@@ -56,8 +56,8 @@
 // allocates only its result.
 //
 // Bounded in memory (limits.go, docs/templates.md "What a prompt costs"):
-//   - a compiled prompt costs what it holds (Template.Cost: text about its length, every action,
-//     argument and parenthesis a hundred bytes or more; up to about 94 times the text);
+//   - a compiled prompt costs what it holds (Template.Cost: text two bytes a character, every
+//     action, argument and parenthesis a hundred bytes or more; up to about 94 times the text);
 //   - HookBudget refuses the prompts that would take one Hook past MaxHookCost (4 MiB), each
 //     distinct prompt counted once; a refused prompt is not cached;
 //   - the cache holds at most MaxCacheCost (64 MiB) in all, the prompts least recently used

@@ -48,9 +48,9 @@ const (
 	MaxMetadataBytes = 64 * 1024
 )
 
-// Memory budgets. A compiled prompt costs what it holds in memory (Template.Cost): about its
-// length for text, and a hundred bytes or more for every action, argument and parenthesis, so
-// that a 10,000-character prompt costs from 10 KB to about 1 MB.
+// Memory budgets. A compiled prompt costs what it holds in memory (Template.Cost): about two
+// bytes a character of text, and a hundred bytes or more for every action, argument and
+// parenthesis, so that a 10,000-character prompt costs from 21 KB to about 1 MB.
 const (
 	// MaxHookCost bounds the compiled cost of one Hook's prompts together, each distinct prompt
 	// counted once (HookBudget): a configuration whose prompt would pass it is refused.
@@ -115,7 +115,7 @@ type CostError struct {
 
 func (e *CostError) Error() string {
 	return fmt.Sprintf("%v: this prompt costs %s compiled, which would bring the Hook's prompts to %s, more than the budget of %s per Hook "+
-		"(text costs about its length, every action, argument and parenthesis a hundred bytes or more; a prompt that several configurations share counts once)",
+		"(text costs about two bytes a character, every action, argument and parenthesis a hundred bytes or more; a prompt that several configurations share counts once)",
 		ErrHookBudget, formatBytes(e.Cost), formatBytes(e.Total), formatBytes(e.Budget))
 }
 
