@@ -388,8 +388,10 @@ func TestTheChartsArgumentsAreFlagsKhookAccepts(t *testing.T) {
 				switch {
 				case k == "POD_NAMESPACE":
 					return "kagent"
-				case strings.HasPrefix(k, "KAGENT_"):
+				case strings.HasPrefix(k, "KAGENT_"), k == "GOMEMLIMIT":
 					return ""
+				case k == "KHOOK_MEMORY_LIMIT":
+					return "536870912" // what the chart's downward API gives for 512Mi
 				default:
 					return "from-the-secret" // every ${VAR} of the sources' settings
 				}

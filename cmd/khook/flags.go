@@ -43,6 +43,8 @@ type config struct {
 	leaderElectNamespace string
 
 	zap zap.Options
+
+	memory memoryConfig
 }
 
 // newFlagSet defines every flag of khook on a new flag set that parses into c. The original
@@ -130,6 +132,11 @@ func newFlagSet(c *config, getenv func(string) string) (*flag.FlagSet, error) {
 		}
 	}
 	fs.Var((*namespace)(&c.leaderElectNamespace), "leader-election-namespace", "`namespace` of the leader election Lease (default $POD_NAMESPACE, or the Pod's namespace in the cluster)")
+
+	// The Go runtime's memory limit, from the container's (memlimit.go).
+	if err := c.memory.register(fs, getenv); err != nil {
+		errs = append(errs, err)
+	}
 
 	// Logging: controller-runtime's zap flags, and the original -log-level as an alias.
 	c.zap.BindFlags(fs)

@@ -39,6 +39,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&c.zap)))
+	applyMemoryLimit(ctrl.Log, c.memory, os.ReadFile)
 
 	cfg, err := c.restConfig()
 	if err != nil {

@@ -16,8 +16,9 @@ import (
 
 // UpsertHook validates h, indexes its usable configurations, brings the ledger of its firing
 // events in line with them, and returns its Accepted condition. Configurations with a refused
-// template, an event type no source provides, a malformed event type, or an agent named twice for
-// one event type are left out and named in the condition; the rest work. It is atomic with
+// template, an event type no source provides, a malformed event type, an agent named twice for
+// one event type, or a prompt past the Hook's memory budget (templating.MaxHookCost) are left
+// out and named in the condition; the rest work. It is atomic with
 // respect to RestoreHook and RemoveHook of the same Hook.
 func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition {
 	defer p.hookLocks.lock(h.Ref)()
@@ -30,6 +31,7 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 		a hook.AgentRef
 	}
 	first := map[typeAgent]int{}
+	prompts := p.deps.Renderer.HookBudget() // the memory the Hook's compiled prompts may hold
 	for i, c := range h.Configurations {
 		field := fmt.Sprintf("spec.eventConfigurations[%d]", i)
 		if err := c.EventType.Validate(); err != nil {
@@ -50,7 +52,7 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 				Message: fmt.Sprintf("agent %s is already told of %s by spec.eventConfigurations[%d]; an agent gets one message per firing", c.Agent, c.EventType, j)})
 			continue
 		}
-		if err := p.deps.Renderer.Check(c.Prompt); err != nil {
+		if err := prompts.Check(c.Prompt); err != nil {
 			problems = append(problems, status.Problem{Reason: status.ReasonTemplateRefused, Field: field + ".prompt", Message: err.Error()})
 			continue
 		}

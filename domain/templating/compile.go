@@ -136,7 +136,9 @@ func compile(text string) (*Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Template{text: text, root: root, slots: len(c.kinds)}, nil
+	t := &Template{text: text, root: root, slots: len(c.kinds)}
+	t.cost = t.computeCost()
+	return t, nil
 }
 
 // parseFuncs are the names the parser accepts as functions: ours, and text/template's other

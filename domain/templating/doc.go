@@ -54,4 +54,14 @@
 // Compile once, render many: Renderer caches compiled templates by text; Compile returns a
 // *Template to keep. A render of a typical five-field prompt takes about half a microsecond and
 // allocates only its result.
+//
+// Bounded in memory (limits.go, docs/templates.md "What a prompt costs"):
+//   - a compiled prompt costs what it holds (Template.Cost: text two bytes a character, every
+//     action, argument and parenthesis a hundred bytes or more; up to about 94 times the text);
+//   - HookBudget refuses the prompts that would take one Hook past MaxHookCost (4 MiB), each
+//     distinct prompt counted once; a refused prompt is not cached;
+//   - the cache holds at most MaxCacheCost (64 MiB) in all, the prompts least recently used
+//     giving way (CLOCK); its books are kept under a mutex, hits take no lock;
+//   - at most MaxHeavyWork (8) compiles of long prompts and renders of expensive templates or
+//     of more than 16 KiB of text run at once; the others wait, holding nothing but the text.
 package templating

@@ -29,6 +29,7 @@ type state struct {
 	produced int
 	started  bool
 	start    time.Time
+	turn     bool // holds one of the Renderer's turns of heavy work
 }
 
 var states = sync.Pool{New: func() any { return new(state) }}
@@ -37,7 +38,9 @@ var states = sync.Pool{New: func() any { return new(state) }}
 // template's fault.
 var errInternal = errors.New("internal error")
 
-func (t *Template) render(e *event.Event) (out string, err error) {
+// render renders t for e. With turn set, the caller holds one of the Renderer's turns of heavy
+// work, which the render gives back.
+func (t *Template) render(e *event.Event, turn bool) (out string, err error) {
 	s := states.Get().(*state)
 	s.t = t
 	s.d.reset(e)
@@ -47,7 +50,7 @@ func (t *Template) render(e *event.Event) (out string, err error) {
 	}
 	s.slots = s.slots[:t.slots]
 	s.slots[0] = value{kind: vData}
-	s.steps, s.produced, s.started = 0, 0, false
+	s.steps, s.produced, s.started, s.turn = 0, 0, false, turn
 	s.next = min(deadlineEvery, MaxSteps+1)
 	defer func() {
 		if r := recover(); r != nil {
@@ -55,6 +58,9 @@ func (t *Template) render(e *event.Event) (out string, err error) {
 		}
 		s.release()
 	}()
+	if !s.turn && t.cost > lightTemplateCost {
+		s.takeTurn() // the template itself is much to hold, if the cache has let it go meanwhile
+	}
 	if _, err := s.list(t.root, value{kind: vData}); err != nil {
 		return "", err
 	}
@@ -64,6 +70,10 @@ func (t *Template) render(e *event.Event) (out string, err error) {
 // release returns s to the pool without the strings functions made (up to MaxProducedBytes).
 // The event's copy stays until the next render or until the pool drops s at a GC.
 func (s *state) release() {
+	if s.turn {
+		<-s.t.turns
+		s.turn = false
+	}
 	clear(s.slots)
 	clear(s.stack[:cap(s.stack)])
 	clear(s.ifaces[:cap(s.ifaces)])
@@ -124,7 +134,38 @@ func (s *state) produce(pos int, n int, what string) error {
 	if s.produced+n > MaxProducedBytes {
 		return s.budget(pos, ErrProducedTooMuch, fmt.Sprintf("%s could make up to %d more bytes after %d", what, n, s.produced))
 	}
+	s.weigh(n)
 	return nil
+}
+
+// weigh takes a turn of heavy work before the render holds more than lightRenderBytes, n more
+// bytes being about to be written or made.
+func (s *state) weigh(n int) {
+	if !s.turn && s.produced+len(s.out)+n > lightRenderBytes {
+		s.takeTurn()
+	}
+}
+
+// takeTurn waits for one of the Renderer's turns of heavy work, which release gives back. The
+// time spent waiting is not the render's.
+func (s *state) takeTurn() {
+	turns := s.t.turns
+	if turns == nil {
+		return
+	}
+	select {
+	case turns <- struct{}{}:
+	default:
+		c := s.t.clock
+		if !s.started || c == nil {
+			turns <- struct{}{}
+			break
+		}
+		waiting := c.Now()
+		turns <- struct{}{}
+		s.start = s.start.Add(c.Since(waiting))
+	}
+	s.turn = true
 }
 
 // produced counts a function's result against the budget.
@@ -140,6 +181,7 @@ func (s *state) write(pos int, str string) error {
 	if len(s.out)+len(str) > MaxOutputBytes {
 		return s.budget(pos, ErrOutputTooLarge, "")
 	}
+	s.weigh(len(str))
 	s.out = append(s.out, str...)
 	return nil
 }
@@ -148,6 +190,7 @@ func (s *state) writeBytes(pos int, b []byte) error {
 	if len(s.out)+len(b) > MaxOutputBytes {
 		return s.budget(pos, ErrOutputTooLarge, "")
 	}
+	s.weigh(len(b))
 	s.out = append(s.out, b...)
 	return nil
 }

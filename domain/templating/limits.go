@@ -48,10 +48,36 @@ const (
 	MaxMetadataBytes = 64 * 1024
 )
 
-// The compile cache starts over when it would hold more templates, or more template text, than this.
+// Memory budgets. A compiled prompt costs what it holds in memory (Template.Cost): about two
+// bytes a character of text, and a hundred bytes or more for every action, argument and
+// parenthesis, so that a 10,000-character prompt costs from 21 KB to about 1 MB.
 const (
-	maxCachedEntries = 1024
-	maxCachedBytes   = 4 << 20
+	// MaxHookCost bounds the compiled cost of one Hook's prompts together, each distinct prompt
+	// counted once (HookBudget): a configuration whose prompt would pass it is refused.
+	MaxHookCost = 4 << 20
+	// MaxCacheCost bounds what a Renderer's cache of compiled prompts holds in all, whatever
+	// the number of Hooks: past it, the prompts least recently used are dropped, and compiled
+	// again when they render next.
+	MaxCacheCost = 64 << 20
+	// MaxHeavyWork is how many renders and compiles that may hold much memory run at once; the
+	// others wait for a turn. A compile is heavy when its prompt is longer than
+	// lightCompileBytes; a render when its template costs more than lightTemplateCost (a render
+	// holds its template, which the cache may have let go meanwhile), or from the moment its
+	// output and the text its functions made pass lightRenderBytes. Light work, such as a
+	// typical prompt's render, never waits.
+	MaxHeavyWork = 8
+)
+
+const (
+	// lightCompileBytes: compiling allocates up to about 175 bytes per byte of prompt.
+	lightCompileBytes = 256
+	// lightTemplateCost: a template that costs more makes its renders heavy.
+	lightTemplateCost = 64 << 10
+	// lightRenderBytes: what a render that holds no turn may make (written and produced).
+	lightRenderBytes = 16 << 10
+	// entryOverhead is a cache entry's cost besides its template's: the entry, its map node,
+	// its slot in the eviction ring.
+	entryOverhead = 256
 )
 
 // ErrRefused is wrapped by every error about a template that breaks the allow-list or a
@@ -75,6 +101,36 @@ var (
 	// (a width or precision above MaxFormatWidth, a * width, or %p).
 	ErrFormat = fmt.Errorf("%w: printf format out of bounds", ErrBudgetExceeded)
 )
+
+// ErrHookBudget is wrapped by the error of a prompt that would take its Hook past MaxHookCost
+// (a *CostError). It wraps ErrRefused.
+var ErrHookBudget = fmt.Errorf("%w: over the memory budget of a Hook's prompts", ErrRefused)
+
+// CostError is a prompt refused for its Hook's memory budget.
+type CostError struct {
+	Cost   int // the prompt's compiled cost, in bytes
+	Total  int // what the Hook's prompts would cost with it
+	Budget int // MaxHookCost
+}
+
+func (e *CostError) Error() string {
+	return fmt.Sprintf("%v: this prompt costs %s compiled, which would bring the Hook's prompts to %s, more than the budget of %s per Hook "+
+		"(text costs about two bytes a character, every action, argument and parenthesis a hundred bytes or more; a prompt that several configurations share counts once)",
+		ErrHookBudget, formatBytes(e.Cost), formatBytes(e.Total), formatBytes(e.Budget))
+}
+
+func (e *CostError) Unwrap() error { return ErrHookBudget }
+
+// formatBytes writes n bytes for people: "812 B", "95.3 KiB", "4.0 MiB".
+func formatBytes(n int) string {
+	switch {
+	case n < 1<<10:
+		return strconv.Itoa(n) + " B"
+	case n < 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<10), 'f', 1, 64) + " KiB"
+	}
+	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+}
 
 // BudgetError says which budget stopped a render, and where.
 type BudgetError struct {
