@@ -16,10 +16,9 @@ type effects struct {
 	refs    []hook.Ref
 	records []auditItem
 	// sender: the lock is held by a goroutine that has just finished a send; next is the attempt
-	// it takes on (see startSend), and nextRec that attempt's record as it started.
-	sender  bool
-	next    *entry
-	nextRec Record
+	// it takes on (see startSend).
+	sender bool
+	next   *attempt
 }
 
 type auditItem struct {

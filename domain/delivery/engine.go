@@ -17,23 +17,21 @@ import (
 	"github.com/khook-dev/khook/ports"
 )
 
-// Prefixes of Record.LastError that tell why a record is undeliverable (the ledger keeps no more
-// than the text): the agent refused it for good, or its prompt cannot be rendered. Otherwise the
-// retries were used up.
-const (
-	RefusedPrefix = "refused: "
-	PromptPrefix  = "prompt: "
-)
+// ErrGone says a record has nobody left to tell: the firing is over. Preparer returns it; the
+// record is abandoned.
+var ErrGone = errors.New("the firing is over")
 
-// ErrGone says a record has nobody left to tell: the Hook no longer names the agent for the
-// event, or the firing is over. Preparer returns it; the record is abandoned.
-var ErrGone = errors.New("the hook no longer tells this agent of this firing")
+// ErrAwaitingEvent says a record's event is not known well enough to render its prompt: its
+// details were not kept across a restart. Preparer returns it; the record waits for the next
+// sight of the event (it is tried again every RetryInitial, which is not an attempt).
+var ErrAwaitingEvent = errors.New("the event's details were not kept across the restart; waiting for its next sight")
 
-// Preparer builds the message of a record at send time from the Hook's current configuration
-// and the firing's latest occurrence. An error other than ErrGone (a prompt that cannot be
-// rendered) makes the record undeliverable.
+// Preparer builds the message of a record at send time, from the configuration that tells its
+// agent (as its Hook's Assignment has it now) and the firing's latest occurrence. An error other
+// than ErrGone and ErrAwaitingEvent (a prompt that cannot be rendered) makes the record
+// undeliverable.
 type Preparer interface {
-	Prepare(r Record) (ports.AgentRequest, error)
+	Prepare(r Record, c hook.Configuration) (ports.AgentRequest, error)
 }
 
 // Dependencies of the engine; Metrics, Logger, Changed and Rand are optional.
@@ -65,6 +63,11 @@ type entry struct {
 	// recovered: its agent's recovery already gave it a new round; the next one comes only when
 	// its Hook changes (Revive).
 	recovered bool
+	// parked: pending, but its Hook does not let the engine tell its agent now (see Configure):
+	// neither queued nor scheduled.
+	parked bool
+	// probe: scheduled (while undeliverable) to ask its absent agent again; see agentAbsent.
+	probe bool
 	// cuts counts the status writes in a row that left out its intent (at most once).
 	cuts      int
 	pollEvery time.Duration
@@ -78,6 +81,7 @@ type Engine struct {
 	mu       sync.Mutex
 	closed   bool
 	ledger   map[hook.Ref]map[event.Key][]*entry
+	assigned map[hook.Ref]*assignment // what each Hook asks (Configure)
 	lanes    map[hook.AgentRef]*lane
 	timeline schedule
 	// undeliverable indexes the undeliverable records by agent, for a cheap revival.
@@ -118,6 +122,7 @@ func New(deps Dependencies, opts Options) (*Engine, error) {
 		deps.Rand = rand.Float64
 	}
 	e := &Engine{deps: deps, opts: opts.WithDefaults(), ledger: map[hook.Ref]map[event.Key][]*entry{}, lanes: map[hook.AgentRef]*lane{},
+		assigned:      map[hook.Ref]*assignment{},
 		undeliverable: map[hook.AgentRef]map[*entry]struct{}{}}
 	e.sendCtx, e.cancelSend = context.WithCancel(context.Background())
 	e.pollCtx, e.cancelPoll = context.WithCancel(context.Background())
@@ -127,13 +132,20 @@ func New(deps Dependencies, opts Options) (*Engine, error) {
 // Options returns the options in effect, defaults filled in.
 func (e *Engine) Options() Options { return e.opts }
 
-// Ensure makes the ledger of firing f name exactly the given agents: each agent without a record
-// gets a pending one (or, with alreadyTold, a completed one: the firing was told before the
-// ledger existed); records of agents no longer named are dropped unless the agent is at work on
-// the firing, which is still followed. A newer firing of the key replaces the older one's records.
-func (e *Engine) Ensure(f Firing, agents []hook.AgentRef, alreadyTold bool) {
+// Ensure makes the ledger of firing f name the agents its Hook's Assignment tells of f's event
+// type: each without a record gets a pending one (or, with alreadyTold, a completed one: the
+// firing was told before the ledger existed); records of agents held are kept as they are;
+// records of agents no longer named are dropped unless the agent is at work on the firing, which
+// is still followed. A newer firing of the key replaces the older one's records. A Hook the
+// engine has no Assignment for (not yet configured, or removed) gets no ledger.
+func (e *Engine) Ensure(f Firing, alreadyTold bool) {
 	fx := e.begin()
 	defer fx.end()
+	as := e.assigned[f.Hook]
+	if as == nil {
+		return
+	}
+	agents := as.agents(f.Key.Type)
 	now := e.deps.Clock.Now()
 	byKey := e.ledger[f.Hook]
 	if byKey == nil {
@@ -149,7 +161,8 @@ func (e *Engine) Ensure(f Firing, agents []hook.AgentRef, alreadyTold bool) {
 	}
 	kept := make([]*entry, 0, len(agents))
 	for _, en := range current {
-		if slices.Contains(agents, en.rec.Agent) && !slices.ContainsFunc(kept, func(k *entry) bool { return k.rec.Agent == en.rec.Agent }) {
+		named := slices.Contains(agents, en.rec.Agent) || as.holds(f.Key.Type, en.rec.Agent)
+		if named && !slices.ContainsFunc(kept, func(k *entry) bool { return k.rec.Agent == en.rec.Agent }) {
 			kept = append(kept, en)
 			continue
 		}
@@ -175,8 +188,9 @@ func (e *Engine) Ensure(f Firing, agents []hook.AgentRef, alreadyTold bool) {
 	byKey[f.Key] = kept
 }
 
-// End stops trying to deliver firing (ref, key): pending records are abandoned. Tasks the agents
-// already work on are still followed to their end.
+// End stops trying to deliver firing (ref, key): records that wait (pending, parked, or for an
+// intent) and those that could not be delivered are abandoned: a firing that is over is not
+// undeliverable. Tasks the agents already work on are still followed to their end.
 func (e *Engine) End(ref hook.Ref, key event.Key) {
 	fx := e.begin()
 	defer fx.end()
@@ -186,10 +200,14 @@ func (e *Engine) End(ref hook.Ref, key event.Key) {
 		case en.awaitingIntent:
 			en.awaitingIntent = false
 			e.freeSend(fx, en.rec.Agent)
-			e.settle(fx, en, Abandoned, "the event resolved before the agent was told")
+			e.settle(fx, en, Abandoned, CauseFiringOver, "the event resolved before the agent was told")
 		case en.rec.State == Pending:
 			e.unschedule(en)
-			e.settle(fx, en, Abandoned, "the event resolved before the agent was told")
+			en.parked = false
+			e.settle(fx, en, Abandoned, CauseFiringOver, "the event resolved before the agent was told")
+		case en.rec.State == Undeliverable:
+			e.unschedule(en)
+			e.settle(fx, en, Abandoned, en.rec.Cause, en.rec.LastError+"; the event resolved before the agent could be told")
 		}
 	}
 }
@@ -218,31 +236,25 @@ func (e *Engine) Drop(ref hook.Ref) {
 		}
 	}
 	delete(e.ledger, ref)
-	for _, l := range e.lanes {
-		l.queue.forget(ref)
-	}
+	delete(e.assigned, ref)
 }
 
-// Snapshot returns the ledger of hook ref, ordered by key and agent, and a function to call once
-// it is written, with the keys the write kept: at most once, that releases the sends whose intent
-// the write holds, and gives back the slots of those it left out (see releaseIntents).
-func (e *Engine) Snapshot(ref hook.Ref) (records []Record, written func(kept map[event.Key]bool)) {
+// Snapshot returns the ledger of hook ref, ordered by key and agent, and the at-most-once sends
+// waiting for a status write to hold their intent: tell them how the write went (see Intents).
+func (e *Engine) Snapshot(ref hook.Ref) (records []Record, intents Intents) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var intents []*entry
+	intents.e = e
 	for _, list := range e.ledger[ref] {
 		for _, en := range list {
 			records = append(records, en.rec)
 			if en.awaitingIntent {
-				intents = append(intents, en)
+				intents.waiting = append(intents.waiting, en)
 			}
 		}
 	}
 	sortRecords(records)
-	if len(intents) == 0 {
-		return records, func(map[event.Key]bool) {}
-	}
-	return records, func(kept map[event.Key]bool) { e.releaseIntents(intents, kept) }
+	return records, intents
 }
 
 // Restore loads the ledger of hook ref read back from its status, unless the engine already holds
@@ -264,8 +276,9 @@ func (e *Engine) Restore(ref hook.Ref, records []Record) bool {
 		case Pending:
 			e.schedule(en, laterOf(r.NextAt, now))
 		case Sending:
+			e.deps.Metrics.DeliveryUncertain(r.Agent, ports.UncertainRestart)
 			if e.opts.Guarantee == AtMostOnce {
-				e.settle(fx, en, Unknown, "khook stopped while sending; at most once, it is not sent again")
+				e.settle(fx, en, Unknown, "", "khook stopped while sending; at most once, it is not sent again")
 				fx.audit(en, ports.AuditDeliveryUncertain, true, fmt.Sprintf("agent %s may or may not have been told of %s (khook stopped during the send); not sent again (at-most-once)", r.Agent, r.Key.Describe()))
 			} else {
 				en.rec.State = Pending
@@ -275,10 +288,8 @@ func (e *Engine) Restore(ref hook.Ref, records []Record) bool {
 			e.follow(en)
 			en.pollEvery = e.opts.PollInitial
 			e.schedule(en, now)
-		default:
-			if exhausted(r) {
-				e.indexUndeliverable(en, true)
-			}
+		case Undeliverable:
+			e.indexUndeliverable(en, true)
 			if forLackOfAgent(r) {
 				e.lane(r.Agent).failing = true // as far as the ledger knows; its next accepted send revives r
 			}
@@ -306,10 +317,14 @@ func (e *Engine) RunDue() {
 		switch en.rec.State {
 		case Pending:
 			e.enqueue(fx, en)
+		case Undeliverable:
+			if en.probe {
+				e.probe(fx, en)
+			}
 		case Submitted, Working:
 			if now.Sub(en.rec.SentAt) >= e.opts.InvestigationTimeout {
 				e.endInvestigation(fx, en, TimedOut)
-				e.settle(fx, en, TimedOut, fmt.Sprintf("no end within %s", e.opts.InvestigationTimeout))
+				e.settle(fx, en, TimedOut, "", fmt.Sprintf("no end within %s", e.opts.InvestigationTimeout))
 				fx.audit(en, ports.AuditInvestigationEnded, true, fmt.Sprintf("agent %s: task %s about %s timed out after %s; khook stopped following it",
 					en.rec.Agent, en.rec.TaskID, en.rec.Key.Describe(), e.opts.InvestigationTimeout))
 				continue
@@ -416,9 +431,9 @@ func (e *Engine) detach(fx *effects, en *entry) {
 	}
 }
 
-// settle puts en in a state nothing follows up by itself.
-func (e *Engine) settle(fx *effects, en *entry, state State, why string) {
-	en.rec.LastError = why
+// settle puts en in a state nothing follows up by itself, with why it is there.
+func (e *Engine) settle(fx *effects, en *entry, state State, cause Cause, why string) {
+	en.rec.LastError, en.rec.Cause = why, cause
 	en.rec.NextAt = time.Time{}
 	e.transition(fx, en, state)
 }
@@ -429,7 +444,7 @@ func (e *Engine) transition(fx *effects, en *entry, state State) {
 	}
 	e.indexUndeliverable(en, false)
 	en.rec.State = state
-	if exhausted(en.rec) && !en.detached {
+	if state == Undeliverable && !en.detached {
 		e.indexUndeliverable(en, true)
 	}
 	en.rec.UpdatedAt = e.deps.Clock.Now()
@@ -469,4 +484,5 @@ func (noMetrics) InvestigationFinished(hook.AgentRef, string, time.Duration) {}
 
 func (noMetrics) RetryScheduled(hook.AgentRef) {}
 
-func (noMetrics) QueueDepth(hook.AgentRef, int) {}
+func (noMetrics) QueueDepth(hook.AgentRef, int)           {}
+func (noMetrics) DeliveryUncertain(hook.AgentRef, string) {}

@@ -48,7 +48,14 @@ type Options struct {
 	PollInitial, PollMax time.Duration
 	// InvestigationTimeout: a task not ended this long after it was accepted is timed out.
 	InvestigationTimeout time.Duration
+	// RetryFailedInvestigations is how many times an agent whose task failed, was rejected or was
+	// lost is asked again (each a new LLM run); 0, the default, records the outcome and asks no
+	// more.
+	RetryFailedInvestigations int
 }
+
+// MaxRetryFailedInvestigations bounds Options.RetryFailedInvestigations.
+const MaxRetryFailedInvestigations = 10
 
 // WithDefaults returns o with every zero field set to its default.
 func (o Options) WithDefaults() Options {
@@ -96,6 +103,9 @@ func (o Options) Validate() error {
 	}
 	if o.RetryInitial > 0 && o.RetryMax > 0 && o.RetryInitial > o.RetryMax {
 		errs = append(errs, fmt.Errorf("RetryInitial (%s) is longer than RetryMax (%s)", o.RetryInitial, o.RetryMax))
+	}
+	if o.RetryFailedInvestigations < 0 || o.RetryFailedInvestigations > MaxRetryFailedInvestigations {
+		errs = append(errs, fmt.Errorf("RetryFailedInvestigations (%d) is not between 0 and %d", o.RetryFailedInvestigations, MaxRetryFailedInvestigations))
 	}
 	if o.PollInitial > 0 && o.PollMax > 0 && o.PollInitial > o.PollMax {
 		errs = append(errs, fmt.Errorf("PollInitial (%s) is longer than PollMax (%s)", o.PollInitial, o.PollMax))
