@@ -105,9 +105,13 @@ func New(deps Dependencies, opts Options) (*Pipeline, error) {
 }
 
 // Handle processes one event: trouble, or its end. It returns at once; agents are told in the
-// background. A repeat of trouble firing for every Hook it matches (an event storm) costs one
+// background. Parts of its key longer than Kubernetes and the Hook CRD allow are bounded first
+// (event.Event.WithKeyBounded). A repeat of trouble firing for every Hook it matches (an event storm) costs one
 // lookup and one count, however many Hooks match.
 func (p *Pipeline) Handle(ctx context.Context, e event.Event) {
+	if !e.KeyFits() {
+		e = e.WithKeyBounded() // an alert's labels are anything: its key must fit the status
+	}
 	m := p.deps.Index.Match(e)
 	if m == nil {
 		p.deps.Metrics.EventHandled(e.Source, e.Type, 0, 0, 0)

@@ -144,44 +144,65 @@ func TestAfterARestartOnlyTheAgentNotYetToldIsToldAndWithTheFullPrompt(t *testin
 	}
 }
 
-func TestAFailedTaskIsRetriedWithGrowingDelaysThenGivenUpAndShown(t *testing.T) {
-	ns := newNamespace(t)
-	agent := startAgent(t, echoagent.Options{})
-	agent.SetBehavior("kagent/k8s-agent", echoagent.Behavior{End: a2a.TaskStateFailed, Summary: "model overloaded"})
-	opts := fastOptions(agent.URL)
-	opts.Delivery.RetryInitial, opts.Delivery.RetryMax, opts.Delivery.MaxAttempts = 500*time.Millisecond, 10*time.Second, 4
-	startKhook(t, opts)
-	create(t, newHook(ns, "restarts", "k8s-agent", restartPrompt, "pod-restart"))
-	waitAccepted(t, ns, "restarts")
-
-	create(t, backOffEvent(ns, "web-1"))
-
-	eventually(t, 30*time.Second, func() error {
-		_, d, err := deliveryOf(t, ns, "restarts", "web-1", "kagent/k8s-agent")
-		if err != nil {
-			return err
-		}
-		if d.State != "failed" || d.Attempts != 4 || d.NextAttemptAt != nil {
-			return fmt.Errorf("delivery = %+v, want failed for good after 4 attempts", d)
-		}
-		return nil
-	})
-	got := agent.ReceivedBy("kagent/k8s-agent")
-	if len(got) != 4 {
-		t.Fatalf("the agent got %d messages, want 4 attempts", len(got))
+func TestAFailedInvestigationIsRecordedAsAnOutcomeAndAskedAgainOnlyAsAllowed(t *testing.T) {
+	tests := []struct {
+		name      string
+		reruns    int
+		wantSends int
+	}{
+		{"by default it is not sent again", 0, 1},
+		{"with two reruns allowed the agent is asked twice more, each time after a longer wait", 2, 3},
 	}
-	for i := 2; i < len(got); i++ { // 0.5s, 1s, 2s (±20%): each wait longer than the one before
-		if prev, gap := got[i-1].At.Sub(got[i-2].At), got[i].At.Sub(got[i-1].At); gap <= prev {
-			t.Fatalf("waits between attempts %v then %v: they must grow", prev, gap)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := newNamespace(t)
+			agent := startAgent(t, echoagent.Options{})
+			agent.SetBehavior("kagent/k8s-agent", echoagent.Behavior{End: a2a.TaskStateFailed, Summary: "model overloaded"})
+			opts := fastOptions(agent.URL)
+			opts.Delivery.RetryInitial, opts.Delivery.RetryMax, opts.Delivery.RetryFailedInvestigations = 500*time.Millisecond, 10*time.Second, tt.reruns
+			startKhook(t, opts)
+			create(t, newHook(ns, "restarts", "k8s-agent", restartPrompt, "pod-restart"))
+			waitAccepted(t, ns, "restarts")
+
+			create(t, backOffEvent(ns, "web-1"))
+
+			eventually(t, 30*time.Second, func() error {
+				_, d, err := deliveryOf(t, ns, "restarts", "web-1", "kagent/k8s-agent")
+				if err != nil {
+					return err
+				}
+				if d.State != "failed" || int(d.Reruns) != tt.reruns || d.NextAttemptAt != nil || !strings.Contains(d.Summary+d.LastError, "model overloaded") {
+					return fmt.Errorf("delivery = %+v, want failed after %d reruns, with the agent's words", d, tt.reruns)
+				}
+				return nil
+			})
+			got := agent.ReceivedBy("kagent/k8s-agent")
+			if len(got) != tt.wantSends {
+				t.Fatalf("the agent got %d messages, want %d", len(got), tt.wantSends)
+			}
+			ids := map[string]bool{}
+			for i := range got {
+				ids[got[i].MessageID] = true
+				if i >= 2 { // 0.5s, 1s (±20%): each wait longer than the one before
+					if prev, gap := got[i-1].At.Sub(got[i-2].At), got[i].At.Sub(got[i-1].At); gap <= prev {
+						t.Fatalf("waits between reruns %v then %v: they must grow", prev, gap)
+					}
+				}
+			}
+			if len(ids) != len(got) {
+				t.Fatalf("message ids %v: each rerun is a new message", ids)
+			}
+			eventually(t, 10*time.Second, func() error {
+				if c := condition(t, ns, "restarts", "Delivering"); c.Status != metav1.ConditionTrue {
+					return fmt.Errorf("Delivering = %+v, want true: the agent was told; its investigation failed", c)
+				}
+				if reasons := auditReasons(t, ns, "restarts"); !slices.Contains(reasons, "InvestigationEnded") || slices.Contains(reasons, "DeliveryAbandoned") {
+					return fmt.Errorf("audit reasons %v, want InvestigationEnded and no DeliveryAbandoned", reasons)
+				}
+				return nil
+			})
+		})
 	}
-	eventually(t, 10*time.Second, func() error {
-		c := condition(t, ns, "restarts", "Delivering")
-		if c.Status != metav1.ConditionFalse || c.Reason != "RetriesExhausted" || !strings.Contains(c.Message, "kagent/k8s-agent") || !strings.Contains(c.Message, "model overloaded") {
-			return fmt.Errorf("Delivering = %+v", c)
-		}
-		return nil
-	})
 }
 
 func TestATaskThatNeedsAPersonGivesAWarningAndIsNotRetried(t *testing.T) {
