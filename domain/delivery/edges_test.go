@@ -21,7 +21,9 @@ type uncertainCount struct {
 }
 
 func (m *uncertainCount) SendFinished(hook.AgentRef, string, time.Duration)          {}
-func (m *uncertainCount) InvestigationFinished(hook.AgentRef, string, time.Duration) {}
+func (m *uncertainCount) InvestigationFinished(agent hook.AgentRef, outcome string, _ time.Duration) {
+	m.DeliveryUncertain(agent, "investigation "+outcome)
+}
 func (m *uncertainCount) RetryScheduled(hook.AgentRef)                               {}
 func (m *uncertainCount) QueueDepth(hook.AgentRef, int)                              {}
 func (m *uncertainCount) DeliveryUncertain(agent hook.AgentRef, moment string) {
@@ -242,4 +244,15 @@ func prompts(calls []portstest.Call) []string {
 		out = append(out, c.Request.Hook.String()+": "+c.Request.Prompt)
 	}
 	return out
+}
+
+func TestATaskThatHadEndedWhenTheAgentAnsweredIsCountedAsAnInvestigation(t *testing.T) {
+	m := &uncertainCount{}
+	f := newFixtureWithMetrics(t, delivery.Options{}, m)
+	f.agent.OnSend = func(context.Context, ports.AgentRequest, int) (ports.Task, error) { return completed("t") }
+	ensure(f.engine, firing(hookX, "web-1"), agentA)
+	f.engine.Wait()
+	if n := m.of(agentA, "investigation completed"); n != 1 {
+		t.Fatalf("%d investigations counted as completed, want 1", n)
+	}
 }

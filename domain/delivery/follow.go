@@ -95,13 +95,14 @@ func (e *Engine) unfollow(fx *effects, en *entry) {
 	}
 }
 
-// endInvestigation stops following en's task and counts how it ended.
+// endInvestigation stops following en's task, if it was followed, and counts how it ended.
 func (e *Engine) endInvestigation(fx *effects, en *entry, outcome State) {
-	if !en.followed {
-		return
+	if en.followed {
+		e.unfollow(fx, en)
+		e.unschedule(en)
 	}
-	e.unfollow(fx, en)
-	e.unschedule(en)
+	// Also a task that had ended by the time the agent answered the send: it was never followed,
+	// but it is an investigation that ended.
 	e.deps.Metrics.InvestigationFinished(en.rec.Agent, string(outcome), e.deps.Clock.Since(en.rec.SentAt))
 }
 
