@@ -112,11 +112,11 @@ func (k *Khook) runSources(ctx context.Context, sink ports.EventSink) error {
 
 // loopsRunnable writes status, resolves quiet events and runs due deliveries (retries, polls,
 // deadlines). Due deliveries run on their own goroutine, so that a slow API server holding a
-// status write up delays no agent's delivery. A failed status write is tried again after
-// StatusCoalesceDelay, doubling while writes fail (up to StatusFlushInterval), so that a failing
-// API server is not hammered. When it stops — shutdown or lost leadership — it starts no more
-// sends, lets those under way finish (up to ShutdownTimeout) and writes the final status, so
-// that a successor neither loses a firing nor tells an agent twice.
+// status write up delays no agent's delivery. A Hook whose status write failed is tried again
+// after a backoff of its own (the pipeline's; NextStatusWrite says when), so that one Hook
+// whose writes fail slows no other Hook's. When it stops — shutdown or lost leadership — it
+// starts no more sends, lets those under way finish (up to ShutdownTimeout) and writes the final
+// status, so that a successor neither loses a firing nor tells an agent twice.
 type loopsRunnable struct{ k *Khook }
 
 func (r *loopsRunnable) NeedLeaderElection() bool { return true }
@@ -141,14 +141,25 @@ func (r *loopsRunnable) Start(ctx context.Context) error {
 			}
 		}
 	}()
-	failures := 0 // status flushes failed in a row
+	var retry *time.Timer // armed for the earliest Hook whose write backs off
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
+	var retryC <-chan time.Time
 	writeStatus := func(ctx context.Context, full bool) {
 		if err := p.FlushStatus(ctx, full); err != nil {
-			failures++
-			log.Error(err, "writing hook status failed; will try again", "in", r.writeDelay(failures).String())
-			return
+			log.Error(err, "writing hook status failed; the Hooks whose writes failed are tried again after a backoff")
 		}
-		failures = 0
+		if retry != nil {
+			retry.Stop()
+			retry, retryC = nil, nil
+		}
+		if next, ok := p.NextStatusWrite(); ok {
+			retry = time.NewTimer(max(next.Sub(r.k.now()), o.StatusCoalesceDelay))
+			retryC = retry.C
+		}
 	}
 	var coalesce <-chan time.Time // armed by a state change: one write per Hook per delay
 	for {
@@ -168,10 +179,13 @@ func (r *loopsRunnable) Start(ctx context.Context) error {
 			return nil
 		case <-p.Changed():
 			if coalesce == nil {
-				coalesce = time.After(r.writeDelay(failures))
+				coalesce = time.After(o.StatusCoalesceDelay)
 			}
 		case <-coalesce:
 			coalesce = nil
+			writeStatus(ctx, false)
+		case <-retryC:
+			retry, retryC = nil, nil
 			writeStatus(ctx, false)
 		case <-flush.C:
 			writeStatus(ctx, true)
@@ -179,15 +193,4 @@ func (r *loopsRunnable) Start(ctx context.Context) error {
 			p.Sweep(ctx)
 		}
 	}
-}
-
-// writeDelay is how long a state change waits for more before the status is written: the
-// coalesce delay, doubled for each flush failed in a row, at most the full flush interval.
-func (r *loopsRunnable) writeDelay(failures int) time.Duration {
-	o := r.k.Options
-	d := o.StatusCoalesceDelay
-	for i := 0; i < failures && d < o.StatusFlushInterval; i++ {
-		d *= 2
-	}
-	return max(min(d, o.StatusFlushInterval), o.StatusCoalesceDelay)
 }

@@ -112,53 +112,34 @@ func TestDueDeliveriesRunWhileAStatusWriteIsHeldUp(t *testing.T) {
 	}
 }
 
-func TestFailedStatusWritesAreTriedAgainFurtherApart(t *testing.T) {
-	const fails = 4
+func TestAHookWhoseStatusWriteFailedIsWrittenOnceItsBackoffIsOverAndOthersMeanwhile(t *testing.T) {
+	other := hook.Hook{Ref: hook.Ref{Namespace: "apps", Name: "two"}, UID: "uid-two", Generation: 1, Configurations: loopsHook.Configurations}
 	var mu sync.Mutex
-	var at []time.Time
-	written := make(chan struct{})
-	status := &portstest.StatusWriter{Fail: func(hook.Ref, ports.HookActivity) error {
+	failing := true
+	otherWritten, written := make(chan struct{}), make(chan struct{})
+	var otherOnce, writtenOnce sync.Once
+	status := &portstest.StatusWriter{Fail: func(ref hook.Ref, _ ports.HookActivity) error {
+		if ref == other.Ref {
+			otherOnce.Do(func() { close(otherWritten) })
+			return nil
+		}
 		mu.Lock()
 		defer mu.Unlock()
-		at = append(at, time.Now())
-		if len(at) <= fails {
-			return errors.New("the server is currently unable to handle the request")
+		if failing {
+			return errors.New("admission webhook \"policy\" denied the request")
 		}
-		if len(at) == fails+1 {
-			close(written)
-		}
+		writtenOnce.Do(func() { close(written) })
 		return nil
 	}}
-	p, _, _ := startLoops(t, &portstest.Agent{}, status)
-	p.Handle(context.Background(), loopsEvent)
-	within(t, written, "a write after the failures")
+	p, clk, _ := startLoops(t, &portstest.Agent{}, status)
+	if c := p.UpsertHook(context.Background(), other); !c.Status {
+		t.Fatalf("hook not accepted: %s", c.Message)
+	}
+	p.Handle(context.Background(), loopsEvent) // both Hooks fire; one Hook's write fails
+	within(t, otherWritten, "the other Hook's status write")
 	mu.Lock()
-	defer mu.Unlock()
-	coalesce := 5 * time.Millisecond
-	for i := 1; i <= fails; i++ {
-		if gap, least := at[i].Sub(at[i-1]), coalesce<<i; gap < least {
-			t.Fatalf("write %d came %s after a failed one, want at least %s (the delay doubling with each failure)", i+1, gap, least)
-		}
-	}
-}
-
-func TestTheDelayOfAStatusWriteDoublesWithEachFailureUpToTheFlushInterval(t *testing.T) {
-	r := &loopsRunnable{k: &Khook{Options: Options{StatusCoalesceDelay: time.Second, StatusFlushInterval: time.Minute}.withDefaults()}}
-	tests := []struct {
-		name     string
-		failures int
-		want     time.Duration
-	}{
-		{"without failures it is the coalesce delay", 0, time.Second},
-		{"after one failure it is twice that", 1, 2 * time.Second},
-		{"after five failures it is 32 times that", 5, 32 * time.Second},
-		{"after many failures it is the flush interval", 100, time.Minute},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := r.writeDelay(tt.failures); got != tt.want {
-				t.Fatalf("writeDelay(%d) = %s, want %s", tt.failures, got, tt.want)
-			}
-		})
-	}
+	failing = false
+	mu.Unlock()
+	clk.Step(time.Second) // the failed Hook's backoff is over
+	within(t, written, "the write after the backoff")
 }

@@ -54,7 +54,9 @@ type Options struct {
 	// written (default 1m). State changes are written within StatusCoalesceDelay.
 	StatusFlushInterval time.Duration
 	// StatusCoalesceDelay: after a state change, wait this long for more before writing: at most
-	// one status write per Hook per delay (default 1s).
+	// one status write per Hook per delay (default 1s). A Hook whose write failed waits this long,
+	// doubling with each failure in a row up to StatusFlushInterval, before its next write; other
+	// Hooks' writes do not wait for it.
 	StatusCoalesceDelay time.Duration
 	// TickInterval: how often due retries, task polls and deadlines are looked at (default 1s).
 	TickInterval time.Duration
@@ -230,7 +232,7 @@ func providePipeline(index *matching.Index, store *dedup.Store, renderer *templa
 	return pipeline.New(pipeline.Dependencies{
 		Index: index, Store: store, Renderer: renderer, Agent: agent, Audit: audit, Status: status,
 		Clock: clk, Metrics: metrics, Logger: slog.New(logr.ToSlogHandler(log.WithName("pipeline"))),
-	}, pipeline.Options{KnownEventTypes: known, Delivery: o.Delivery})
+	}, pipeline.Options{KnownEventTypes: known, Delivery: o.Delivery, StatusRetryInitial: o.StatusCoalesceDelay, StatusRetryMax: o.StatusFlushInterval})
 }
 
 // provideRegistry registers the built-in sources (Kubernetes, enabled by default; Alertmanager

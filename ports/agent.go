@@ -67,6 +67,9 @@ var (
 	ErrUncertain = errors.New("outcome uncertain")
 	// ErrTaskNotFound: the agent does not know the task (any more).
 	ErrTaskNotFound = errors.New("task not found")
+	// ErrAgentNotFound: there is no such agent, or not yet (its card or endpoint answered 404).
+	// An AgentCaller wraps it together with ErrPermanent.
+	ErrAgentNotFound = errors.New("agent not found")
 )
 
 // AgentCaller hands prompts to agents and follows the work they start. Neither method waits

@@ -33,4 +33,16 @@ type DeliveryMetrics interface {
 	RetryScheduled(agent hook.AgentRef)
 	// QueueDepth reports how many deliveries wait for a slot of agent.
 	QueueDepth(agent hook.AgentRef, depth int)
+	// DeliveryUncertain counts a send that may or may not have reached agent, at moment
+	// UncertainRestart or UncertainTimeout (see docs/delivery.md).
+	DeliveryUncertain(agent hook.AgentRef, moment string)
 }
+
+// The moments a send's outcome is uncertain, as DeliveryUncertain names them.
+const (
+	// UncertainRestart: khook stopped during the send (its intent or attempt was recorded, its
+	// outcome not).
+	UncertainRestart = "restart"
+	// UncertainTimeout: the send timed out, or its connection broke, after the request went out.
+	UncertainTimeout = "timeout"
+)

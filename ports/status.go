@@ -68,7 +68,11 @@ type Delivery struct {
 	State     string
 	Summary   string
 	LastError string
-	Attempts  int
+	// Cause says why the delivery is undeliverable, abandoned or waiting (a delivery.Cause).
+	Cause    string
+	Attempts int
+	// Reruns counts the times the agent was asked again after its task failed.
+	Reruns int
 	// SentAt is when the agent accepted the latest attempt; zero until one was accepted.
 	SentAt time.Time
 	// UpdatedAt is when State last changed.

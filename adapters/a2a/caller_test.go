@@ -293,6 +293,9 @@ func TestFailuresAreClassifiedSoThatTheDomainKnowsWhetherToRetry(t *testing.T) {
 			if !strings.Contains(err.Error(), "kagent/k8s-agent") {
 				t.Fatalf("error %q does not name the agent", err)
 			}
+			if missing := strings.Contains(tt.name, "card is missing"); errors.Is(err, ports.ErrAgentNotFound) != missing {
+				t.Fatalf("error %q: is agent-not-found = %v, want %v (only a missing agent is)", err, !missing, missing)
+			}
 		})
 	}
 }

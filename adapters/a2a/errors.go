@@ -52,8 +52,9 @@ var permanentA2AErrors = []error{
 }
 
 // classify wraps err with what the domain needs to decide about retries:
-//   - ports.ErrPermanent when retrying cannot help: no such agent (404), refused (401, 403),
-//     a request the agent calls malformed;
+//   - ports.ErrPermanent when retrying cannot help: no such agent (404, also ports.ErrAgentNotFound:
+//     the engine then remembers the agent as absent for a while), refused (401, 403), a request
+//     the agent calls malformed;
 //   - ports.ErrTaskNotFound when the agent does not know the task;
 //   - ports.ErrUncertain when the request may have reached the agent: a timeout or a connection
 //     lost after it was sent;
@@ -79,6 +80,9 @@ func classify(err error) error {
 		code = se.Code
 	case errors.As(err, &card):
 		code = card.StatusCode
+	}
+	if code == http.StatusNotFound {
+		return fmt.Errorf("%w: %w: %w", ports.ErrPermanent, ports.ErrAgentNotFound, err)
 	}
 	if code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests {
 		return fmt.Errorf("%w: %w", ports.ErrPermanent, err)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/khook-dev/khook/api/v1alpha2"
 	"github.com/khook-dev/khook/domain/hook"
+	"github.com/khook-dev/khook/domain/templating"
 	"github.com/khook-dev/khook/ports"
 )
 
@@ -55,7 +56,9 @@ type ReportingInstance string
 //	related              the affected resource (ports.AuditRecord.Resource) when it has a Kind
 //	reason               the audit kind (EventFiring, AgentAccepted, EventResolved, …)
 //	action               Fire, Resolve, Deliver, Investigate, RenderPrompt or Validate (ActionOf)
-//	note                 the message, cut to NoteLimit bytes on a UTF-8 boundary
+//	note                 the message on one line, without control or invisible format characters
+//	                     (text from events and agents is a tenant's: it reaches people through
+//	                     kubectl describe), cut to NoteLimit bytes on a UTF-8 boundary
 //	reportingController  kagent.dev/khook; reportingInstance: Instance
 //
 // Record never waits on the API server: records go through a bounded queue that Start drains;
@@ -225,7 +228,7 @@ func (a *AuditRecorder) eventFor(ctx context.Context, it auditItem) *eventsv1.Ev
 		Action:              ActionOf(it.rec.Kind),
 		Reason:              truncateBytes(string(it.rec.Kind), 128),
 		Regarding:           regarding,
-		Note:                CutNote(it.rec.Message),
+		Note:                CutNote(templating.Sanitize(it.rec.Message)),
 		Type:                typ,
 	}
 	if r := it.rec.Resource; r.Kind != "" {

@@ -149,6 +149,19 @@ func TestA5KBMessageIsCutToTheAPIsLimitAndAccepted(t *testing.T) {
 	}
 }
 
+func TestANoteCarriesNoLineBreakNorControlNorInvisibleCharacters(t *testing.T) {
+	f := newAuditFixture(t)
+	f.start(t)
+	f.record(ports.AuditFiring, "web-1", "pod-restart on web-1: line one\nFAKE: all clear\r\x1b[31mred\x1b[0m \u202egnirts\u202c zero\u200bwidth\ufefftail")
+	e := f.events(t, 1)[0]
+	if strings.ContainsAny(e.Note, "\n\r\x1b\u202e\u202c\u200b\ufeff") {
+		t.Fatalf("note %q keeps a line break, a control or an invisible format character", e.Note)
+	}
+	if want := "pod-restart on web-1: line one FAKE: all clear [31mred[0m gnirts zerowidthtail"; e.Note != want {
+		t.Fatalf("note %q, want %q", e.Note, want)
+	}
+}
+
 func TestTwoStateChangesAboutOnePodAreTwoEvents(t *testing.T) {
 	f := newAuditFixture(t)
 	f.start(t)

@@ -50,7 +50,7 @@ func ActiveEventsOf(s v1alpha2.HookStatus) []ports.ActiveEvent {
 		}
 		for _, d := range a.Deliveries {
 			e.Deliveries = append(e.Deliveries, ports.Delivery{Agent: d.Agent, MessageID: d.MessageID, ContextID: d.ContextID, TaskID: d.TaskID,
-				State: string(d.State), Summary: d.Summary, LastError: d.LastError, Attempts: int(d.Attempts),
+				State: string(d.State), Summary: d.Summary, LastError: d.LastError, Cause: string(d.Cause), Attempts: int(d.Attempts), Reruns: int(d.Reruns),
 				SentAt: timeOf(d.SentAt), UpdatedAt: timeOf(d.UpdatedAt), NextAttemptAt: timeOf(d.NextAttemptAt)})
 		}
 		out = append(out, e)
@@ -77,7 +77,8 @@ func toAPIActiveEvents(events []ports.ActiveEvent) []v1alpha2.ActiveEvent {
 		}
 		for _, d := range a.Deliveries {
 			e.Deliveries = append(e.Deliveries, v1alpha2.Delivery{Agent: d.Agent, MessageID: d.MessageID, ContextID: d.ContextID, TaskID: d.TaskID,
-				State: v1alpha2.DeliveryState(d.State), Summary: d.Summary, LastError: d.LastError, Attempts: int32(d.Attempts),
+				State: v1alpha2.DeliveryState(d.State), Summary: d.Summary, LastError: d.LastError, Cause: v1alpha2.DeliveryCause(d.Cause),
+				Attempts: int32(d.Attempts), Reruns: int32(d.Reruns),
 				SentAt: metaTimeOf(d.SentAt), UpdatedAt: metaTimeOf(d.UpdatedAt), NextAttemptAt: metaTimeOf(d.NextAttemptAt)})
 		}
 		out = append(out, e)

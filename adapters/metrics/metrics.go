@@ -46,6 +46,7 @@ type Metrics struct {
 	sendDuration  *prometheus.HistogramVec
 	investigation *prometheus.HistogramVec
 	retries       *prometheus.CounterVec
+	uncertain     *prometheus.CounterVec
 	queueDepth    *prometheus.GaugeVec
 	breaker       *prometheus.GaugeVec
 
@@ -109,6 +110,7 @@ func NewWithRegistry(reg prometheus.Registerer) (*Metrics, error) {
 	m.investigation = histogram("khook_investigation_duration_seconds", "How long investigations took, from the send to the task's end, by agent and outcome.",
 		[]float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200}, "agent", "outcome")
 	m.retries = counter("khook_delivery_retries_total", "Delivery retries scheduled, by agent.", "agent")
+	m.uncertain = counter("khook_deliveries_uncertain_total", "Sends that may or may not have reached the agent, by agent and moment (restart, timeout).", "agent", "moment")
 	m.queueDepth = gauge("khook_agent_queue_depth", "Deliveries waiting for a slot, by agent.", "agent")
 	m.breaker = gauge("khook_agent_breaker_state", "Circuit breaker state by agent: 0 closed, 1 half-open, 2 open.", "agent")
 
@@ -153,7 +155,7 @@ func registerAll(reg prometheus.Registerer, m *Metrics) error {
 		return c
 	}
 	counters := []**prometheus.CounterVec{&m.received, &m.matched, &m.duplicates, &m.firings, &m.templateRefusals,
-		&m.sends, &m.retries, &m.statusWrites, &m.sourceRestarts, &m.webhookRefused}
+		&m.sends, &m.retries, &m.uncertain, &m.statusWrites, &m.sourceRestarts, &m.webhookRefused}
 	for _, p := range counters {
 		*p = reuse(*p).(*prometheus.CounterVec)
 	}
@@ -241,6 +243,12 @@ func (m *Metrics) InvestigationFinished(agent hook.AgentRef, outcome string, too
 // RetryScheduled counts a delivery retry scheduled for agent.
 func (m *Metrics) RetryScheduled(agent hook.AgentRef) {
 	m.retries.WithLabelValues(agent.String()).Inc()
+}
+
+// DeliveryUncertain counts a send whose outcome is uncertain: khook stopped during it (restart)
+// or it timed out after the request went out (timeout).
+func (m *Metrics) DeliveryUncertain(agent hook.AgentRef, moment string) {
+	m.uncertain.WithLabelValues(agent.String(), moment).Inc()
 }
 
 // QueueDepth sets how many deliveries wait for a slot of agent.

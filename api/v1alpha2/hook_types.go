@@ -144,8 +144,12 @@ type EventSnapshot struct {
 }
 
 // DeliveryState is where telling one agent of one firing stands.
-// +kubebuilder:validation:Enum=pending;sending;submitted;working;completed;failed;rejected;canceled;input-required;auth-required;timed-out;undeliverable;unknown;abandoned
+// +kubebuilder:validation:Enum=pending;sending;submitted;working;completed;failed;rejected;lost;canceled;input-required;auth-required;timed-out;undeliverable;unknown;abandoned
 type DeliveryState string
+
+// DeliveryCause says why a delivery is undeliverable, abandoned or waiting.
+// +kubebuilder:validation:Enum=agent-not-found;agent-refused;retries-exhausted;prompt;configuration-refused;awaiting-event;firing-over;agent-dropped
+type DeliveryCause string
 
 // Delivery is one agent's line in the ledger of a firing.
 type Delivery struct {
@@ -168,9 +172,19 @@ type Delivery struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	LastError string `json:"lastError,omitempty"`
+	// Cause says why the delivery is undeliverable, abandoned or waiting: agent-not-found,
+	// agent-refused, retries-exhausted, prompt (it cannot be rendered), configuration-refused
+	// (waiting for the Hook's configuration to be fixed), awaiting-event (waiting for the event's
+	// next sight after a restart), firing-over, agent-dropped.
+	// +optional
+	Cause DeliveryCause `json:"cause,omitempty"`
 	// Attempts counts the sends of this firing to this agent.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
+	// Reruns counts the times the agent was asked again after its task failed, was rejected or
+	// was lost (--retry-failed-investigations).
+	// +optional
+	Reruns int32 `json:"reruns,omitempty"`
 	// SentAt is when the agent accepted the latest attempt.
 	// +optional
 	SentAt *metav1.Time `json:"sentAt,omitempty"`

@@ -96,6 +96,7 @@ func newFlagSet(c *config, getenv func(string) string) (*flag.FlagSet, error) {
 	durationVar(fs, &c.opts.Delivery.RetryInitial, "retry-initial", d.Delivery.RetryInitial, "wait (a `duration`) after a failed delivery; it doubles with each failure")
 	durationVar(fs, &c.opts.Delivery.RetryMax, "retry-max", d.Delivery.RetryMax, "longest wait (a `duration`) between two attempts of a delivery")
 	countVar(fs, &c.opts.Delivery.MaxAttempts, "max-attempts", d.Delivery.MaxAttempts, "`number` of attempts before a delivery is given up (until the Hook or the agent changes)")
+	nonNegativeIntVar(fs, &c.opts.Delivery.RetryFailedInvestigations, "retry-failed-investigations", 0, "`number` of times an agent whose task failed, was rejected or was lost is asked again (each a new LLM run); 0 records the outcome and asks no more")
 
 	// Event sources beyond Kubernetes: the event-watcher configuration (docs/sources.md). ${VAR}s
 	// in sources' settings come from the environment; unset or empty ones are refused.

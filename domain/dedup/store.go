@@ -38,7 +38,9 @@ const (
 	Ended
 	// Ignored: the event changes nothing. It resolves trouble that is not firing (unknown, or
 	// resolved already), or it reports trouble older than the resolution its source sent (a pod
-	// listed again after a leader change shows a restart it had recovered from).
+	// listed again after a leader change shows a restart it had recovered from). Both times are
+	// the source's own: trouble that started after its source said the last trouble ended fires,
+	// however late khook hears of either (an alert that resolves and fires again).
 	Ignored
 )
 
@@ -74,6 +76,10 @@ type Entry struct {
 	Occurrences int64
 	// LastEvent is the latest occurrence of the key: a retry renders the prompt from it.
 	LastEvent event.Event
+	// Partial: LastEvent holds only the key and times, as restored from a status that did not
+	// keep the event's details; the next sight of the key completes it. No prompt is rendered
+	// from a partial event.
+	Partial bool
 }
 
 // Observation is Observe's answer.
@@ -117,8 +123,10 @@ type shard struct {
 type row struct {
 	hash uint64
 	next *row // of the same hash
-	// lastEvent is the latest occurrence of the key; its Key() is the row's key.
+	// lastEvent is the latest occurrence of the key; its Key() is the row's key. partial: it was
+	// restored without its details (see Entry.Partial).
 	lastEvent event.Event
+	partial   bool
 	lastSeen  int64 // Unix nanoseconds, as every time the store keeps
 	sights    int64 // sights of the key since the row was made
 	// repeating names the set of hooks (see ObserveAll) that all fire this key and follow its
@@ -133,6 +141,9 @@ type entry struct {
 	hook                            hook.Ref
 	resolution                      event.Resolution
 	firstSeen, lastSeen, resolvedAt int64
+	// resolvedBy is the resolution's own time, as its source stamped it (khook's clock when it
+	// did not): trouble the source stamped earlier is history.
+	resolvedBy int64
 	occurrences                     int64
 	// base: while the entry follows the row's sights (follows), its occurrences are the row's
 	// sights minus base, and its lastSeen is the row's.
@@ -184,7 +195,7 @@ func (s *Store) ObserveAll(set uint64, refs []hook.Ref, e event.Event, out []Obs
 	r := sh.find(hash, key)
 	if set != 0 && r != nil && r.repeating == set && r.followers == len(refs) && !e.Resolves() && now-r.lastSeen < window {
 		r.sights++
-		r.lastSeen, r.lastEvent = now, e
+		r.lastSeen, r.lastEvent, r.partial = now, e, false
 		return out, true
 	}
 	if e.Resolves() {
@@ -196,9 +207,13 @@ func (s *Store) ObserveAll(set uint64, refs []hook.Ref, e event.Event, out []Obs
 			return out, false
 		}
 		r.stopRepeating()
+		by := now
+		if !e.Timestamp.IsZero() {
+			by = e.Timestamp.UnixNano()
+		}
 		for i, ref := range refs {
 			if ent := r.entry(ref); ent != nil && ent.firing {
-				ent.firing, ent.resolution, ent.resolvedAt = false, e.Resolution, now
+				ent.firing, ent.resolution, ent.resolvedAt, ent.resolvedBy = false, e.Resolution, now, by
 				out[first+i] = Observation{Outcome: Ended}
 			}
 		}
@@ -212,7 +227,7 @@ func (s *Store) ObserveAll(set uint64, refs []hook.Ref, e event.Event, out []Obs
 	}
 	r.stopRepeating()
 	r.sights++
-	r.lastSeen, r.lastEvent = now, e
+	r.lastSeen, r.lastEvent, r.partial = now, e, false
 	repeating := set != 0
 	for _, ref := range refs {
 		ent := r.entry(ref)
@@ -221,7 +236,7 @@ func (s *Store) ObserveAll(set uint64, refs []hook.Ref, e event.Event, out []Obs
 			ent.lastSeen = now
 			ent.occurrences++
 			out = append(out, Observation{Outcome: Duplicate, FirstSeen: timeOf(ent.firstSeen)})
-		case ent != nil && !ent.firing && ent.resolution != event.Quiet && !e.Timestamp.IsZero() && e.Timestamp.UnixNano() <= ent.resolvedAt:
+		case ent != nil && !ent.firing && ent.resolution != event.Quiet && !e.Timestamp.IsZero() && e.Timestamp.UnixNano() < ent.resolvedBy:
 			repeating = false
 			out = append(out, Observation{Outcome: Ignored})
 		default:
@@ -382,6 +397,7 @@ func (s *Store) Restore(ref hook.Ref, entries []Entry) (firing int, ok bool) {
 	}
 	loaded := 0
 	for _, e := range entries {
+		partial := e.Partial || e.LastEvent.Type == ""
 		if e.LastEvent.Type == "" || e.LastEvent.Key() != e.Key {
 			last := e.LastEvent
 			last.Type, last.Namespace, last.ResourceName, last.Fingerprint = e.Key.Type, e.Key.Namespace, e.Key.ResourceName, e.Key.Fingerprint
@@ -402,12 +418,16 @@ func (s *Store) Restore(ref hook.Ref, entries []Entry) (firing int, ok bool) {
 		}
 		r.stopRepeating()
 		lastSeen := nanosOf(e.LastSeen)
-		if r.lastEvent.Type == "" || lastSeen > r.lastSeen {
-			r.lastSeen, r.lastEvent = lastSeen, e.LastEvent
+		// Another Hook's status may have kept the event the status at hand did not: details win
+		// over none, then the newer sight.
+		if r.lastEvent.Type == "" || (r.partial && !partial) || (r.partial == partial && lastSeen > r.lastSeen) {
+			r.lastEvent, r.partial = e.LastEvent, partial
 		}
+		r.lastSeen = max(r.lastSeen, lastSeen)
 		ent := s.addEntry(r, ref)
+		resolvedAt := nanosOf(e.ResolvedAt)
 		*ent = entry{hook: ref, firing: e.State == Firing, resolution: e.Resolution, firstSeen: nanosOf(e.FirstSeen),
-			lastSeen: lastSeen, resolvedAt: nanosOf(e.ResolvedAt), occurrences: e.Occurrences, written: e.Occurrences}
+			lastSeen: lastSeen, resolvedAt: resolvedAt, resolvedBy: resolvedAt, occurrences: e.Occurrences, written: e.Occurrences}
 		sh.mu.Unlock()
 		loaded++
 		if e.State == Firing {
@@ -582,7 +602,7 @@ func (r *row) entry(ref hook.Ref) *entry {
 // export returns ent, an entry of r, as an Entry.
 func (r *row) export(ent *entry) Entry {
 	e := Entry{Hook: ent.hook, Key: r.lastEvent.Key(), State: Resolved, Resolution: ent.resolution, FirstSeen: timeOf(ent.firstSeen),
-		LastSeen: timeOf(ent.lastSeen), ResolvedAt: timeOf(ent.resolvedAt), Occurrences: ent.occurrences, LastEvent: r.lastEvent}
+		LastSeen: timeOf(ent.lastSeen), ResolvedAt: timeOf(ent.resolvedAt), Occurrences: ent.occurrences, LastEvent: r.lastEvent, Partial: r.partial}
 	if ent.firing {
 		e.State = Firing
 	}

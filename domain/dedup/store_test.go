@@ -86,6 +86,16 @@ func TestLifeOfAnEntry(t *testing.T) {
 			{after: time.Minute, observe: observe(stamped(crash, start)), wantOutcome: dedup.Ignored, wantState: dedup.Resolved, wantResolution: event.Recovered, wantSights: 1},
 			{observe: observe(stamped(crash, start.Add(6*time.Minute))), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
 		}},
+		{"trouble that started after the end its source stamped fires, however late khook heard of the end", []step{
+			{observe: observe(stamped(crash, start)), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+			{after: 5 * time.Minute, observe: observe(stamped(resolution(event.Recovered), start.Add(time.Minute))), wantOutcome: dedup.Ended, wantState: dedup.Resolved, wantResolution: event.Recovered, wantSights: 1},
+			{after: time.Minute, observe: observe(stamped(crash, start.Add(2*time.Minute))), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+		}},
+		{"trouble starting the moment its source ended the last fires (an alert with a new startsAt)", []step{
+			{observe: observe(stamped(crash, start)), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+			{after: 3 * time.Minute, observe: observe(stamped(resolution(event.Recovered), start.Add(time.Minute))), wantOutcome: dedup.Ended, wantState: dedup.Resolved, wantResolution: event.Recovered, wantSights: 1},
+			{observe: observe(stamped(crash, start.Add(time.Minute))), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
+		}},
 		{"after a quiet resolution any sight fires again, whatever its time", []step{
 			{observe: observe(stamped(crash, start)), wantOutcome: dedup.NewFiring, wantState: dedup.Firing, wantSights: 1},
 			{after: 10 * time.Minute, wantState: dedup.Resolved, wantResolution: event.Quiet, wantSights: 1},
@@ -170,6 +180,21 @@ func TestSeenNamesHooksWhoseEntriesOnlyRepeatedSinceTheirSnapshot(t *testing.T) 
 	s.Snapshot(ref)
 	if got := s.Seen(); len(got) != 0 {
 		t.Fatalf("Seen after the snapshot = %v, want none", got)
+	}
+}
+
+func TestARestoredEntryWithoutItsEventIsPartialUntilTheNextSight(t *testing.T) {
+	clk := clocktesting.NewFakeClock(start)
+	s := dedup.NewStore(clk, window)
+	key := crash.Key()
+	s.Restore(ref, []dedup.Entry{{Hook: ref, Key: key, State: dedup.Firing, FirstSeen: start, LastSeen: start, Occurrences: 2}})
+	if e, _ := s.Get(ref, key); !e.Partial || e.LastEvent.Key() != key {
+		t.Fatalf("restored without its event: %+v, want partial, with its key", e)
+	}
+	clk.Step(time.Minute)
+	s.Observe(ref, crash)
+	if e, _ := s.Get(ref, key); e.Partial || e.LastEvent.Message != crash.Message {
+		t.Fatalf("after a sight: %+v, want the whole event", e)
 	}
 }
 

@@ -39,7 +39,7 @@ type preparer struct {
 	calls    map[hook.Ref]int
 }
 
-func (p *preparer) Prepare(r delivery.Record) (ports.AgentRequest, error) {
+func (p *preparer) Prepare(r delivery.Record, _ hook.Configuration) (ports.AgentRequest, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.calls == nil {
@@ -60,6 +60,17 @@ func (p *preparer) prepared(ref hook.Ref) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.calls[ref]
+}
+
+// ensure configures Hook f.Hook to tell exactly agents of f's event type, then hands firing f
+// over: what the pipeline does when a Hook changes and when a firing starts.
+func ensure(e *delivery.Engine, f delivery.Firing, agents ...hook.AgentRef) {
+	var cs []hook.Configuration
+	for _, a := range agents {
+		cs = append(cs, hook.Configuration{EventType: f.Key.Type, Agent: a, Prompt: "prompt for " + a.String()})
+	}
+	e.Configure(f.Hook, delivery.Assignment{Active: cs})
+	e.Ensure(f, false)
 }
 
 type fixture struct {
@@ -140,7 +151,7 @@ func TestATaskIsFollowedUntilItEndsAndItsStateAndSummaryAreKept(t *testing.T) {
 				a.ID = id
 				return a, nil
 			}
-			f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
+			ensure(f.engine, firing(hookX, "web-1"), agentA)
 			f.engine.Wait()
 			if r := f.record(t, hookX, agentA); r.State != delivery.Working || r.TaskID == "" || r.SentAt != t0 {
 				t.Fatalf("after the send: %+v", r)
@@ -168,7 +179,7 @@ func TestATaskIsFollowedUntilItEndsAndItsStateAndSummaryAreKept(t *testing.T) {
 
 func TestPollsBackOffAndATaskOutlivingTheDeadlineIsTimedOut(t *testing.T) {
 	f := newFixture(t, delivery.Options{PollInitial: 2 * time.Second, PollMax: 8 * time.Second, InvestigationTimeout: time.Minute})
-	f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
+	ensure(f.engine, firing(hookX, "web-1"), agentA)
 	f.engine.Wait()
 	for range 70 {
 		f.after(time.Second)
@@ -192,31 +203,51 @@ func TestPollsBackOffAndATaskOutlivingTheDeadlineIsTimedOut(t *testing.T) {
 	}
 }
 
-func TestAFailedTaskIsRetriedWithGrowingDelaysUntilTheAttemptsAreUsedUp(t *testing.T) {
-	f := newFixture(t, delivery.Options{RetryInitial: 30 * time.Second, RetryMax: 2 * time.Minute, MaxAttempts: 5})
-	f.agent.OnSend = func(_ context.Context, req ports.AgentRequest, n int) (ports.Task, error) {
-		return ports.Task{ID: fmt.Sprintf("task-%d", n), State: ports.TaskFailed, Summary: "the model is overloaded"}, nil
+func TestAFailedInvestigationIsAnOutcomeAndIsAskedAgainOnlyAsOftenAsAllowed(t *testing.T) {
+	tests := []struct {
+		name      string
+		reruns    int
+		wantGaps  []time.Duration // between sends
+		wantEnded int             // InvestigationEnded records
+	}{
+		{"by default the outcome is recorded and nothing is sent again", 0, nil, 1},
+		{"with three reruns the agent is asked again after growing delays", 3, []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute}, 4},
 	}
-	f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
-	f.engine.Wait()
-	for range 60 {
-		f.after(10 * time.Second)
-	}
-	sends := times(f.agent.Calls("send", agentA))
-	var gaps []time.Duration
-	for i := 1; i < len(sends); i++ {
-		gaps = append(gaps, sends[i].Sub(sends[i-1]).Round(10*time.Second))
-	}
-	want := []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 2 * time.Minute}
-	if fmt.Sprint(gaps) != fmt.Sprint(want) {
-		t.Fatalf("gaps between attempts = %v, want %v", gaps, want)
-	}
-	r := f.record(t, hookX, agentA)
-	if r.State != delivery.Failed || r.Attempts != 5 || !strings.Contains(r.LastError, "overloaded") {
-		t.Fatalf("after 5 attempts: %+v, want failed for good", r)
-	}
-	if f.audit.Count(ports.AuditDeliveryFailed) != 4 || f.audit.Count(ports.AuditUndeliverable) != 1 {
-		t.Fatalf("audit trail %v: want 4 DeliveryFailed and 1 DeliveryAbandoned", f.audit.Kinds())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, delivery.Options{RetryInitial: 30 * time.Second, RetryMax: 2 * time.Minute, RetryFailedInvestigations: tt.reruns})
+			f.agent.OnSend = func(_ context.Context, req ports.AgentRequest, n int) (ports.Task, error) {
+				return ports.Task{ID: fmt.Sprintf("task-%d", n), State: ports.TaskFailed, Summary: "the model is overloaded"}, nil
+			}
+			ensure(f.engine, firing(hookX, "web-1"), agentA)
+			f.engine.Wait()
+			for range 60 {
+				f.after(10 * time.Second)
+			}
+			calls := f.agent.Calls("send", agentA)
+			sends := times(calls)
+			var gaps []time.Duration
+			ids := map[string]bool{}
+			for i := range sends {
+				ids[calls[i].Request.MessageID] = true
+				if i > 0 {
+					gaps = append(gaps, sends[i].Sub(sends[i-1]).Round(10*time.Second))
+				}
+			}
+			if fmt.Sprint(gaps) != fmt.Sprint(tt.wantGaps) {
+				t.Fatalf("gaps between sends = %v, want %v", gaps, tt.wantGaps)
+			}
+			if len(ids) != len(sends) {
+				t.Fatalf("message ids %v: each rerun is a new message", ids)
+			}
+			r := f.record(t, hookX, agentA)
+			if r.State != delivery.Failed || r.Reruns != tt.reruns || !strings.Contains(r.LastError, "overloaded") {
+				t.Fatalf("record %+v, want failed after %d reruns", r, tt.reruns)
+			}
+			if f.audit.Count(ports.AuditInvestigationEnded) != tt.wantEnded || f.audit.Count(ports.AuditUndeliverable) != 0 || f.audit.Count(ports.AuditDeliveryFailed) != 0 {
+				t.Fatalf("audit trail %v: want %d InvestigationEnded and no delivery failure (the agent was told)", f.audit.Kinds(), tt.wantEnded)
+			}
+		})
 	}
 }
 
@@ -231,7 +262,7 @@ func TestARepeatedErrorBacksOffAndJitterSpreadsTheRetries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
+	ensure(e, firing(hookX, "web-1"), agentA)
 	e.Wait()
 	records, _ := e.Snapshot(hookX)
 	if got, want := records[0].NextAt.Sub(t0), 80*time.Second; got != want {
@@ -248,7 +279,7 @@ func TestAPermanentFailureStopsUntilTheHookOrTheAgentChanges(t *testing.T) {
 		}
 		return completed("t")
 	}
-	f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
+	ensure(f.engine, firing(hookX, "web-1"), agentA)
 	f.engine.Wait()
 	for range 20 {
 		f.after(10 * time.Minute)
@@ -267,7 +298,7 @@ func TestAPermanentFailureStopsUntilTheHookOrTheAgentChanges(t *testing.T) {
 	}
 
 	down = false // the agent appears; another firing gets through and revives the first
-	f.engine.Ensure(firing(hookY, "web-2"), []hook.AgentRef{agentA}, false)
+	ensure(f.engine, firing(hookY, "web-2"), agentA)
 	f.engine.Wait()
 	if r := f.record(t, hookX, agentA); r.State != delivery.Completed {
 		t.Fatalf("after the agent accepted another firing, the refused one is %s, want completed", r.State)
@@ -277,13 +308,13 @@ func TestAPermanentFailureStopsUntilTheHookOrTheAgentChanges(t *testing.T) {
 func TestAPromptThatCannotBeRenderedIsUndeliverableAndNothingIsSent(t *testing.T) {
 	f := newFixture(t, delivery.Options{})
 	f.prepare.fail[agentA] = errors.New(`prompt:1:5: step budget of 10000 exceeded`)
-	f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
+	ensure(f.engine, firing(hookX, "web-1"), agentA)
 	f.engine.Wait()
 	f.after(time.Hour)
 	if n := f.agent.Count("send", agentA); n != 0 {
 		t.Fatalf("the agent got %d sends", n)
 	}
-	if r := f.record(t, hookX, agentA); r.State != delivery.Undeliverable || !strings.HasPrefix(r.LastError, "prompt: ") {
+	if r := f.record(t, hookX, agentA); r.State != delivery.Undeliverable || r.Cause != delivery.CausePrompt {
 		t.Fatalf("record = %+v", r)
 	}
 }
@@ -291,9 +322,9 @@ func TestAPromptThatCannotBeRenderedIsUndeliverableAndNothingIsSent(t *testing.T
 func TestASlowAgentNeverDelaysAnotherAgent(t *testing.T) {
 	f := newFixture(t, delivery.Options{MaxSendsPerAgent: 2, MaxInvestigationsPerAgent: 4})
 	for i := range 10 {
-		f.engine.Ensure(firing(hookX, fmt.Sprintf("web-%d", i)), []hook.AgentRef{agentA}, false) // tasks stay working
+		ensure(f.engine, firing(hookX, fmt.Sprintf("web-%d", i)), agentA) // tasks stay working
 	}
-	f.engine.Ensure(firing(hookY, "db-0"), []hook.AgentRef{agentB}, false)
+	ensure(f.engine, firing(hookY, "db-0"), agentB)
 	f.engine.Wait()
 	if n := f.agent.Count("send", agentB); n != 1 {
 		t.Fatalf("the other agent got %d sends, want its firing at once", n)
@@ -328,8 +359,8 @@ func TestAFinishedInvestigationLetsTheNextFiringOfItsAgentGo(t *testing.T) {
 		}
 		return ports.Task{ID: id, State: ports.TaskWorking}, nil
 	}
-	f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
-	f.engine.Ensure(firing(hookX, "web-2"), []hook.AgentRef{agentA}, false)
+	ensure(f.engine, firing(hookX, "web-1"), agentA)
+	ensure(f.engine, firing(hookX, "web-2"), agentA)
 	f.engine.Wait()
 	if n := f.agent.Count("send", agentA); n != 1 {
 		t.Fatalf("%d sends, want 1 while the first investigation runs", n)
@@ -350,34 +381,58 @@ func TestHooksTakeTurnsInAnAgentsQueue(t *testing.T) {
 		return ports.Task{ID: req.MessageID, State: ports.TaskWorking}, nil
 	}
 	f.agent.OnGet = func(_ context.Context, _ hook.AgentRef, id string, _ int) (ports.Task, error) { return completed(id) }
+	var storm []delivery.Firing
 	for i := range 3 {
-		f.engine.Ensure(firing(hookX, fmt.Sprintf("web-%d", i)), []hook.AgentRef{agentA}, false)
+		storm = append(storm, firing(hookX, fmt.Sprintf("web-%d", i)))
+		ensure(f.engine, storm[i], agentA)
 	}
-	storm := firing(hookY, "db-0")
-	f.engine.Ensure(storm, []hook.AgentRef{agentA}, false)
+	calm := firing(hookY, "db-0")
+	ensure(f.engine, calm, agentA)
 	f.engine.Wait()
-	f.after(time.Minute) // web-0 ends; it is Y's turn before web-1
-	f.engine.Wait()
+	for range 4 {
+		f.after(time.Minute) // the task at work ends; the next goes
+	}
 	var sent []string
 	for _, c := range f.agent.Calls("send", hook.AgentRef{}) {
 		sent = append(sent, c.Request.MessageID)
 	}
-	if len(sent) < 2 || sent[1] != delivery.MessageID(storm, agentA) {
-		t.Fatalf("sends %v: hook y's firing should go second", sent)
+	id := func(fi delivery.Firing) string { return delivery.MessageID(fi, agentA) }
+	want := []string{id(storm[0]), id(storm[1]), id(calm), id(storm[2])}
+	if fmt.Sprint(sent) != fmt.Sprint(want) {
+		t.Fatalf("sends %v, want %v: hook y's firing waits one turn of hook x's storm, not all of it", sent, want)
 	}
 }
 
-func TestALostTaskIsSentAgain(t *testing.T) {
-	f := newFixture(t, delivery.Options{RetryInitial: time.Minute})
-	f.agent.OnGet = func(context.Context, hook.AgentRef, string, int) (ports.Task, error) {
-		return ports.Task{}, fmt.Errorf("tasks/get: %w", ports.ErrTaskNotFound)
+func TestALostTaskIsAnOutcomeAskedAgainOnlyIfAllowed(t *testing.T) {
+	tests := []struct {
+		name      string
+		reruns    int
+		wantSends int
+		wantState delivery.State
+	}{
+		{"by default it is recorded as lost", 0, 1, delivery.Lost},
+		{"with a rerun allowed the agent is asked again", 1, 2, delivery.Working},
 	}
-	f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
-	f.engine.Wait()
-	f.after(5 * time.Second) // poll: lost
-	f.after(2 * time.Minute) // retry
-	if n := f.agent.Count("send", agentA); n != 2 {
-		t.Fatalf("a task the agent lost was sent %d times, want again once it was lost (2)", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, delivery.Options{RetryInitial: time.Minute, RetryFailedInvestigations: tt.reruns})
+			f.agent.OnGet = func(_ context.Context, _ hook.AgentRef, id string, _ int) (ports.Task, error) {
+				if strings.HasSuffix(id, "-r1") {
+					return ports.Task{ID: id, State: ports.TaskWorking}, nil
+				}
+				return ports.Task{}, fmt.Errorf("tasks/get: %w", ports.ErrTaskNotFound)
+			}
+			ensure(f.engine, firing(hookX, "web-1"), agentA)
+			f.engine.Wait()
+			f.after(5 * time.Second) // poll: lost
+			f.after(2 * time.Minute) // a rerun, if allowed
+			if n := f.agent.Count("send", agentA); n != tt.wantSends {
+				t.Fatalf("a task the agent lost was sent %d times, want %d", n, tt.wantSends)
+			}
+			if r := f.record(t, hookX, agentA); r.State != tt.wantState {
+				t.Fatalf("record %+v, want %s", r, tt.wantState)
+			}
+		})
 	}
 }
 
@@ -392,7 +447,7 @@ func TestTheSameMessageIDIsUsedForEveryAttemptOfAFiring(t *testing.T) {
 		return completed("t")
 	}
 	fi := firing(hookX, "web-1")
-	f.engine.Ensure(fi, []hook.AgentRef{agentA}, false)
+	ensure(f.engine, fi, agentA)
 	f.engine.Wait()
 	f.after(time.Minute)
 	next := fi
@@ -420,7 +475,7 @@ func TestAnUncertainSendFollowsTheGuarantee(t *testing.T) {
 				}
 				return completed("t")
 			}
-			f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
+			ensure(f.engine, firing(hookX, "web-1"), agentA)
 			releaseIntents(f, hookX)
 			f.after(time.Minute)
 			releaseIntents(f, hookX)
@@ -442,25 +497,25 @@ func releaseIntents(f *fixture, ref hook.Ref) {
 	for _, r := range records {
 		kept[r.Key] = true
 	}
-	written(kept)
+	written.Written(kept)
 	f.engine.Wait()
 }
 
 func TestAtMostOnceSendsOnlyOnceTheIntentIsWritten(t *testing.T) {
 	f := newFixture(t, delivery.Options{Guarantee: delivery.AtMostOnce})
-	f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
+	ensure(f.engine, firing(hookX, "web-1"), agentA)
 	f.engine.Wait()
 	records, written := f.engine.Snapshot(hookX)
 	if n := f.agent.Count("send", agentA); n != 0 || records[0].State != delivery.Sending {
 		t.Fatalf("before the intent is written: %d sends, ledger says %s; want 0 and sending", n, records[0].State)
 	}
-	written(map[event.Key]bool{})
+	written.Written(map[event.Key]bool{})
 	f.engine.Wait()
 	if n := f.agent.Count("send", agentA); n != 0 {
 		t.Fatalf("after a write that left the firing out: %d sends, want 0", n)
 	}
 	_, written = f.engine.Snapshot(hookX)
-	written(map[event.Key]bool{records[0].Key: true})
+	written.Written(map[event.Key]bool{records[0].Key: true})
 	f.engine.Wait()
 	if n := f.agent.Count("send", agentA); n != 1 {
 		t.Fatalf("after the intent is written: %d sends, want 1", n)
@@ -498,7 +553,7 @@ func TestARestoredLedgerIsFollowedNotResent(t *testing.T) {
 			if !f.engine.Restore(hookX, tt.ledger) {
 				t.Fatal("Restore loaded nothing")
 			}
-			f.engine.Ensure(fi, []hook.AgentRef{agentA}, false) // the pipeline reconciles after restoring: no change
+			ensure(f.engine, fi, agentA) // the pipeline reconciles after restoring: no change
 			f.after(time.Second)
 			releaseIntents(f, hookX)
 			f.after(time.Second)
@@ -520,7 +575,7 @@ func TestOnlyTheAgentsNotYetToldAreCalledAfterARestart(t *testing.T) {
 	f := newFixture(t, delivery.Options{})
 	f.agent.OnSend = func(context.Context, ports.AgentRequest, int) (ports.Task, error) { return completed("t") }
 	f.engine.Restore(hookX, []delivery.Record{told, failed})
-	f.engine.Ensure(fi, []hook.AgentRef{agentA, agentB}, false)
+	ensure(f.engine, fi, agentA, agentB)
 	f.after(time.Minute)
 	if a, b := f.agent.Count("send", agentA), f.agent.Count("send", agentB); a != 0 || b != 1 {
 		t.Fatalf("sends to A %d, to B %d; want only B called again", a, b)
@@ -536,7 +591,7 @@ func TestAResolvedFiringAbandonsWhatWaitsButFollowsWhatRuns(t *testing.T) {
 		return ports.Task{ID: "t", State: ports.TaskWorking}, nil
 	}
 	fi := firing(hookX, "web-1")
-	f.engine.Ensure(fi, []hook.AgentRef{agentA, agentB}, false)
+	ensure(f.engine, fi, agentA, agentB)
 	f.engine.Wait()
 	f.engine.End(hookX, fi.Key)
 	for range 10 {
@@ -556,10 +611,10 @@ func TestAResolvedFiringAbandonsWhatWaitsButFollowsWhatRuns(t *testing.T) {
 func TestANewFiringReplacesTheLedgerOfTheOldOne(t *testing.T) {
 	f := newFixture(t, delivery.Options{})
 	old := firing(hookX, "web-1")
-	f.engine.Ensure(old, []hook.AgentRef{agentA}, false)
+	ensure(f.engine, old, agentA)
 	next := old
 	next.FirstSeen = t0.Add(time.Hour)
-	f.engine.Ensure(next, []hook.AgentRef{agentA}, false)
+	ensure(f.engine, next, agentA)
 	f.engine.Wait()
 	records, _ := f.engine.Snapshot(hookX)
 	if len(records) != 1 || !records[0].FirstSeen.Equal(next.FirstSeen) {
@@ -573,10 +628,10 @@ func TestANewFiringReplacesTheLedgerOfTheOldOne(t *testing.T) {
 func TestAnAgentRemovedFromTheHookIsNotToldButAnAddedOneIs(t *testing.T) {
 	f := newFixture(t, delivery.Options{MaxSendsPerAgent: 1, MaxInvestigationsPerAgent: 1})
 	busy := firing(hookY, "db-0")
-	f.engine.Ensure(busy, []hook.AgentRef{agentA}, false) // takes A's only slot
+	ensure(f.engine, busy, agentA) // takes A's only slot
 	fi := firing(hookX, "web-1")
-	f.engine.Ensure(fi, []hook.AgentRef{agentA}, false) // waits for A
-	f.engine.Ensure(fi, []hook.AgentRef{agentB}, false) // the Hook now names B instead
+	ensure(f.engine, fi, agentA) // waits for A
+	ensure(f.engine, fi, agentB) // the Hook now names B instead
 	f.engine.Wait()
 	records, _ := f.engine.Snapshot(hookX)
 	if len(records) != 1 || records[0].Agent != agentB {
@@ -592,7 +647,7 @@ func TestAnAgentRemovedFromTheHookIsNotToldButAnAddedOneIs(t *testing.T) {
 
 func TestADroppedHookIsNeitherSentNorFollowed(t *testing.T) {
 	f := newFixture(t, delivery.Options{})
-	f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
+	ensure(f.engine, firing(hookX, "web-1"), agentA)
 	f.engine.Wait()
 	f.engine.Drop(hookX)
 	f.after(time.Hour)
@@ -618,15 +673,15 @@ func TestShutdownLetsSendsUnderWayFinishAndStartsNothingNew(t *testing.T) {
 		}
 		return completed("t")
 	}
-	f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
-	f.engine.Ensure(firing(hookX, "web-2"), []hook.AgentRef{agentA}, false)
+	ensure(f.engine, firing(hookX, "web-1"), agentA)
+	ensure(f.engine, firing(hookX, "web-2"), agentA)
 	select {
 	case <-started:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the first send never started")
 	}
 	f.engine.Stop()
-	f.engine.Ensure(firing(hookX, "web-3"), []hook.AgentRef{agentB}, false) // a firing after the stop, for an idle agent
+	ensure(f.engine, firing(hookX, "web-3"), agentB) // a firing after the stop, for an idle agent
 	releaseOnce.Do(func() { close(release) })
 	if err := f.engine.Drain(context.Background()); err != nil {
 		t.Fatal(err)
@@ -653,7 +708,7 @@ func TestShutdownCancelsSendsThatOutliveItsDeadlineAndKeepsThemDue(t *testing.T)
 			return ports.Task{}, fmt.Errorf("the send was never cancelled: %w", ports.ErrUncertain)
 		}
 	}
-	f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
+	ensure(f.engine, firing(hookX, "web-1"), agentA)
 	select {
 	case <-started:
 	case <-time.After(10 * time.Second):
@@ -700,20 +755,20 @@ func TestTheNextAttemptContinuesTheSessionOfAFailedOne(t *testing.T) {
 		{"a send whose answer never came (at least once)", func(ports.AgentRequest) (ports.Task, error) {
 			return ports.Task{ContextID: "session-1"}, fmt.Errorf("timeout awaiting the answer: %w", ports.ErrUncertain)
 		}},
-		{"a task that failed", func(ports.AgentRequest) (ports.Task, error) {
+		{"a task that failed, asked again (rerun)", func(ports.AgentRequest) (ports.Task, error) {
 			return ports.Task{ID: "t-1", ContextID: "session-1", State: ports.TaskFailed}, nil
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, delivery.Options{RetryInitial: time.Second})
+			f := newFixture(t, delivery.Options{RetryInitial: time.Second, RetryFailedInvestigations: 1})
 			f.agent.OnSend = func(_ context.Context, req ports.AgentRequest, n int) (ports.Task, error) {
 				if n == 0 {
 					return tt.first(req)
 				}
 				return completed("t-2")
 			}
-			f.engine.Ensure(firing(hookX, "web-1"), []hook.AgentRef{agentA}, false)
+			ensure(f.engine, firing(hookX, "web-1"), agentA)
 			f.engine.Wait()
 			if r := f.record(t, hookX, agentA); r.ContextID != "session-1" {
 				t.Fatalf("after the failed attempt the ledger keeps context %q, want the session the agent named", r.ContextID)

@@ -2,7 +2,7 @@ package delivery
 
 import (
 	"container/heap"
-	"strings"
+	"time"
 
 	"github.com/khook-dev/khook/domain/hook"
 )
@@ -17,67 +17,101 @@ type lane struct {
 	// failing: the latest send to the agent failed (or the restored ledger says it could not be
 	// reached); the next accepted send revives what failed for lack of it.
 	failing bool
+	// absentUntil: the agent answered that it does not exist; until then nothing is sent to it
+	// (see agentAbsent). absences counts such answers in a row, for the backoff.
+	absentUntil time.Time
+	absences    int
 }
 
-// fairQueue is a queue of records in which Hooks take turns: the Hook served longest ago goes
-// first, so one storm of firings on one Hook does not keep another Hook's firing waiting. Push,
-// pop and remove cost O(log n) in the Hooks waiting.
+// fairQueue is a queue of records in which namespaces take turns, and within a namespace its
+// Hooks: a tenant's storm, or its hundreds of Hooks, wait behind one turn of every other
+// namespace with something queued, not ahead of it. A namespace or Hook that starts waiting joins
+// at the back of the round, so creating a Hook does not jump the queue. Push, pop and remove cost
+// O(log n) in the namespaces and Hooks waiting; nothing is kept for those with nothing queued.
 type fairQueue struct {
-	waiting hookHeap                // the Hooks with records queued, the one served longest ago on top
-	byHook  map[hook.Ref]*hookQueue // the same, by Hook
-	served  map[hook.Ref]uint64     // each Hook's latest turn; a Hook never served has 0
-	turn    uint64
+	spaces  turns[*spaceQueue] // namespaces with records queued, the one served longest ago on top
+	byspace map[string]*spaceQueue
+	turn    uint64 // the latest turn given
 	size    int
+}
+
+// spaceQueue is one namespace's Hooks with records queued.
+type spaceQueue struct {
+	namespace string
+	hooks     turns[*hookQueue]
+	byHook    map[string]*hookQueue
+	served    uint64
+	at        int // in the namespaces' heap
 }
 
 // hookQueue is one Hook's records, oldest first.
 type hookQueue struct {
-	ref     hook.Ref
+	name    string
 	records []*entry
 	served  uint64
-	at      int // in the heap
+	at      int // in its namespace's heap
 }
 
 func (q *fairQueue) push(e *entry) {
-	if q.byHook == nil {
-		q.byHook, q.served = map[hook.Ref]*hookQueue{}, map[hook.Ref]uint64{}
+	if q.byspace == nil {
+		q.byspace = map[string]*spaceQueue{}
 	}
 	ref := e.rec.Hook
-	hq := q.byHook[ref]
+	sq := q.byspace[ref.Namespace]
+	if sq == nil {
+		q.turn++
+		sq = &spaceQueue{namespace: ref.Namespace, byHook: map[string]*hookQueue{}, served: q.turn}
+		q.byspace[ref.Namespace] = sq
+		heap.Push(&q.spaces, sq)
+	}
+	hq := sq.byHook[ref.Name]
 	if hq == nil {
-		hq = &hookQueue{ref: ref, served: q.served[ref]}
-		q.byHook[ref] = hq
-		heap.Push(&q.waiting, hq)
+		q.turn++
+		hq = &hookQueue{name: ref.Name, served: q.turn}
+		sq.byHook[ref.Name] = hq
+		heap.Push(&sq.hooks, hq)
 	}
 	hq.records = append(hq.records, e)
 	q.size++
 }
 
-// pop takes the oldest record of the Hook served longest ago; nil when empty.
+// pop takes the oldest record of the Hook served longest ago in the namespace served longest
+// ago; nil when empty.
 func (q *fairQueue) pop() *entry {
 	if q.size == 0 {
 		return nil
 	}
-	hq := q.waiting[0]
+	sq := q.spaces.items[0]
+	hq := sq.hooks.items[0]
 	e := hq.records[0]
 	hq.records[0] = nil
 	hq.records = hq.records[1:]
 	q.turn++
-	hq.served = q.turn
-	q.served[hq.ref] = q.turn
+	sq.served, hq.served = q.turn, q.turn
 	q.size--
 	if len(hq.records) == 0 {
-		heap.Pop(&q.waiting)
-		delete(q.byHook, hq.ref)
+		heap.Pop(&sq.hooks)
+		delete(sq.byHook, hq.name)
 	} else {
-		heap.Fix(&q.waiting, 0)
+		heap.Fix(&sq.hooks, 0)
+	}
+	if len(sq.byHook) == 0 {
+		heap.Pop(&q.spaces)
+		delete(q.byspace, sq.namespace)
+	} else {
+		heap.Fix(&q.spaces, 0)
 	}
 	return e
 }
 
 // remove takes e out of the queue, wherever it is.
 func (q *fairQueue) remove(e *entry) {
-	hq := q.byHook[e.rec.Hook]
+	ref := e.rec.Hook
+	sq := q.byspace[ref.Namespace]
+	if sq == nil {
+		return
+	}
+	hq := sq.byHook[ref.Name]
 	if hq == nil {
 		return
 	}
@@ -88,44 +122,50 @@ func (q *fairQueue) remove(e *entry) {
 		hq.records = append(hq.records[:i:i], hq.records[i+1:]...)
 		q.size--
 		if len(hq.records) == 0 {
-			heap.Remove(&q.waiting, hq.at)
-			delete(q.byHook, hq.ref)
+			heap.Remove(&sq.hooks, hq.at)
+			delete(sq.byHook, hq.name)
+		}
+		if len(sq.byHook) == 0 {
+			heap.Remove(&q.spaces, sq.at)
+			delete(q.byspace, sq.namespace)
 		}
 		return
 	}
 }
 
-// forget drops what the queue remembers of hook ref's turns: the Hook is gone.
-func (q *fairQueue) forget(ref hook.Ref) { delete(q.served, ref) }
-
 func (q *fairQueue) len() int { return q.size }
 
-// hookHeap orders waiting Hooks by their latest turn, then by name (container/heap).
-type hookHeap []*hookQueue
+// turnTaker is what takes turns: a namespace or a Hook.
+type turnTaker interface {
+	turn() uint64
+	setIndex(int)
+}
 
-func (h hookHeap) Len() int { return len(h) }
-func (h hookHeap) Less(i, j int) bool {
-	if h[i].served != h[j].served {
-		return h[i].served < h[j].served
-	}
-	if c := strings.Compare(h[i].ref.Namespace, h[j].ref.Namespace); c != 0 {
-		return c < 0
-	}
-	return h[i].ref.Name < h[j].ref.Name
+func (s *spaceQueue) turn() uint64   { return s.served }
+func (s *spaceQueue) setIndex(i int) { s.at = i }
+func (h *hookQueue) turn() uint64    { return h.served }
+func (h *hookQueue) setIndex(i int)  { h.at = i }
+
+// turns orders what takes turns by its latest turn, the one served longest ago on top
+// (container/heap). Turns are never equal: each push and pop takes a new one.
+type turns[T turnTaker] struct{ items []T }
+
+func (t *turns[T]) Len() int           { return len(t.items) }
+func (t *turns[T]) Less(i, j int) bool { return t.items[i].turn() < t.items[j].turn() }
+func (t *turns[T]) Swap(i, j int) {
+	t.items[i], t.items[j] = t.items[j], t.items[i]
+	t.items[i].setIndex(i)
+	t.items[j].setIndex(j)
 }
-func (h hookHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].at, h[j].at = i, j
+func (t *turns[T]) Push(x any) {
+	v := x.(T)
+	v.setIndex(len(t.items))
+	t.items = append(t.items, v)
 }
-func (h *hookHeap) Push(x any) {
-	hq := x.(*hookQueue)
-	hq.at = len(*h)
-	*h = append(*h, hq)
-}
-func (h *hookHeap) Pop() any {
-	old := *h
-	hq := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return hq
+func (t *turns[T]) Pop() any {
+	var zero T
+	v := t.items[len(t.items)-1]
+	t.items[len(t.items)-1] = zero
+	t.items = t.items[:len(t.items)-1]
+	return v
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/domain/event"
-	"github.com/khook-dev/khook/domain/hook"
 )
 
 // Every way a slot of an agent's lane is freed must let the next firing waiting for that agent
@@ -24,7 +23,7 @@ func TestEveryFreedSlotLetsTheNextFiringOfItsAgentGo(t *testing.T) {
 		{"deleting a Hook whose send waits for its intent frees its send slot", delivery.AtMostOnce,
 			func(f *fixture) { f.engine.Drop(hookX) }},
 		{"an agent the Hook no longer names for the firing frees the send slot its intent held", delivery.AtMostOnce,
-			func(f *fixture) { f.engine.Ensure(web1, []hook.AgentRef{agentB}, false) }},
+			func(f *fixture) { ensure(f.engine, web1, agentB) }},
 		{"a forgotten firing frees the send slot its intent held", delivery.AtMostOnce,
 			func(f *fixture) { f.engine.Forget(hookX, web1.Key) }},
 		{"a resolved firing frees the send slot its intent held", delivery.AtMostOnce,
@@ -36,8 +35,8 @@ func TestEveryFreedSlotLetsTheNextFiringOfItsAgentGo(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, delivery.Options{Guarantee: tt.guarantee, MaxSendsPerAgent: 1, MaxInvestigationsPerAgent: 1,
 				InvestigationTimeout: time.Minute})
-			f.engine.Ensure(web1, []hook.AgentRef{agentA}, false) // takes A's only slot (a working task, or an intent)
-			f.engine.Ensure(firing(hookY, "db-0"), []hook.AgentRef{agentA}, false)
+			ensure(f.engine, web1, agentA) // takes A's only slot (a working task, or an intent)
+			ensure(f.engine, firing(hookY, "db-0"), agentA)
 			f.engine.Wait()
 			if d := f.engine.QueueDepth(agentA); d != 1 {
 				t.Fatalf("before: queue depth of A = %d, want hook y's firing waiting", d)
@@ -59,10 +58,10 @@ func TestEveryFreedSlotLetsTheNextFiringOfItsAgentGo(t *testing.T) {
 func TestASendWhoseIntentAWriteLeftOutGivesItsSlotBack(t *testing.T) {
 	f := newFixture(t, delivery.Options{Guarantee: delivery.AtMostOnce, MaxSendsPerAgent: 1, RetryInitial: time.Minute})
 	web1 := firing(hookX, "web-1")
-	f.engine.Ensure(web1, []hook.AgentRef{agentA}, false)
-	f.engine.Ensure(firing(hookY, "db-0"), []hook.AgentRef{agentA}, false)
+	ensure(f.engine, web1, agentA)
+	ensure(f.engine, firing(hookY, "db-0"), agentA)
 	_, written := f.engine.Snapshot(hookX)
-	written(map[event.Key]bool{}) // the write cut hook x's firing
+	written.Written(map[event.Key]bool{}) // the write cut hook x's firing
 	f.engine.Wait()
 	if x, y := f.record(t, hookX, agentA), f.record(t, hookY, agentA); x.State != delivery.Pending || y.State != delivery.Sending {
 		t.Fatalf("after the cut: x %s, y %s; want x pending again and y's intent taking the slot", x.State, y.State)
@@ -73,7 +72,7 @@ func TestASendWhoseIntentAWriteLeftOutGivesItsSlotBack(t *testing.T) {
 	}
 
 	_, written = f.engine.Snapshot(hookX)
-	written(map[event.Key]bool{}) // cut a second time in a row: x waits before it tries again
+	written.Written(map[event.Key]bool{}) // cut a second time in a row: x waits before it tries again
 	f.engine.Wait()
 	if x := f.record(t, hookX, agentA); x.State != delivery.Pending || !x.NextAt.After(f.clock.Now()) {
 		t.Fatalf("after a second cut x is %+v, want pending with a wait, so that no write loop follows", x)

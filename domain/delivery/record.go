@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/khook-dev/khook/domain/event"
@@ -24,10 +25,12 @@ const (
 	Working   State = "working"
 	// Completed: the agent finished (or answered at once). Success.
 	Completed State = "completed"
-	// Failed and Rejected: the agent's task failed or was refused; retried until MaxAttempts, then
-	// only when the Hook changes.
+	// Failed and Rejected: the agent ran the task and it failed, or refused it. An outcome: the
+	// agent was told; it is asked again only if Options.RetryFailedInvestigations allows.
 	Failed   State = "failed"
 	Rejected State = "rejected"
+	// Lost: the agent no longer knows the task it accepted. An outcome, like Failed.
+	Lost State = "lost"
 	// Canceled: someone canceled the task. Not retried.
 	Canceled State = "canceled"
 	// InputRequired and AuthRequired: the agent needs a person. Not success, not retried.
@@ -35,10 +38,11 @@ const (
 	AuthRequired  State = "auth-required"
 	// TimedOut: the task did not end within the investigation deadline.
 	TimedOut State = "timed-out"
-	// Undeliverable: a permanent failure, or retries used up. Tried again when the Hook changes or,
-	// unless its prompt cannot be rendered, once when its agent recovers.
+	// Undeliverable: the agent could not be told (its Cause says why). Tried again when the Hook
+	// changes or, when it failed for lack of its agent, once when the agent is back.
 	Undeliverable State = "undeliverable"
-	// Unknown: at most once, the process stopped during a send; it is not sent again.
+	// Unknown: at most once, the send may or may not have reached the agent (khook stopped during
+	// it, or it timed out); it is not sent again.
 	Unknown State = "unknown"
 	// Abandoned: the firing resolved, or the Hook stopped naming the agent, before delivery.
 	Abandoned State = "abandoned"
@@ -47,10 +51,71 @@ const (
 // Accepted reports whether the agent has accepted the latest attempt.
 func (s State) Accepted() bool {
 	switch s {
-	case Submitted, Working, Completed, Canceled, InputRequired, AuthRequired, TimedOut:
+	case Submitted, Working, Completed, Failed, Rejected, Lost, Canceled, InputRequired, AuthRequired, TimedOut:
 		return true
 	}
 	return false
+}
+
+// Cause says why a delivery is undeliverable, abandoned or waiting, where its state alone does
+// not. It is a type, not text: decisions (revive, conditions) are made on it.
+type Cause string
+
+const (
+	// CauseAgentNotFound: the agent does not exist, or not yet (its card or endpoint answered
+	// 404). The agent is remembered as absent for a while and asked again now and then; when it
+	// answers, its undeliverable records get a new round together.
+	CauseAgentNotFound Cause = "agent-not-found"
+	// CauseAgentRefused: the agent refused the message for good (unauthorised, malformed).
+	CauseAgentRefused Cause = "agent-refused"
+	// CauseRetriesExhausted: every attempt failed for a reason a retry might have cured.
+	CauseRetriesExhausted Cause = "retries-exhausted"
+	// CausePrompt: the prompt cannot be rendered.
+	CausePrompt Cause = "prompt"
+	// CauseConfigurationRefused: the Hook's configuration for this agent is refused for now (a
+	// prompt that does not compile, an agent not allowed): the record waits, untouched, until the
+	// configuration is fixed.
+	CauseConfigurationRefused Cause = "configuration-refused"
+	// CauseAwaitingEvent: the event's details were not kept across a restart: the record waits for
+	// the next sight of the event rather than render a prompt without them.
+	CauseAwaitingEvent Cause = "awaiting-event"
+	// CauseFiringOver: the firing ended, or a newer one replaced it, before the agent was told.
+	CauseFiringOver Cause = "firing-over"
+	// CauseAgentDropped: the Hook stopped naming the agent for the event before it was told.
+	CauseAgentDropped Cause = "agent-dropped"
+)
+
+// ForLackOfAgent reports whether the agent's return may cure a delivery of this cause: it could
+// not be reached, does not exist (yet) or refused it. A prompt that cannot be rendered changes
+// only with its Hook.
+func (c Cause) ForLackOfAgent() bool {
+	switch c {
+	case CauseAgentNotFound, CauseAgentRefused, CauseRetriesExhausted:
+		return true
+	}
+	return false
+}
+
+// Legacy prefixes of Record.LastError that the previous release used instead of a Cause; a ledger
+// it wrote is read back with CauseOf.
+const (
+	legacyRefusedPrefix = "refused: "
+	legacyPromptPrefix  = "prompt: "
+)
+
+// CauseOf reads the cause of an undeliverable record written by the previous release, which kept
+// it as a prefix of LastError; it returns the cause and LastError without the prefix.
+func CauseOf(state State, lastError string) (Cause, string) {
+	if state != Undeliverable {
+		return "", lastError
+	}
+	if rest, ok := strings.CutPrefix(lastError, legacyPromptPrefix); ok {
+		return CausePrompt, rest
+	}
+	if rest, ok := strings.CutPrefix(lastError, legacyRefusedPrefix); ok {
+		return CauseAgentRefused, rest
+	}
+	return CauseRetriesExhausted, lastError
 }
 
 // Final reports whether nothing more will happen to a delivery in this state by itself.
@@ -88,7 +153,13 @@ type Record struct {
 	Summary string
 	// LastError says why the latest attempt failed, for people.
 	LastError string
-	Attempts  int
+	// Cause says why the record is undeliverable, abandoned or waiting (see Cause); empty when
+	// its state says it all.
+	Cause    Cause
+	Attempts int
+	// Reruns counts the times the agent was asked again after its task failed, was rejected or
+	// lost (Options.RetryFailedInvestigations).
+	Reruns int
 	// SentAt is when the agent accepted the latest attempt.
 	SentAt time.Time
 	// UpdatedAt is when State last changed.
@@ -114,4 +185,11 @@ func MessageID(f Firing, agent hook.AgentRef) string {
 	b = strconv.AppendInt(b, f.FirstSeen.Unix(), 10)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
+}
+
+// RerunMessageID names the message of the n-th rerun (n >= 1) of a delivery whose first message
+// was id: a new message, since the agent ran the first one to its end.
+func RerunMessageID(id string, n int) string {
+	base, _, _ := strings.Cut(id, "-r")
+	return base + "-r" + strconv.Itoa(n)
 }

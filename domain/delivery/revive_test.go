@@ -18,10 +18,10 @@ import (
 // every firing the agent accepts.
 func TestOnlyWhatFailedForLackOfTheAgentIsRevivedWhenItWorksAgain(t *testing.T) {
 	web1, web2 := firing(hookX, "web-1"), firing(hookX, "web-2")
-	ensure := func(fs ...delivery.Firing) func(*fixture) {
+	handOver := func(fs ...delivery.Firing) func(*fixture) {
 		return func(f *fixture) {
 			for _, fi := range fs {
-				f.engine.Ensure(fi, []hook.AgentRef{agentA}, false)
+				ensure(f.engine, fi, agentA)
 			}
 		}
 	}
@@ -37,24 +37,24 @@ func TestOnlyWhatFailedForLackOfTheAgentIsRevivedWhenItWorksAgain(t *testing.T) 
 		wantRender int // -1: not checked
 		wantState  delivery.State
 	}{
-		{"tasks the agent failed after their last attempt are not sent again", ensure(web1, web2),
-			func(int) (ports.Task, error) { return ports.Task{ID: "t", State: ports.TaskFailed}, nil }, 4, -1, delivery.Failed},
+		{"tasks the agent ran and failed are outcomes, not sent again", handOver(web1, web2),
+			func(int) (ports.Task, error) { return ports.Task{ID: "t", State: ports.TaskFailed}, nil }, 2, -1, delivery.Failed},
 		{"a prompt that cannot be rendered is not rendered again", func(f *fixture) {
 			f.prepare.mu.Lock()
 			f.prepare.failHook = map[hook.Ref]error{hookX: errors.New("prompt:1:5: step budget of 10000 exceeded")}
 			f.prepare.mu.Unlock()
-			ensure(web1)(f)
+			handOver(web1)(f)
 		}, completedAnswer, 0, 1, delivery.Undeliverable},
 		{"a firing the agent refuses on its own gets one more round when the agent next works, not one per firing it accepts",
-			ensure(web1), refused, 2, -1, delivery.Undeliverable},
-		{"a firing refused while the agent was missing is delivered once it accepts another", ensure(web1),
+			handOver(web1), refused, 2, -1, delivery.Undeliverable},
+		{"a firing refused while the agent was missing is delivered once it accepts another", handOver(web1),
 			func(n int) (ports.Task, error) {
 				if n == 0 {
 					return ports.Task{}, fmt.Errorf("agent card: HTTP 404: %w", ports.ErrPermanent)
 				}
 				return completedAnswer(n)
 			}, 2, 2, delivery.Completed},
-		{"a firing whose attempts were used up while the agent was unreachable is delivered once it recovers", ensure(web1),
+		{"a firing whose attempts were used up while the agent was unreachable is delivered once it recovers", handOver(web1),
 			func(n int) (ports.Task, error) {
 				if n < 2 {
 					return ports.Task{}, errors.New("dial tcp: connection refused")
@@ -63,7 +63,8 @@ func TestOnlyWhatFailedForLackOfTheAgentIsRevivedWhenItWorksAgain(t *testing.T) 
 			}, 3, 3, delivery.Completed},
 		{"after a restart, a firing the ledger says was refused is delivered once the agent accepts another", func(f *fixture) {
 			f.engine.Restore(hookX, []delivery.Record{{Firing: web1, Agent: agentA, MessageID: delivery.MessageID(web1, agentA),
-				State: delivery.Undeliverable, LastError: delivery.RefusedPrefix + "agent card: HTTP 404", Attempts: 1}})
+				State: delivery.Undeliverable, Cause: delivery.CauseAgentRefused, LastError: "agent card: HTTP 401", Attempts: 1}})
+			f.engine.Configure(hookX, delivery.Assignment{Active: []hook.Configuration{{EventType: web1.Key.Type, Agent: agentA, Prompt: "x"}}})
 		}, completedAnswer, 1, 1, delivery.Completed},
 	}
 	for _, tt := range tests {
@@ -88,7 +89,7 @@ func TestOnlyWhatFailedForLackOfTheAgentIsRevivedWhenItWorksAgain(t *testing.T) 
 				f.after(10 * time.Minute)
 			}
 			for i := range 4 { // the agent works on other firings
-				f.engine.Ensure(firing(hookY, fmt.Sprintf("db-%d", i)), []hook.AgentRef{agentA}, false)
+				ensure(f.engine, firing(hookY, fmt.Sprintf("db-%d", i)), agentA)
 				f.engine.Wait()
 				for range 3 {
 					f.after(10 * time.Minute)

@@ -1,9 +1,12 @@
 package event
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"time"
+	"unicode/utf8"
 )
 
 // Type names a kind of trouble, such as "pod-restart" or "alert-firing".
@@ -120,4 +123,42 @@ func (k Key) String() string {
 		s += "@" + k.Fingerprint
 	}
 	return s
+}
+
+// Bounds of a key's parts: what Kubernetes allows a namespace and an object name, and what the
+// Hook CRD allows a fingerprint. Sources may send longer ones (an alert's labels are anything).
+const (
+	MaxNamespaceLength    = 63
+	MaxResourceNameLength = 253
+	MaxFingerprintLength  = 128
+)
+
+// KeyFits reports whether every part of e's key is within its bound.
+func (e Event) KeyFits() bool {
+	return len(e.Namespace) <= MaxNamespaceLength && len(e.ResourceName) <= MaxResourceNameLength && len(e.Fingerprint) <= MaxFingerprintLength
+}
+
+// WithKeyBounded returns e with each part of its key that is too long replaced by its start and
+// a hash of the whole, so that distinct keys stay distinct and every part fits where khook writes
+// it (a Hook's status, an Event, a label).
+func (e Event) WithKeyBounded() Event {
+	e.Namespace = bounded(e.Namespace, MaxNamespaceLength)
+	e.ResourceName = bounded(e.ResourceName, MaxResourceNameLength)
+	e.Fingerprint = bounded(e.Fingerprint, MaxFingerprintLength)
+	return e
+}
+
+// bounded returns s if it fits n bytes, else its start and "-" and the first 16 hex digits of
+// its SHA-256, n bytes in all (the start cut on a UTF-8 boundary).
+func bounded(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	suffix := "-" + hex.EncodeToString(sum[:8])
+	keep := n - len(suffix)
+	for keep > 0 && !utf8.RuneStart(s[keep]) {
+		keep--
+	}
+	return s[:keep] + suffix
 }

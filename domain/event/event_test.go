@@ -3,6 +3,7 @@ package event_test
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/khook-dev/khook/domain/event"
 )
@@ -69,6 +70,37 @@ func TestAKeyDescribesItselfForPeople(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.key.Describe(); got != tt.want {
 				t.Fatalf("Describe() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAKeyTooLongForTheStatusIsBoundedAndStaysDistinct(t *testing.T) {
+	long := strings.Repeat("f", 300)
+	tests := []struct {
+		name string
+		e    event.Event
+	}{
+		{"a fingerprint longer than the CRD allows", event.Event{Fingerprint: long}},
+		{"a namespace label longer than a namespace", event.Event{Namespace: long}},
+		{"a resource name longer than an object name", event.Event{ResourceName: long + "é"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.e.KeyFits() {
+				t.Fatal("KeyFits = true for a key too long")
+			}
+			b := tt.e.WithKeyBounded()
+			if !b.KeyFits() || !utf8.ValidString(b.ResourceName) {
+				t.Fatalf("bounded key %+v does not fit", b.Key())
+			}
+			other := tt.e
+			other.Fingerprint, other.Namespace, other.ResourceName = other.Fingerprint+"x", other.Namespace+"x", other.ResourceName+"x"
+			if other.WithKeyBounded().Key() == b.Key() {
+				t.Fatal("two long keys became one")
+			}
+			if again := tt.e.WithKeyBounded(); again.Key() != b.Key() {
+				t.Fatal("bounding is not stable")
 			}
 		})
 	}

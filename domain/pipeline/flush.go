@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/khook-dev/khook/domain/hook"
 	"github.com/khook-dev/khook/domain/status"
@@ -14,10 +15,12 @@ import (
 // FlushStatus writes the status of every Hook whose state changed since the last flush. With
 // full, it also writes the Hooks whose events were merely seen again (their lastSeen and
 // occurrences), and those whose last write was refused as too large. A Hook whose write fails
-// stays marked and Changed is signalled, so that the next flush tries it again (the caller
-// spaces flushes out while they fail); one refused as too large waits for the next full flush,
-// with half as many entries.
+// stays marked and Changed is signalled; it is tried again after a backoff of its own
+// (StatusRetryInitial doubling up to StatusRetryMax; NextStatusWrite says when), so that one
+// Hook whose writes fail slows no other Hook's. One refused as too large waits for the next full
+// flush, with half as many entries.
 func (p *Pipeline) FlushStatus(ctx context.Context, full bool) error {
+	now := p.deps.Clock.Now()
 	p.mu.Lock()
 	set := p.dirty
 	p.dirty = map[hook.Ref]bool{}
@@ -40,11 +43,67 @@ func (p *Pipeline) FlushStatus(ctx context.Context, full bool) error {
 	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
 	var errs []error
 	for _, ref := range refs {
+		p.mu.Lock()
+		wait, backingOff := p.backoff[ref]
+		if backingOff && now.Before(wait.until) {
+			p.dirty[ref] = true // its turn comes at wait.until
+			p.mu.Unlock()
+			continue
+		}
+		p.mu.Unlock()
 		if err := p.flush(ctx, ref, full); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// NextStatusWrite returns when the earliest Hook whose writes failed may be written again, if one
+// waits: the caller flushes then.
+func (p *Pipeline) NextStatusWrite() (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var next time.Time
+	for ref, wait := range p.backoff {
+		if p.dirty[ref] && (next.IsZero() || wait.until.Before(next)) {
+			next = wait.until
+		}
+	}
+	return next, !next.IsZero()
+}
+
+// writeFailed backs ref's writes off after a failure and returns when it is tried again.
+func (p *Pipeline) writeFailed(ref hook.Ref) time.Time {
+	initial, most := p.opts.StatusRetryInitial, p.opts.StatusRetryMax
+	if initial <= 0 {
+		initial = DefaultStatusRetryInitial
+	}
+	if most <= 0 {
+		most = DefaultStatusRetryMax
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	wait := p.backoff[ref]
+	wait.failures++
+	d := initial
+	for i := 1; i < wait.failures && d < most; i++ {
+		d *= 2
+	}
+	wait.until = p.deps.Clock.Now().Add(min(d, most))
+	p.backoff[ref] = wait
+	return wait.until
+}
+
+// Defaults of the per-Hook status write backoff.
+const (
+	DefaultStatusRetryInitial = time.Second
+	DefaultStatusRetryMax     = time.Minute
+)
+
+// writeBackoff is how a Hook whose status writes fail waits before the next one.
+type writeBackoff struct {
+	failures int
+	until    time.Time
 }
 
 func (p *Pipeline) flush(ctx context.Context, ref hook.Ref, full bool) error {
@@ -59,7 +118,7 @@ func (p *Pipeline) flush(ctx context.Context, ref hook.Ref, full bool) error {
 	}
 	p.mu.Unlock()
 	entries := p.deps.Store.Snapshot(ref)
-	records, written := p.delivery.Snapshot(ref)
+	records, intents := p.delivery.Snapshot(ref)
 	activity := status.Activity(entries, records, limits)
 	activity.HookUID = h.UID
 	if err := p.deps.Status.WriteActivity(ctx, ref, activity); err != nil {
@@ -70,12 +129,17 @@ func (p *Pipeline) flush(ctx context.Context, ref hook.Ref, full bool) error {
 			p.limits[ref] = smaller
 			p.deferred[ref] = true
 			p.mu.Unlock()
+			intents.Failed(p.deps.Clock.Now())
 		} else {
-			p.markDirty(ref) // soon again: under at-most-once, sends wait for this write
+			intents.Failed(p.writeFailed(ref)) // no slot of an agent waits on this Hook's writes
+			p.markDirty(ref)
 		}
 		return fmt.Errorf("writing status of hook %s: %w", ref, err)
 	}
-	written(status.Kept(activity))
+	p.mu.Lock()
+	delete(p.backoff, ref)
+	p.mu.Unlock()
+	intents.Written(status.Kept(activity))
 	if reduced && full {
 		p.growLimits(ref, limits)
 	}

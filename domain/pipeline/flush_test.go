@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/khook-dev/khook/domain/hook"
 	"github.com/khook-dev/khook/domain/pipeline"
@@ -79,6 +80,15 @@ func TestAFailedStatusWriteIsSignalledToBeTriedAgainSoon(t *testing.T) {
 				t.Fatal("the failed write was not signalled: it would wait for the next full flush")
 			}
 			failing = false
+			f.flush(t, false) // too soon: the Hook backs off
+			if n := f.status.Writes(ref); n != 0 {
+				t.Fatalf("%d writes right after the failure, want none before the backoff", n)
+			}
+			next, ok := f.p.NextStatusWrite()
+			if !ok || next.Sub(f.clock.Now()) != pipeline.DefaultStatusRetryInitial {
+				t.Fatalf("NextStatusWrite = %v, %v; want in %s", next, ok, pipeline.DefaultStatusRetryInitial)
+			}
+			f.clock.Step(pipeline.DefaultStatusRetryInitial)
 			f.flush(t, false)
 			if n := f.status.Writes(ref); n != 1 {
 				t.Fatalf("%d writes after the retry, want 1", n)
@@ -95,5 +105,38 @@ func drain(c <-chan struct{}) {
 		default:
 			return
 		}
+	}
+}
+
+func TestOneHooksFailingStatusWritesSlowNoOtherHook(t *testing.T) {
+	x, y := newHook("apps", "x", onRestart(agentA, "x")), newHook("apps", "y", onRestart(agentA, "y"))
+	f := newFixture(t, pipeline.Options{StatusRetryInitial: time.Second, StatusRetryMax: 8 * time.Second}, x, y)
+	var attempts []time.Time // of hook x's writes
+	f.status.Fail = func(ref hook.Ref, _ ports.HookActivity) error {
+		if ref == x.Ref {
+			attempts = append(attempts, f.clock.Now())
+			return errors.New("admission webhook denied the request")
+		}
+		return nil
+	}
+	f.handle(restart)
+	for i := range 30 {
+		e := restart
+		e.ResourceName = fmt.Sprintf("api-%d", i)
+		f.handle(e) // each a change for both Hooks
+		before := f.status.Writes(y.Ref)
+		_ = f.p.FlushStatus(context.Background(), false)
+		if f.status.Writes(y.Ref) != before+1 {
+			t.Fatalf("flush %d: hook y's change was not written at once while hook x's writes fail", i)
+		}
+		f.clock.Step(time.Second)
+	}
+	var gaps []time.Duration
+	for i := 1; i < len(attempts); i++ {
+		gaps = append(gaps, attempts[i].Sub(attempts[i-1]))
+	}
+	want := "[1s 2s 4s 8s 8s]"
+	if fmt.Sprint(gaps) != want {
+		t.Fatalf("hook x's writes came %v apart, want %s: its own backoff, doubling to the most", gaps, want)
 	}
 }

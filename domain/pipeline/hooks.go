@@ -18,13 +18,16 @@ import (
 // events in line with them, and returns its Accepted condition. Configurations with a refused
 // template, an event type no source provides, a malformed event type, an agent named twice for
 // one event type, or a prompt past the Hook's memory budget (templating.MaxHookCost) are left
-// out and named in the condition; the rest work. It is atomic with
-// respect to RestoreHook and RemoveHook of the same Hook.
+// out and named in the condition; the rest work. A refused configuration that still names an
+// event type and an agent is held: the ledger of its agent is left as it is, and nothing is sent
+// to the agent until the configuration is fixed, so that a typo, then its fix, tells nobody
+// twice. It is atomic with respect to RestoreHook and RemoveHook of the same Hook.
 func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition {
 	defer p.hookLocks.lock(h.Ref)()
 	p.forgetIfRecreated(h)
 	usable := h
 	usable.Configurations = nil
+	var held []hook.Configuration
 	var problems []status.Problem
 	type typeAgent struct {
 		t event.Type
@@ -38,11 +41,6 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 			problems = append(problems, status.Problem{Reason: status.ReasonUnknownEventType, Field: field + ".eventType", Message: err.Error()})
 			continue
 		}
-		if len(p.known) > 0 && !p.known[c.EventType] {
-			problems = append(problems, status.Problem{Reason: status.ReasonUnknownEventType, Field: field + ".eventType",
-				Message: fmt.Sprintf("no event source provides %q (known: %s)", c.EventType, p.knownList())})
-			continue
-		}
 		if c.Agent.Name == "" || c.Agent.Namespace == "" {
 			problems = append(problems, status.Problem{Reason: status.ReasonInvalidAgent, Field: field, Message: "agent name and namespace are required"})
 			continue
@@ -52,15 +50,23 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 				Message: fmt.Sprintf("agent %s is already told of %s by spec.eventConfigurations[%d]; an agent gets one message per firing", c.Agent, c.EventType, j)})
 			continue
 		}
-		if err := prompts.Check(c.Prompt); err != nil {
-			problems = append(problems, status.Problem{Reason: status.ReasonTemplateRefused, Field: field + ".prompt", Message: err.Error()})
+		first[typeAgent{c.EventType, c.Agent}] = i
+		if len(p.known) > 0 && !p.known[c.EventType] {
+			problems = append(problems, status.Problem{Reason: status.ReasonUnknownEventType, Field: field + ".eventType",
+				Message: fmt.Sprintf("no event source provides %q (known: %s)", c.EventType, p.knownList())})
+			held = append(held, c)
 			continue
 		}
-		first[typeAgent{c.EventType, c.Agent}] = i
+		if err := prompts.Check(c.Prompt); err != nil {
+			problems = append(problems, status.Problem{Reason: status.ReasonTemplateRefused, Field: field + ".prompt", Message: err.Error()})
+			held = append(held, c)
+			continue
+		}
 		usable.Configurations = append(usable.Configurations, c)
 	}
 	previous, known := p.deps.Index.Get(h.Ref)
 	p.deps.Index.Upsert(usable)
+	p.delivery.Configure(h.Ref, delivery.Assignment{Active: usable.Configurations, Held: held})
 	cond := status.Accepted(problems)
 	p.mu.Lock()
 	before := p.problems[h.Ref]
@@ -85,8 +91,9 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 	return cond
 }
 
-// reconcile makes the ledger of every firing entry of h name the agents h now configures for
-// its type: added agents are told, removed ones are not (their tasks at work are still followed).
+// reconcile makes the ledger of every firing entry of h name the agents h now tells of its type
+// (see delivery.Engine.Ensure): added agents are told, removed ones are not (their tasks at work
+// are still followed), held ones keep their records.
 func (p *Pipeline) reconcile(h hook.Hook, toldBeforeLedger []event.Key) {
 	told := map[event.Key]bool{}
 	for _, k := range toldBeforeLedger {
@@ -97,7 +104,7 @@ func (p *Pipeline) reconcile(h hook.Hook, toldBeforeLedger []event.Key) {
 			continue
 		}
 		f := delivery.Firing{Hook: h.Ref, HookUID: h.UID, Key: e.Key, FirstSeen: e.FirstSeen, Resource: resourceOf(e.LastEvent)}
-		p.delivery.Ensure(f, h.AgentsFor(e.Key.Type), told[e.Key])
+		p.delivery.Ensure(f, told[e.Key])
 	}
 	p.markDirty(h.Ref)
 }
@@ -163,6 +170,7 @@ func (p *Pipeline) removeHook(ref hook.Ref) {
 	delete(p.written, ref)
 	delete(p.problems, ref)
 	delete(p.told, ref)
+	delete(p.backoff, ref)
 	p.mu.Unlock()
 }
 

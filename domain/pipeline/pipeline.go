@@ -40,6 +40,10 @@ type Options struct {
 	Delivery delivery.Options
 	// StatusLimits bound what a Hook's status shows.
 	StatusLimits status.Limits
+	// StatusRetryInitial and StatusRetryMax space out the writes of a Hook whose status writes
+	// fail: the first wait, doubling up to the second (defaults 1s and 1m). Each Hook backs off
+	// on its own.
+	StatusRetryInitial, StatusRetryMax time.Duration
 }
 
 // Pipeline runs the use case: match an event to Hooks, deduplicate it, hand each new firing to
@@ -59,6 +63,7 @@ type Pipeline struct {
 	written  map[hook.Ref]ports.Condition // the Delivering condition last written
 	problems map[hook.Ref][]status.Problem
 	told     map[hook.Ref][]event.Key // restored firings told before the ledger existed
+	backoff  map[hook.Ref]writeBackoff
 	changed  chan struct{}
 }
 
@@ -82,6 +87,7 @@ func New(deps Dependencies, opts Options) (*Pipeline, error) {
 		deps: deps, opts: opts, known: map[event.Type]bool{},
 		dirty: map[hook.Ref]bool{}, deferred: map[hook.Ref]bool{}, limits: map[hook.Ref]status.Limits{},
 		written: map[hook.Ref]ports.Condition{}, problems: map[hook.Ref][]status.Problem{}, told: map[hook.Ref][]event.Key{},
+		backoff: map[hook.Ref]writeBackoff{},
 		changed: make(chan struct{}, 1),
 	}
 	for _, t := range opts.KnownEventTypes {
@@ -99,9 +105,13 @@ func New(deps Dependencies, opts Options) (*Pipeline, error) {
 }
 
 // Handle processes one event: trouble, or its end. It returns at once; agents are told in the
-// background. A repeat of trouble firing for every Hook it matches (an event storm) costs one
+// background. Parts of its key longer than Kubernetes and the Hook CRD allow are bounded first
+// (event.Event.WithKeyBounded). A repeat of trouble firing for every Hook it matches (an event storm) costs one
 // lookup and one count, however many Hooks match.
 func (p *Pipeline) Handle(ctx context.Context, e event.Event) {
+	if !e.KeyFits() {
+		e = e.WithKeyBounded() // an alert's labels are anything: its key must fit the status
+	}
 	m := p.deps.Index.Match(e)
 	if m == nil {
 		p.deps.Metrics.EventHandled(e.Source, e.Type, 0, 0, 0)
@@ -136,7 +146,8 @@ func (p *Pipeline) fire(ctx context.Context, t matching.Target, e event.Event, f
 		Message: e.Key().Describe() + ": " + e.Message})
 	p.markDirty(t.Hook)
 	f := delivery.Firing{Hook: t.Hook, HookUID: t.UID, Key: e.Key(), FirstSeen: firstSeen, Resource: resourceOf(e)}
-	p.delivery.Ensure(f, t.Agents, false)
+	p.delivery.Ensure(f, false) // to the agents the Hook names now, whatever the event matched
+
 }
 
 func (p *Pipeline) ended(ctx context.Context, ref hook.Ref, key event.Key, why event.Resolution, resource ports.ResourceRef) {
@@ -217,3 +228,4 @@ func (noMetrics) SendFinished(hook.AgentRef, string, time.Duration)          {}
 func (noMetrics) InvestigationFinished(hook.AgentRef, string, time.Duration) {}
 func (noMetrics) RetryScheduled(hook.AgentRef)                               {}
 func (noMetrics) QueueDepth(hook.AgentRef, int)                              {}
+func (noMetrics) DeliveryUncertain(hook.AgentRef, string)                    {}

@@ -345,7 +345,7 @@ func TestAPromptThatCannotBeRenderedIsShownOnTheDeliveringCondition(t *testing.T
 		t.Fatalf("%d sends with a prompt that cannot be rendered", n)
 	}
 	c, ok := f.status.Condition(ref, status.ConditionDelivering)
-	if !ok || c.Status || c.Reason != status.ReasonPromptFailed || !strings.Contains(c.Message, "agent kagent/a (1 firing): prompt: ") {
+	if !ok || c.Status || c.Reason != status.ReasonPromptFailed || !strings.Contains(c.Message, "agent kagent/a (1 firing): rendering the prompt") {
 		t.Fatalf("Delivering = %+v", c)
 	}
 	if f.audit.Count(ports.AuditTemplateFailed) != 1 {

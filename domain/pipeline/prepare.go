@@ -14,25 +14,21 @@ import (
 	"github.com/khook-dev/khook/ports"
 )
 
-// preparer renders a record's message when its turn comes, from the Hook's configuration at that
-// moment and the firing's latest occurrence.
+// preparer renders a record's message when its turn comes, from the configuration the delivery
+// engine holds for the agent at that moment and the firing's latest occurrence; never from an
+// event whose details were not kept across a restart.
 type preparer struct{ p *Pipeline }
 
 var _ delivery.Preparer = preparer{}
 
-func (pr preparer) Prepare(r delivery.Record) (ports.AgentRequest, error) {
+func (pr preparer) Prepare(r delivery.Record, c hook.Configuration) (ports.AgentRequest, error) {
 	p := pr.p
-	h, ok := p.deps.Index.Get(r.Hook)
-	if !ok {
-		return ports.AgentRequest{}, delivery.ErrGone
-	}
-	c, ok := configurationFor(h, r.Key.Type, r.Agent)
-	if !ok {
-		return ports.AgentRequest{}, delivery.ErrGone
-	}
 	e, ok := p.deps.Store.Get(r.Hook, r.Key)
 	if !ok || e.State != dedup.Firing || e.FirstSeen.Unix() != r.FirstSeen.Unix() {
-		return ports.AgentRequest{}, fmt.Errorf("%w: the firing is over", delivery.ErrGone)
+		return ports.AgentRequest{}, delivery.ErrGone
+	}
+	if e.Partial {
+		return ports.AgentRequest{}, delivery.ErrAwaitingEvent
 	}
 	prompt, err := p.deps.Renderer.Render(c.Prompt, e.LastEvent)
 	if err != nil {
@@ -50,16 +46,6 @@ func (pr preparer) Prepare(r delivery.Record) (ports.AgentRequest, error) {
 		Hook: r.Hook, Agent: r.Agent, Prompt: prompt, MessageID: r.MessageID, ContextID: r.ContextID,
 		EventType: string(ev.Type), ResourceName: ev.ResourceName, EventTime: ev.Timestamp, Metadata: metadataFor(r.Hook, ev),
 	}, nil
-}
-
-// configurationFor returns h's configuration telling agent of events of type t.
-func configurationFor(h hook.Hook, t event.Type, agent hook.AgentRef) (hook.Configuration, bool) {
-	for _, c := range h.Configurations {
-		if c.EventType == t && c.Agent == agent {
-			return c, true
-		}
-	}
-	return hook.Configuration{}, false
 }
 
 // metadataFor is the message metadata an agent receives: the event's context, then its tags and

@@ -21,6 +21,7 @@ const (
 	ReasonDuplicateAgent   = "DuplicateConfiguration"
 
 	ReasonDelivering       = "Delivering"
+	ReasonAgentNotFound    = "AgentNotFound"
 	ReasonAgentRefused     = "AgentRefused"
 	ReasonPromptFailed     = "PromptRenderFailed"
 	ReasonRetriesExhausted = "RetriesExhausted"
@@ -45,14 +46,16 @@ func Accepted(problems []Problem) ports.Condition {
 	for i, p := range problems {
 		msgs[i] = p.String()
 	}
-	return ports.Condition{Type: ConditionAccepted, Status: false, Reason: problems[0].Reason, Message: strings.Join(msgs, "; ")}
+	return ports.Condition{Type: ConditionAccepted, Status: false, Reason: problems[0].Reason, Message: cut(strings.Join(msgs, "; "), MaxConditionMessage)}
 }
 
 // Delivering returns the Delivering condition of a Hook's ledger: false while some agent cannot
-// be told of its firings, naming each agent and why (a refusal, a prompt that cannot be
-// rendered, retries used up); true otherwise. khook tries such deliveries again when the Hook
-// changes, and those that failed for lack of the agent once when it recovers (docs/delivery.md),
-// so the condition clears by itself then.
+// be told of its firings, naming each agent and why (no such agent, a refusal, a prompt that
+// cannot be rendered, retries used up); true otherwise. An investigation the agent ran and that
+// failed is an outcome, not a delivery problem, and a firing that is over is not undeliverable
+// (its records are abandoned). khook tries undeliverable records again when the Hook changes,
+// and those that failed for lack of the agent once it is back (docs/delivery.md), so the
+// condition clears by itself then.
 func Delivering(records []delivery.Record) ports.Condition {
 	type problem struct {
 		reason, why string
@@ -60,16 +63,17 @@ func Delivering(records []delivery.Record) ports.Condition {
 	}
 	byAgent := map[string]*problem{}
 	for _, r := range records {
-		reason := ""
-		switch {
-		case r.State == delivery.Undeliverable && strings.HasPrefix(r.LastError, delivery.PromptPrefix):
-			reason = ReasonPromptFailed
-		case r.State == delivery.Undeliverable && strings.HasPrefix(r.LastError, delivery.RefusedPrefix):
-			reason = ReasonAgentRefused
-		case r.State == delivery.Undeliverable, (r.State == delivery.Failed || r.State == delivery.Rejected) && r.NextAt.IsZero():
-			reason = ReasonRetriesExhausted
-		default:
+		if r.State != delivery.Undeliverable {
 			continue
+		}
+		reason := ReasonRetriesExhausted
+		switch r.Cause {
+		case delivery.CausePrompt:
+			reason = ReasonPromptFailed
+		case delivery.CauseAgentRefused:
+			reason = ReasonAgentRefused
+		case delivery.CauseAgentNotFound:
+			reason = ReasonAgentNotFound
 		}
 		agent := r.Agent.String()
 		p := byAgent[agent]
@@ -96,8 +100,13 @@ func Delivering(records []delivery.Record) ports.Condition {
 		Message: cut(strings.Join(msgs, "; "), maxConditionMessage)}
 }
 
-// maxConditionMessage keeps a condition message readable and well within the API's limit.
+// maxConditionMessage keeps the Delivering message readable and well within the API's limit.
 const maxConditionMessage = 4096
+
+// MaxConditionMessage is the API's limit for a condition's message (metav1.Condition): a longer
+// one is refused, and the condition would never be written. The Accepted message lists every
+// refused configuration and is cut to it.
+const MaxConditionMessage = 32768
 
 func plural(n int) string {
 	if n == 1 {

@@ -1,11 +1,13 @@
 package status_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/khook-dev/khook/domain/dedup"
 	"github.com/khook-dev/khook/domain/delivery"
@@ -105,9 +107,12 @@ func TestActivityShowsEachEntryWithItsLedger(t *testing.T) {
 			return e
 		}()}, nil, func(t *testing.T, a ports.HookActivity) {
 			s := a.Events[0].Event
-			if len(s.Message) > status.MaxKeptMessage || !strings.HasSuffix(s.Message, "é") || len(s.Metadata) != status.MaxKeptLabels ||
+			if len(s.Message) > status.MaxKeptMessage || !strings.HasSuffix(s.Message, "é") || len(s.Metadata) < 10 ||
 				len(s.Metadata["label-000"]) != status.MaxKeptLabelValue {
 				t.Fatalf("kept %d bytes of message, %d labels, %d bytes of a label", len(s.Message), len(s.Metadata), len(s.Metadata["label-000"]))
+			}
+			if n, err := json.Marshal(s); err != nil || len(n) > status.MaxKeptEventBytes {
+				t.Fatalf("the kept event encodes to %d bytes, more than %d", len(n), status.MaxKeptEventBytes)
 			}
 		}},
 	}
@@ -207,7 +212,7 @@ func TestTheCapsNeverCutAnEntryWhoseDeliveryIsBeingSentOrAtWork(t *testing.T) {
 				return e, r
 			},
 			func() ([]dedup.Entry, []delivery.Record) { return storm(30, delivery.Completed, time.Hour, 10) }},
-		{"the byte budget drops their kept events but never the entries", status.Limits{MaxBytes: 4 * 1024},
+		{"the byte budget drops their kept events but not the entries", status.Limits{MaxBytes: 8 * 1024},
 			func() ([]dedup.Entry, []delivery.Record) { return storm(8, delivery.Submitted, 0, 4000) },
 			func() ([]dedup.Entry, []delivery.Record) { return storm(30, delivery.Pending, time.Hour, 4000) }},
 	}
@@ -270,9 +275,12 @@ func TestAStatusFromBeforeTheLedgerDoesNotTellAgentsAgain(t *testing.T) {
 
 func TestDeliveringNamesEachAgentThatCannotBeToldAndWhy(t *testing.T) {
 	web := entry(event.PodRestart, "web", dedup.Firing, 0)
-	with := func(agent hook.AgentRef, state delivery.State, why string) delivery.Record {
+	with := func(agent hook.AgentRef, state delivery.State, why string, cause ...delivery.Cause) delivery.Record {
 		r := record(web, agent, state, 0)
 		r.LastError = why
+		if len(cause) > 0 {
+			r.Cause = cause[0]
+		}
 		return r
 	}
 	tests := []struct {
@@ -284,12 +292,18 @@ func TestDeliveringNamesEachAgentThatCannotBeToldAndWhy(t *testing.T) {
 	}{
 		{"a ledger of deliveries under way or done is delivering", []delivery.Record{with(agentA, delivery.Working, ""), with(agentB, delivery.Pending, "503")},
 			true, status.ReasonDelivering, "every firing"},
-		{"an agent that refused for good is named", []delivery.Record{with(agentA, delivery.Undeliverable, delivery.RefusedPrefix+"agent card: HTTP 404")},
-			false, status.ReasonAgentRefused, "agent kagent/a (1 firing): refused: agent card: HTTP 404"},
-		{"a prompt that cannot be rendered is named", []delivery.Record{with(agentB, delivery.Undeliverable, delivery.PromptPrefix+"prompt:1:3: step budget exceeded")},
-			false, status.ReasonPromptFailed, "agent kagent/b (1 firing): prompt: prompt:1:3"},
-		{"retries used up are named", []delivery.Record{with(agentA, delivery.Failed, "task t1 failed: overloaded")},
-			false, status.ReasonRetriesExhausted, "agent kagent/a (1 firing): task t1 failed"},
+		{"an agent that does not exist is named", []delivery.Record{with(agentA, delivery.Undeliverable, "agent card: HTTP 404", delivery.CauseAgentNotFound)},
+			false, status.ReasonAgentNotFound, "agent kagent/a (1 firing): agent card: HTTP 404"},
+		{"an agent that refused for good is named", []delivery.Record{with(agentA, delivery.Undeliverable, "HTTP 401", delivery.CauseAgentRefused)},
+			false, status.ReasonAgentRefused, "agent kagent/a (1 firing): HTTP 401"},
+		{"a prompt that cannot be rendered is named", []delivery.Record{with(agentB, delivery.Undeliverable, "prompt:1:3: step budget exceeded", delivery.CausePrompt)},
+			false, status.ReasonPromptFailed, "agent kagent/b (1 firing): prompt:1:3"},
+		{"retries used up are named", []delivery.Record{with(agentA, delivery.Undeliverable, "dial tcp: connection refused", delivery.CauseRetriesExhausted)},
+			false, status.ReasonRetriesExhausted, "agent kagent/a (1 firing): dial tcp"},
+		{"an investigation the agent ran and failed is an outcome, not a delivery problem", []delivery.Record{with(agentA, delivery.Failed, "overloaded")},
+			true, status.ReasonDelivering, "every firing"},
+		{"a firing that ended before its agent could be told is not undeliverable", []delivery.Record{with(agentA, delivery.Abandoned, "HTTP 503", delivery.CauseFiringOver)},
+			true, status.ReasonDelivering, "every firing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,6 +312,18 @@ func TestDeliveringNamesEachAgentThatCannotBeToldAndWhy(t *testing.T) {
 				t.Fatalf("condition = %+v, want %v %s with %q", c, tt.wantStatus, tt.wantReason, tt.wantText)
 			}
 		})
+	}
+}
+
+func TestAnAcceptedConditionListingManyRefusalsFitsTheAPIsLimit(t *testing.T) {
+	var problems []status.Problem
+	for i := range 50 {
+		problems = append(problems, status.Problem{Reason: status.ReasonTemplateRefused, Field: fmt.Sprintf("spec.eventConfigurations[%d].prompt", i),
+			Message: strings.Repeat("template: prompt:1: unexpected \"}\" in operand; ", 40)})
+	}
+	c := status.Accepted(problems)
+	if n := utf8.RuneCountInString(c.Message); n > status.MaxConditionMessage || n < status.MaxConditionMessage-100 {
+		t.Fatalf("message of %d characters, want it cut to at most %d (and not much less)", n, status.MaxConditionMessage)
 	}
 }
 

@@ -10,6 +10,10 @@ import (
 
 // AuditLog is an in-memory ports.AuditRecorder.
 type AuditLog struct {
+	// OnRecord, when set, is called with each record after it is kept, outside the log's lock:
+	// tests use it to make something happen at a precise moment of the pipeline's work.
+	OnRecord func(ref hook.Ref, rec ports.AuditRecord)
+
 	mu      sync.Mutex
 	records []ports.AuditRecord
 	hooks   []hook.Ref
@@ -20,9 +24,12 @@ var _ ports.AuditRecorder = (*AuditLog)(nil)
 // Record implements ports.AuditRecorder.
 func (l *AuditLog) Record(_ context.Context, ref hook.Ref, rec ports.AuditRecord) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.records = append(l.records, rec)
 	l.hooks = append(l.hooks, ref)
+	l.mu.Unlock()
+	if l.OnRecord != nil {
+		l.OnRecord(ref, rec)
+	}
 }
 
 // Records returns the records of kind, in order; an empty kind means all.

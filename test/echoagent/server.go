@@ -67,6 +67,8 @@ type Behavior struct {
 	// Hold, when not nil, keeps each task working (after Duration) until it is closed, so that a
 	// test decides when an investigation ends.
 	Hold <-chan struct{}
+	// Unavailable answers every message with HTTP 503, as an agent that is down.
+	Unavailable bool
 }
 
 // Server is a running echo agent server, shaped like Kagent: agents at
@@ -223,6 +225,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.failNext.Store(0)
+		if s.behavior(agent).Unavailable {
+			http.Error(w, "agent unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		if s.opts.RequireV1 && r.Header.Get(a2a.SvcParamVersion) != string(a2a.Version) {
 			http.Error(w, "A2A-Version: 1.0 required", http.StatusBadRequest)
 			return

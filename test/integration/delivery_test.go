@@ -111,7 +111,7 @@ func TestTenFiringsOnASlowAgentDoNotDelayAFiringForAnotherAgent(t *testing.T) {
 func TestAfterARestartOnlyTheAgentNotYetToldIsToldAndWithTheFullPrompt(t *testing.T) {
 	ns := newNamespace(t)
 	agent := startAgent(t, echoagent.Options{})
-	agent.SetBehavior("kagent/agent-b", echoagent.Behavior{End: a2a.TaskStateFailed, Summary: "model overloaded"})
+	agent.SetBehavior("kagent/agent-b", echoagent.Behavior{Unavailable: true})
 	opts := fastOptions(agent.URL)
 	opts.Delivery.RetryInitial, opts.Delivery.RetryMax = 3*time.Second, 3*time.Second
 	first := startKhook(t, opts)
@@ -121,67 +121,90 @@ func TestAfterARestartOnlyTheAgentNotYetToldIsToldAndWithTheFullPrompt(t *testin
 	create(t, h)
 	waitAccepted(t, ns, "two-agents")
 	create(t, backOffEvent(ns, "web-1"))
-	eventually(t, 15*time.Second, func() error { // A told; B's task failed and waits for a retry
+	var ledgerB v1alpha2.Delivery
+	eventually(t, 15*time.Second, func() error { // A told; B is down and waits for a retry
 		_, a, errA := deliveryOf(t, ns, "two-agents", "web-1", "kagent/agent-a")
 		_, b, errB := deliveryOf(t, ns, "two-agents", "web-1", "kagent/agent-b")
 		if errA != nil || errB != nil || a.State != "completed" || b.State != "pending" || b.NextAttemptAt == nil {
 			return fmt.Errorf("A %+v (%v), B %+v (%v)", a, errA, b, errB)
 		}
+		ledgerB = b
 		return nil
 	})
 	first.Stop(t)
 	agent.SetBehavior("kagent/agent-b", echoagent.Behavior{})
 
 	startKhook(t, opts)
-	received(t, agent, "kagent/agent-b", 2)
+	received(t, agent, "kagent/agent-b", 1)
 	if n := len(agent.ReceivedBy("kagent/agent-a")); n != 1 {
 		t.Fatalf("agent A, told before the restart, got %d messages", n)
 	}
 	b := agent.ReceivedBy("kagent/agent-b")
 	want := fmt.Sprintf("Pod web-1 in %s: Back-off restarting failed container app in pod web-1 (by kubelet)", ns)
-	if b[1].Text != want || b[1].MessageID != b[0].MessageID {
-		t.Fatalf("B's retry after the restart: %q (message %s), want %q with the first attempt's message id %s", b[1].Text, b[1].MessageID, want, b[0].MessageID)
+	if b[0].Text != want || b[0].MessageID != ledgerB.MessageID {
+		t.Fatalf("B's retry after the restart: %q (message %s), want %q with the ledger's message id %s", b[0].Text, b[0].MessageID, want, ledgerB.MessageID)
 	}
 }
 
-func TestAFailedTaskIsRetriedWithGrowingDelaysThenGivenUpAndShown(t *testing.T) {
-	ns := newNamespace(t)
-	agent := startAgent(t, echoagent.Options{})
-	agent.SetBehavior("kagent/k8s-agent", echoagent.Behavior{End: a2a.TaskStateFailed, Summary: "model overloaded"})
-	opts := fastOptions(agent.URL)
-	opts.Delivery.RetryInitial, opts.Delivery.RetryMax, opts.Delivery.MaxAttempts = 500*time.Millisecond, 10*time.Second, 4
-	startKhook(t, opts)
-	create(t, newHook(ns, "restarts", "k8s-agent", restartPrompt, "pod-restart"))
-	waitAccepted(t, ns, "restarts")
-
-	create(t, backOffEvent(ns, "web-1"))
-
-	eventually(t, 30*time.Second, func() error {
-		_, d, err := deliveryOf(t, ns, "restarts", "web-1", "kagent/k8s-agent")
-		if err != nil {
-			return err
-		}
-		if d.State != "failed" || d.Attempts != 4 || d.NextAttemptAt != nil {
-			return fmt.Errorf("delivery = %+v, want failed for good after 4 attempts", d)
-		}
-		return nil
-	})
-	got := agent.ReceivedBy("kagent/k8s-agent")
-	if len(got) != 4 {
-		t.Fatalf("the agent got %d messages, want 4 attempts", len(got))
+func TestAFailedInvestigationIsRecordedAsAnOutcomeAndAskedAgainOnlyAsAllowed(t *testing.T) {
+	tests := []struct {
+		name      string
+		reruns    int
+		wantSends int
+	}{
+		{"by default it is not sent again", 0, 1},
+		{"with two reruns allowed the agent is asked twice more, each time after a longer wait", 2, 3},
 	}
-	for i := 2; i < len(got); i++ { // 0.5s, 1s, 2s (±20%): each wait longer than the one before
-		if prev, gap := got[i-1].At.Sub(got[i-2].At), got[i].At.Sub(got[i-1].At); gap <= prev {
-			t.Fatalf("waits between attempts %v then %v: they must grow", prev, gap)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := newNamespace(t)
+			agent := startAgent(t, echoagent.Options{})
+			agent.SetBehavior("kagent/k8s-agent", echoagent.Behavior{End: a2a.TaskStateFailed, Summary: "model overloaded"})
+			opts := fastOptions(agent.URL)
+			opts.Delivery.RetryInitial, opts.Delivery.RetryMax, opts.Delivery.RetryFailedInvestigations = 500*time.Millisecond, 10*time.Second, tt.reruns
+			startKhook(t, opts)
+			create(t, newHook(ns, "restarts", "k8s-agent", restartPrompt, "pod-restart"))
+			waitAccepted(t, ns, "restarts")
+
+			create(t, backOffEvent(ns, "web-1"))
+
+			eventually(t, 30*time.Second, func() error {
+				_, d, err := deliveryOf(t, ns, "restarts", "web-1", "kagent/k8s-agent")
+				if err != nil {
+					return err
+				}
+				if d.State != "failed" || int(d.Reruns) != tt.reruns || d.NextAttemptAt != nil || !strings.Contains(d.Summary+d.LastError, "model overloaded") {
+					return fmt.Errorf("delivery = %+v, want failed after %d reruns, with the agent's words", d, tt.reruns)
+				}
+				return nil
+			})
+			got := agent.ReceivedBy("kagent/k8s-agent")
+			if len(got) != tt.wantSends {
+				t.Fatalf("the agent got %d messages, want %d", len(got), tt.wantSends)
+			}
+			ids := map[string]bool{}
+			for i := range got {
+				ids[got[i].MessageID] = true
+				if i >= 2 { // 0.5s, 1s (±20%): each wait longer than the one before
+					if prev, gap := got[i-1].At.Sub(got[i-2].At), got[i].At.Sub(got[i-1].At); gap <= prev {
+						t.Fatalf("waits between reruns %v then %v: they must grow", prev, gap)
+					}
+				}
+			}
+			if len(ids) != len(got) {
+				t.Fatalf("message ids %v: each rerun is a new message", ids)
+			}
+			eventually(t, 10*time.Second, func() error {
+				if c := condition(t, ns, "restarts", "Delivering"); c.Status != metav1.ConditionTrue {
+					return fmt.Errorf("Delivering = %+v, want true: the agent was told; its investigation failed", c)
+				}
+				if reasons := auditReasons(t, ns, "restarts"); !slices.Contains(reasons, "InvestigationEnded") || slices.Contains(reasons, "DeliveryAbandoned") {
+					return fmt.Errorf("audit reasons %v, want InvestigationEnded and no DeliveryAbandoned", reasons)
+				}
+				return nil
+			})
+		})
 	}
-	eventually(t, 10*time.Second, func() error {
-		c := condition(t, ns, "restarts", "Delivering")
-		if c.Status != metav1.ConditionFalse || c.Reason != "RetriesExhausted" || !strings.Contains(c.Message, "kagent/k8s-agent") || !strings.Contains(c.Message, "model overloaded") {
-			return fmt.Errorf("Delivering = %+v", c)
-		}
-		return nil
-	})
 }
 
 func TestATaskThatNeedsAPersonGivesAWarningAndIsNotRetried(t *testing.T) {
@@ -218,41 +241,33 @@ func TestAnAgentThatDoesNotExistGetsAConditionAndNoCallStormUntilItAppears(t *te
 	ns := newNamespace(t)
 	agent := startAgent(t, echoagent.Options{})
 	agent.SetMissing("kagent/ghost", true)
-	// A flaky agent beside it proves, by being retried, that retries ran meanwhile.
-	agent.SetBehavior("kagent/flaky", echoagent.Behavior{End: a2a.TaskStateFailed})
 	opts := fastOptions(agent.URL)
-	opts.Delivery.MaxAttempts = 1000
+	const absence = 5 * time.Second // khook asks a missing agent again after 4-6 s (±20%)
+	opts.Delivery.RetryInitial, opts.Delivery.RetryMax = absence, absence
 	startKhook(t, opts)
 	create(t, newHook(ns, "restarts", "ghost", restartPrompt, "pod-restart"))
-	create(t, newHook(ns, "flaky", "flaky", "{{.ResourceName}} OOM", "oom-kill"))
 	waitAccepted(t, ns, "restarts")
-	waitAccepted(t, ns, "flaky")
 
-	const pods = 5
+	const pods = 50
+	start := time.Now()
 	for i := range pods {
 		create(t, backOffEvent(ns, fmt.Sprintf("web-%d", i)))
 	}
-	eventually(t, 15*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		c := condition(t, ns, "restarts", "Delivering")
-		if c.Status != metav1.ConditionFalse || c.Reason != "AgentRefused" || !strings.Contains(c.Message, fmt.Sprintf("agent kagent/ghost (%d firings): refused", pods)) {
+		if c.Status != metav1.ConditionFalse || c.Reason != "AgentNotFound" || !strings.Contains(c.Message, fmt.Sprintf("agent kagent/ghost (%d firings):", pods)) {
 			return fmt.Errorf("Delivering = %+v", c)
 		}
 		return nil
 	})
-	create(t, podEvent(ns, "db-0", "OOMKilling", "Killed process 9"))
-	eventually(t, 20*time.Second, func() error { // five attempts at the flaky agent: retries have run
-		if n := len(agent.ReceivedBy("kagent/flaky")); n < 5 {
-			return fmt.Errorf("the flaky agent got %d attempts, want at least 5", n)
-		}
-		return nil
-	})
-	if n := agent.Requests("kagent/ghost", "*"); n > pods {
-		t.Fatalf("the missing agent got %d requests for %d firings: a refused agent must not be retried", n, pods)
+	// The sends under way when the first 404 came back, then one probe per absence at most.
+	probes := int(time.Since(start)/(absence*4/5)) + 1
+	if n, most := agent.Requests("kagent/ghost", "*"), delivery.DefaultMaxSendsPerAgent+probes; n > most {
+		t.Fatalf("the missing agent got %d requests for %d firings, want at most %d: no call storm", n, pods, most)
 	}
 
-	agent.SetMissing("kagent/ghost", false) // the agent is created
-	create(t, backOffEvent(ns, "web-new"))
-	eventually(t, 20*time.Second, func() error {
+	agent.SetMissing("kagent/ghost", false) // the agent is created: the next probe finds it
+	eventually(t, 60*time.Second, func() error {
 		for i := range pods {
 			if n := receivedFor(agent, "kagent/ghost", fmt.Sprintf("web-%d", i)); n != 1 {
 				return fmt.Errorf("web-%d reached the agent %d times after it appeared, want once", i, n)
