@@ -69,7 +69,7 @@ func TestSetupWithManagerWiresTheEventSources(t *testing.T) {
 		{"configured built-in sources add their types, mapped ones included",
 			nil, &sources.Config{
 				EventSources: []sources.SourceConfig{{Name: "kubernetes", Enabled: &no}, {Name: "alertmanager"}, {Name: "prometheus", Settings: ports.Settings{"endpoint": "http://prom:9090"}}},
-				Mappings:     []sources.Mapping{{EventSource: "alertmanager", EventType: "KubeJobFailed", InternalType: "job-failed"}},
+				Mappings:     []sources.Mapping{{EventSource: "alertmanager", EventType: "job-failed", InternalType: "KubeJobFailed"}},
 			},
 			"[alert-firing job-failed prometheus-alert]", ""},
 		{"an extra source named like a built-in one replaces it", []ports.EventSource{namedSource{"alertmanager", []event.Type{"my-alert"}}},
