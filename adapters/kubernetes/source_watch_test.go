@@ -69,6 +69,14 @@ type watching struct {
 // test here also shows that the detection works from what the transforms keep.
 func startSource(t *testing.T, ns string, settings ports.Settings) *watching {
 	t.Helper()
+	return startSourceWithHooksIn(t, []string{ns}, settings)
+}
+
+// startSourceWithHooksIn is startSource with a Hook in each of namespaces; the first is the
+// one the returned watching creates pods in.
+func startSourceWithHooksIn(t *testing.T, namespaces []string, settings ports.Settings) *watching {
+	t.Helper()
+	ns := namespaces[0]
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := cache.New(restConfig, cache.Options{Scheme: scheme, DefaultTransform: cache.TransformStripManagedFields(), ByObject: kubernetes.CacheByObject()})
 	if err != nil {
@@ -77,7 +85,9 @@ func startSource(t *testing.T, ns string, settings ports.Settings) *watching {
 	cacheDone := make(chan error, 1)
 	go func() { cacheDone <- c.Start(ctx) }()
 	index := matching.NewIndex()
-	index.Upsert(hook.Hook{Ref: hook.Ref{Namespace: ns, Name: "all"}})
+	for _, n := range namespaces {
+		index.Upsert(hook.Hook{Ref: hook.Ref{Namespace: n, Name: "all"}})
+	}
 	w := &watching{ns: ns, sink: &recordingSink{}, clock: clocktesting.NewFakeClock(time.Now()), cache: c}
 	src := &kubernetes.EventSource{Cache: c, Filter: index, Clock: w.clock, MaxAge: kubernetes.EventMaxAge(10 * time.Minute), Log: testr.New(t)}
 	if err := src.Init(ctx, settings); err != nil {
@@ -321,5 +331,33 @@ func TestARepeatOfAnEventSeriesIsNewsThoughItsFirstSightingWasHistory(t *testing
 	w.waitFor(t, "web", "pod-restart web trouble: Back-off restarting failed container app in pod web")
 	if got := w.sink.about("web"); !strings.Contains(got[0], "web") {
 		t.Fatalf("delivered %q", got)
+	}
+}
+
+// The design's settings: namespaces: [listed] reports nothing of another namespace, though it
+// has Hooks; eventTypes: [OOMKill, ProbeFailed] reports neither restarts nor pending pods.
+func TestTheNamespacesAndEventTypesSettingsLimitWhatIsReported(t *testing.T) {
+	listed, other := newNamespace(t), newNamespace(t)
+	w := startSourceWithHooksIn(t, []string{listed, other}, ports.Settings{
+		"namespaces": []any{listed}, "eventTypes": []any{"OOMKill", "ProbeFailed"}})
+	elsewhere := &watching{ns: other}
+
+	elsewhere.kubeEvent(t, "web-other", "", "Unhealthy", "Readiness probe failed: 503", w.clock.Now())
+	elsewhere.pod(t, "crash-other", "node-1", crashLooping(3, w.clock.Now()))
+	w.pod(t, "crash", "node-1", crashLooping(3, w.clock.Now()))
+	w.pod(t, "stuck", "", unschedulableSince(w.clock.Now().Add(-time.Hour)))
+	oom := &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137, FinishedAt: metav1.NewTime(w.clock.Now())}
+	w.pod(t, "oom", "node-1", runningReady(1, w.clock.Now(), oom))
+	w.kubeEvent(t, "web", "", "Unhealthy", "Readiness probe failed: 503", w.clock.Now())
+	// Each informer delivers in order: once these are in, everything before them was seen.
+	w.waitFor(t, "oom", "oom-kill oom trouble: container app was killed for running out of memory")
+	w.waitFor(t, "web", "probe-failed web trouble: Readiness probe failed: 503")
+	w.step(time.Minute) // a scan: pending and crash-looping pods would fire now
+	w.pod(t, "oom-2", "node-1", runningReady(1, w.clock.Now(), oom))
+	w.waitFor(t, "oom-2", "oom-kill oom-2 trouble")
+	for _, name := range []string{"web-other", "crash-other", "crash", "stuck"} {
+		if got := w.sink.about(name); len(got) != 0 {
+			t.Errorf("%s was reported: %q", name, got)
+		}
 	}
 }
