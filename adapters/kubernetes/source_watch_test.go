@@ -338,24 +338,28 @@ func TestARepeatOfAnEventSeriesIsNewsThoughItsFirstSightingWasHistory(t *testing
 // has Hooks; eventTypes: [OOMKill, ProbeFailed] reports neither restarts nor pending pods.
 func TestTheNamespacesAndEventTypesSettingsLimitWhatIsReported(t *testing.T) {
 	listed, other := newNamespace(t), newNamespace(t)
+	now := time.Now()
+	oom := &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137, FinishedAt: metav1.NewTime(now.Add(-2 * time.Minute))}
+	// Trouble that the first listing finds: a crash loop, a pod pending for an hour, and an OOM
+	// kill (a restart too), in both namespaces.
+	here, elsewhere := &watching{ns: listed}, &watching{ns: other}
+	for w, at := range map[*watching]string{here: "-here", elsewhere: "-there"} {
+		w.pod(t, "crash"+at, "node-1", crashLooping(3, now.Add(-30*time.Second)))
+		w.pod(t, "stuck"+at, "", unschedulableSince(now.Add(-time.Hour)))
+		w.pod(t, "oom"+at, "node-1", runningReady(1, now.Add(-2*time.Minute), oom))
+	}
 	w := startSourceWithHooksIn(t, []string{listed, other}, ports.Settings{
 		"namespaces": []any{listed}, "eventTypes": []any{"OOMKill", "ProbeFailed"}})
-	elsewhere := &watching{ns: other}
-
-	elsewhere.kubeEvent(t, "web-other", "", "Unhealthy", "Readiness probe failed: 503", w.clock.Now())
-	elsewhere.pod(t, "crash-other", "node-1", crashLooping(3, w.clock.Now()))
-	w.pod(t, "crash", "node-1", crashLooping(3, w.clock.Now()))
-	w.pod(t, "stuck", "", unschedulableSince(w.clock.Now().Add(-time.Hour)))
-	oom := &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137, FinishedAt: metav1.NewTime(w.clock.Now())}
-	w.pod(t, "oom", "node-1", runningReady(1, w.clock.Now(), oom))
-	w.kubeEvent(t, "web", "", "Unhealthy", "Readiness probe failed: 503", w.clock.Now())
-	// Each informer delivers in order: once these are in, everything before them was seen.
-	w.waitFor(t, "oom", "oom-kill oom trouble: container app was killed for running out of memory")
-	w.waitFor(t, "web", "probe-failed web trouble: Readiness probe failed: 503")
-	w.step(time.Minute) // a scan: pending and crash-looping pods would fire now
-	w.pod(t, "oom-2", "node-1", runningReady(1, w.clock.Now(), oom))
-	w.waitFor(t, "oom-2", "oom-kill oom-2 trouble")
-	for _, name := range []string{"web-other", "crash-other", "crash", "stuck"} {
+	elsewhere.kubeEvent(t, "web-there", "", "Unhealthy", "Readiness probe failed: 503", w.clock.Now())
+	w.kubeEvent(t, "web-here", "", "Unhealthy", "Readiness probe failed: 503", w.clock.Now())
+	// Sentinels: a pod and an Event after everything above, each informer delivering in order.
+	sentinel := w.pod(t, "sentinel", "node-1", runningReady(0, w.clock.Now(), nil))
+	w.setStatus(t, sentinel, runningReady(1, w.clock.Now(), &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137, FinishedAt: metav1.NewTime(w.clock.Now())}))
+	w.waitFor(t, "sentinel", "oom-kill sentinel trouble")
+	w.waitFor(t, "web-here", "probe-failed web-here trouble: Readiness probe failed: 503")
+	// Only the OOM kill: its restart is left out with the other kinds.
+	w.waitFor(t, "oom-here", "oom-kill oom-here trouble: container app was killed for running out of memory")
+	for _, name := range []string{"crash-here", "stuck-here", "crash-there", "stuck-there", "oom-there", "web-there"} {
 		if got := w.sink.about(name); len(got) != 0 {
 			t.Errorf("%s was reported: %q", name, got)
 		}
