@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -69,7 +71,7 @@ func TestSetupWithManagerWiresTheEventSources(t *testing.T) {
 		{"configured built-in sources add their types, mapped ones included",
 			nil, &sources.Config{
 				EventSources: []sources.SourceConfig{{Name: "kubernetes", Enabled: &no}, {Name: "alertmanager"}, {Name: "prometheus", Settings: ports.Settings{"endpoint": "http://prom:9090"}}},
-				Mappings:     []sources.Mapping{{EventSource: "alertmanager", EventType: "KubeJobFailed", InternalType: "job-failed"}},
+				Mappings:     []sources.Mapping{{EventSource: "alertmanager", EventType: "job-failed", InternalType: "KubeJobFailed"}},
 			},
 			"[alert-firing job-failed prometheus-alert]", ""},
 		{"an extra source named like a built-in one replaces it", []ports.EventSource{namedSource{"alertmanager", []event.Type{"my-alert"}}},
@@ -101,5 +103,44 @@ func TestSetupWithManagerWiresTheEventSources(t *testing.T) {
 				t.Errorf("event types %s, want %s", got, tt.wantTypes)
 			}
 		})
+	}
+}
+
+// The design's two files (test/testdata/design, byte for byte) wire khook's real sources as
+// they are written: the built-in Kubernetes and Prometheus sources take the design's
+// settings (their pluginPath is ignored), the disabled datadog plugin is not loaded nor its
+// variables needed, and the mappings make the design's types valid for Hooks.
+func TestTheDesignsFilesWireTheBuiltInSources(t *testing.T) {
+	fsys := fstest.MapFS{}
+	for _, name := range []string{"event-watcher-config.yaml", "event-mappings.yaml"} {
+		data, err := os.ReadFile("../test/testdata/design/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys["etc/khook/"+name] = &fstest.MapFile{Data: data}
+	}
+	cfg, err := sources.LoadConfigFS(fsys, "/etc/khook/event-watcher-config.yaml", func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("LoadConfigFS: %v", err)
+	}
+	k, err := SetupWithManager(context.Background(), newManager(t), Options{KagentURL: "http://kagent:8083", EventSources: cfg})
+	if err != nil {
+		t.Fatalf("SetupWithManager: %v", err)
+	}
+	var types []string
+	for _, ty := range k.Sources.EventTypes() {
+		types = append(types, string(ty))
+	}
+	// eventTypes [PodRestart, OOMKill, ProbeFailed] leaves pod-pending out, so its mapping
+	// never applies; PrometheusAlert → alert-firing makes alert-firing Prometheus'.
+	if got, want := strings.Join(types, " "), "alert-firing oom-kill pod-restart probe-failed prometheus-alert"; got != want {
+		t.Errorf("event types [%s], want [%s]", got, want)
+	}
+	var running []string
+	for _, s := range k.Sources.States() {
+		running = append(running, s.Name+" "+s.Origin)
+	}
+	if got, want := strings.Join(running, ", "), "kubernetes registered, prometheus registered"; got != want {
+		t.Errorf("sources %s, want %s", got, want)
 	}
 }

@@ -21,6 +21,25 @@ type SourceInfo struct {
 	Version string
 	// EventTypes lists the event types the source can produce; Hooks may use them.
 	EventTypes []event.Type
+	// InternalTypes names, in the source's own words, the kinds of event it knows (the
+	// design's SupportedEventTypes(): Kubernetes' "PodRestart", Prometheus' "PrometheusAlert"),
+	// each with the event type it gives events of that kind. An event mapping names one in
+	// internalType to translate every event of that kind. Optional; a kind whose type is not
+	// in EventTypes is one the source knows but, as configured, does not report.
+	InternalTypes []InternalType
+	// NamedEvents says that the source's events carry a name of their own in
+	// event.Event.SourceType (an alert's name), which event mappings may name in internalType
+	// too. A source that lists InternalTypes and leaves NamedEvents false has no other names:
+	// a mapping naming neither one of its InternalTypes nor one of its EventTypes is refused.
+	NamedEvents bool
+}
+
+// InternalType is one kind of event in a source's own words.
+type InternalType struct {
+	// Name is the source's name for the kind, such as "OOMKill": free-form, non-empty.
+	Name string
+	// Type is the event type the source gives events of this kind, such as "oom-kill".
+	Type event.Type
 }
 
 // Settings are a source's settings, as its entry in the event-watcher configuration gives them

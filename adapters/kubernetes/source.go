@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -58,47 +61,192 @@ type EventMaxAge time.Duration
 const (
 	SettingPendingGracePeriod  = "pendingGracePeriod"
 	SettingRestartRecoveryTime = "restartRecoveryTime"
+	SettingNamespaces          = "namespaces"
+	SettingEventTypes          = "eventTypes"
 )
+
+var knownSettings = strings.Join([]string{SettingPendingGracePeriod, SettingRestartRecoveryTime, SettingNamespaces, SettingEventTypes}, ", ")
+
+// MaxNamespaces bounds the namespaces setting.
+const MaxNamespaces = 1000
+
+// InternalTypes are the source's own names for the kinds of trouble it reports, as the design
+// names them: event mappings and the eventTypes setting may use them.
+var InternalTypes = []ports.InternalType{
+	{Name: "PodRestart", Type: event.PodRestart},
+	{Name: "PodPending", Type: event.PodPending},
+	{Name: "OOMKill", Type: event.OOMKill},
+	{Name: "ProbeFailed", Type: event.ProbeFailed},
+}
 
 type sourceSettings struct {
 	pendingGrace, restartRecovery time.Duration
-	set                           bool // Init ran
+	// namespaces, when not nil, are the only namespaces whose trouble the source reports.
+	namespaces map[string]bool
+	// types, when not nil, are the only event types the source reports; reported lists them in
+	// the order of event.KubernetesTypes.
+	types    map[event.Type]bool
+	reported []event.Type
+	set      bool // Init ran
 }
 
-// Info implements ports.EventSource.
+// Info implements ports.EventSource. Its event types are those the eventTypes setting chose
+// (all four without it); its internal types are always all four, so that a mapping of a kind
+// the setting left out is known (and never applies) rather than refused.
 func (s *EventSource) Info() ports.SourceInfo {
-	return ports.SourceInfo{Name: SourceName, Version: "v2", EventTypes: event.KubernetesTypes}
+	types := event.KubernetesTypes
+	if s.settings.reported != nil {
+		types = s.settings.reported
+	}
+	return ports.SourceInfo{Name: SourceName, Version: "v2", EventTypes: types, InternalTypes: InternalTypes}
 }
 
-// Init implements ports.EventSource. It takes two settings, each a Go duration ("90s", "2m"):
-// pendingGracePeriod (default 1m) and restartRecoveryTime (default 5m). Settings left out take
-// their defaults; any other key is refused.
+// Init implements ports.EventSource. It takes four settings:
+//
+//	pendingGracePeriod   a Go duration ("90s", "2m"), default 1m
+//	restartRecoveryTime  a Go duration, default 5m
+//	namespaces           a list of namespaces: the source reports only trouble in them
+//	                     (cluster-scoped trouble, such as a Node's OOMKilling, is still reported);
+//	                     default every namespace that has Hooks
+//	eventTypes           a list of the kinds of trouble to report, each by its internal name
+//	                     (PodRestart, PodPending, OOMKill, ProbeFailed) or its event type
+//	                     (pod-restart, …); default all four
+//
+// Settings left out take their defaults; any other key is refused.
 func (s *EventSource) Init(_ context.Context, settings ports.Settings) error {
 	out := sourceSettings{pendingGrace: DefaultPendingGrace, restartRecovery: DefaultRestartRecovery, set: true}
 	var errs []error
+	fail := func(key string, err error) {
+		errs = append(errs, fmt.Errorf("source %s: setting %s: %w", SourceName, key, err))
+	}
 	for key, value := range settings {
-		var target *time.Duration
+		var err error
 		switch key {
 		case SettingPendingGracePeriod:
-			target = &out.pendingGrace
+			out.pendingGrace, err = durationSetting(value)
 		case SettingRestartRecoveryTime:
-			target = &out.restartRecovery
+			out.restartRecovery, err = durationSetting(value)
+		case SettingNamespaces:
+			out.namespaces, err = namespacesSetting(value)
+		case SettingEventTypes:
+			out.types, out.reported, err = typesSetting(value)
 		default:
-			errs = append(errs, fmt.Errorf("source %s: unknown setting %q (known: %s, %s)", SourceName, key, SettingPendingGracePeriod, SettingRestartRecoveryTime))
+			errs = append(errs, fmt.Errorf("source %s: unknown setting %q (known: %s)", SourceName, key, knownSettings))
 			continue
 		}
-		d, err := durationSetting(value)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("source %s: setting %s: %w", SourceName, key, err))
-			continue
+			fail(key, err)
 		}
-		*target = d
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	s.settings = out
 	return nil
+}
+
+// stringsSetting reads a non-empty list of non-empty strings of at most limit items.
+func stringsSetting(v any, what string, limit int) ([]string, error) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("want a list of %s, such as [a, b], got %s", what, describeSetting(v))
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("lists no %s: list at least one, or leave the setting out", what)
+	}
+	if len(list) > limit {
+		return nil, fmt.Errorf("lists %d %s, more than %d", len(list), what, limit)
+	}
+	out := make([]string, len(list))
+	for i, item := range list {
+		str, ok := item.(string)
+		if !ok || str == "" {
+			return nil, fmt.Errorf("item %d: want one of the %s, got %s", i, what, describeSetting(item))
+		}
+		out[i] = str
+	}
+	return out, nil
+}
+
+func namespacesSetting(v any) (map[string]bool, error) {
+	list, err := stringsSetting(v, "namespaces", MaxNamespaces)
+	if err != nil {
+		return nil, err
+	}
+	set := make(map[string]bool, len(list))
+	for _, ns := range list {
+		if problems := validation.IsDNS1123Label(ns); len(problems) > 0 {
+			return nil, fmt.Errorf("%q is not a namespace name: %s", ns, strings.Join(problems, "; "))
+		}
+		set[ns] = true
+	}
+	return set, nil
+}
+
+func typesSetting(v any) (map[event.Type]bool, []event.Type, error) {
+	list, err := stringsSetting(v, "event types", 2*len(InternalTypes))
+	if err != nil {
+		return nil, nil, err
+	}
+	set := map[event.Type]bool{}
+	for _, name := range list {
+		t, ok := kindNamed(name)
+		if !ok {
+			var known []string
+			for _, k := range InternalTypes {
+				known = append(known, k.Name)
+			}
+			for _, t := range event.KubernetesTypes {
+				known = append(known, string(t))
+			}
+			return nil, nil, fmt.Errorf("%q is not a kind of trouble the source reports (known: %s)", name, strings.Join(known, ", "))
+		}
+		set[t] = true
+	}
+	var reported []event.Type
+	for _, t := range event.KubernetesTypes {
+		if set[t] {
+			reported = append(reported, t)
+		}
+	}
+	return set, reported, nil
+}
+
+// kindNamed finds a kind of trouble by its internal name or its event type.
+func kindNamed(name string) (event.Type, bool) {
+	for _, k := range InternalTypes {
+		if k.Name == name || string(k.Type) == name {
+			return k.Type, true
+		}
+	}
+	return "", false
+}
+
+func describeSetting(v any) string {
+	switch v := v.(type) {
+	case string:
+		return fmt.Sprintf("%q", v)
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a map"
+	default:
+		return fmt.Sprintf("%v (%T)", v, v)
+	}
+}
+
+// watches says whether trouble in namespace ns can matter: the namespaces setting lists it (or
+// there is none) and the namespace has Hooks.
+func (s *EventSource) watches(ns string) bool {
+	if s.settings.namespaces != nil && !s.settings.namespaces[ns] {
+		return false
+	}
+	return s.Filter.WatchesNamespace(ns)
+}
+
+// reports says whether the eventTypes setting keeps events of type t.
+func (s *EventSource) reports(t event.Type) bool {
+	return s.settings.types == nil || s.settings.types[t]
 }
 
 func durationSetting(v any) (time.Duration, error) {
@@ -183,19 +331,19 @@ func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running f
 	podReg, err := pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		// Listed pods are handled like new ones: what began within the window is news.
 		AddFunc: func(obj any) {
-			if pod, ok := obj.(*corev1.Pod); ok && s.Filter.WatchesNamespace(pod.Namespace) {
+			if pod, ok := obj.(*corev1.Pod); ok && s.watches(pod.Namespace) {
 				post(message{pod: pod})
 			}
 		},
 		UpdateFunc: func(oldObj, newObj any) {
 			old, ok1 := oldObj.(*corev1.Pod)
 			pod, ok2 := newObj.(*corev1.Pod)
-			if ok1 && ok2 && old.ResourceVersion != pod.ResourceVersion && s.Filter.WatchesNamespace(pod.Namespace) {
+			if ok1 && ok2 && old.ResourceVersion != pod.ResourceVersion && s.watches(pod.Namespace) {
 				post(message{old: old, pod: pod})
 			}
 		},
 		DeleteFunc: func(obj any) {
-			if pod, ok := deletedPod(obj); ok && s.Filter.WatchesNamespace(pod.Namespace) {
+			if pod, ok := deletedPod(obj); ok && s.watches(pod.Namespace) {
 				post(message{gone: pod})
 			}
 		},
@@ -206,14 +354,22 @@ func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running f
 	defer func() { _ = pods.RemoveEventHandler(podReg) }()
 	ticker := s.Clock.NewTicker(policy.ScanInterval())
 	defer ticker.Stop()
+	namespaces := "every namespace with Hooks"
+	if s.settings.namespaces != nil {
+		namespaces = strings.Join(slices.Sorted(maps.Keys(s.settings.namespaces)), ", ")
+	}
 	s.Log.Info("watching Kubernetes events and pods", "window", policy.Window.String(),
 		"pendingGracePeriod", policy.PendingGrace.String(), "restartRecoveryTime", policy.RestartRecovery.String(),
-		"reassertEvery", policy.Reassert().String(), "scanEvery", policy.ScanInterval().String())
+		"reassertEvery", policy.Reassert().String(), "scanEvery", policy.ScanInterval().String(),
+		"namespaces", namespaces, "eventTypes", s.Info().EventTypes)
 	running()
 	deliver := func(out []event.Event) {
 		for _, e := range out {
+			if !s.reports(e.Type) {
+				continue // the eventTypes setting leaves it out; it never fired, so neither resolves
+			}
 			// Cluster-wide events (no namespace) go to the pipeline, whose index knows who gets them.
-			if e.Namespace == "" || s.Filter.WatchesNamespace(e.Namespace) || e.Resolves() {
+			if e.Namespace == "" || s.watches(e.Namespace) || e.Resolves() {
 				sink.Handle(ctx, e)
 			}
 		}
@@ -223,7 +379,7 @@ func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running f
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C():
-			deliver(track.scan(s.Clock.Now(), s.Filter.WatchesNamespace))
+			deliver(track.scan(s.Clock.Now(), s.watches))
 		case m := <-inbox:
 			now := s.Clock.Now()
 			switch {
@@ -253,7 +409,7 @@ func deletedPod(obj any) (*corev1.Pod, bool) {
 // older than the window (history from before we started, or a series' stale refresh).
 func (s *EventSource) news(ev *eventsv1.Event) (event.Event, bool) {
 	e, ok := FromEvent(ev)
-	if !ok || (e.Namespace != "" && !s.Filter.WatchesNamespace(e.Namespace)) {
+	if !ok || !s.reports(e.Type) || (e.Namespace != "" && !s.watches(e.Namespace)) {
 		return e, false
 	}
 	return e, s.MaxAge <= 0 || s.Clock.Since(e.Timestamp) <= time.Duration(s.MaxAge)

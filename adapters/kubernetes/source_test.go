@@ -2,6 +2,7 @@ package kubernetes_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,57 @@ func TestInitTakesTheSettingsItKnowsAndNamesTheOneThatIsWrong(t *testing.T) {
 			}
 			if p := s.Policy(); p.PendingGrace != tt.wantGrace || p.RestartRecovery != tt.wantRecover || p.Window != 10*time.Minute {
 				t.Fatalf("policy = %+v, want grace %s, recovery %s, window 10m", p, tt.wantGrace, tt.wantRecover)
+			}
+		})
+	}
+}
+
+// The design's settings: namespaces limits the namespaces reported, eventTypes the kinds of
+// trouble, named by their internal names (PodRestart) or their event types (pod-restart).
+func TestInitTakesNamespacesAndEventTypes(t *testing.T) {
+	tests := []struct {
+		name      string
+		settings  ports.Settings
+		wantTypes string
+		wantErr   string
+	}{
+		{"without eventTypes every kind is reported", nil, "[pod-restart pod-pending oom-kill probe-failed]", ""},
+		{"the design's settings load: kinds by their internal names",
+			ports.Settings{"namespaces": []any{"default", "kube-system"}, "eventTypes": []any{"PodRestart", "OOMKill", "ProbeFailed"}},
+			"[pod-restart oom-kill probe-failed]", ""},
+		{"kinds by their event types, repeated", ports.Settings{"eventTypes": []any{"pod-pending", "PodPending", "oom-kill"}}, "[pod-pending oom-kill]", ""},
+		{"an unknown kind is named with the known ones", ports.Settings{"eventTypes": []any{"PodRestart", "NodeNotReady"}}, "",
+			`source kubernetes: setting eventTypes: "NodeNotReady" is not a kind of trouble the source reports (known: PodRestart, PodPending, OOMKill, ProbeFailed, pod-restart, pod-pending, oom-kill, probe-failed)`},
+		{"eventTypes must be a list", ports.Settings{"eventTypes": "PodRestart"}, "",
+			`source kubernetes: setting eventTypes: want a list of event types, such as [a, b], got "PodRestart"`},
+		{"an empty list is refused rather than reporting nothing", ports.Settings{"namespaces": []any{}}, "",
+			`source kubernetes: setting namespaces: lists no namespaces: list at least one, or leave the setting out`},
+		{"a namespace that cannot exist is refused", ports.Settings{"namespaces": []any{"Kube_System"}}, "",
+			`source kubernetes: setting namespaces: "Kube_System" is not a namespace name`},
+		{"a namespace must be a string", ports.Settings{"namespaces": []any{"default", 7}}, "",
+			`source kubernetes: setting namespaces: item 1: want one of the namespaces, got 7 (int)`},
+		{"the namespaces are bounded", ports.Settings{"namespaces": make([]any, kubernetes.MaxNamespaces+1)}, "",
+			`source kubernetes: setting namespaces: lists 1001 namespaces, more than 1000`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &kubernetes.EventSource{}
+			err := s.Init(context.Background(), tt.settings)
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+					t.Fatalf("Init = %v\nwant an error starting %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Init = %v", err)
+			}
+			info := s.Info()
+			if got := fmt.Sprint(info.EventTypes); got != tt.wantTypes {
+				t.Errorf("Info().EventTypes = %s, want %s", got, tt.wantTypes)
+			}
+			if len(info.InternalTypes) != 4 {
+				t.Errorf("Info().InternalTypes = %v, want all four kinds whatever the setting", info.InternalTypes)
 			}
 		})
 	}

@@ -69,6 +69,14 @@ type watching struct {
 // test here also shows that the detection works from what the transforms keep.
 func startSource(t *testing.T, ns string, settings ports.Settings) *watching {
 	t.Helper()
+	return startSourceWithHooksIn(t, []string{ns}, settings)
+}
+
+// startSourceWithHooksIn is startSource with a Hook in each of namespaces; the first is the
+// one the returned watching creates pods in.
+func startSourceWithHooksIn(t *testing.T, namespaces []string, settings ports.Settings) *watching {
+	t.Helper()
+	ns := namespaces[0]
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := cache.New(restConfig, cache.Options{Scheme: scheme, DefaultTransform: cache.TransformStripManagedFields(), ByObject: kubernetes.CacheByObject()})
 	if err != nil {
@@ -77,7 +85,9 @@ func startSource(t *testing.T, ns string, settings ports.Settings) *watching {
 	cacheDone := make(chan error, 1)
 	go func() { cacheDone <- c.Start(ctx) }()
 	index := matching.NewIndex()
-	index.Upsert(hook.Hook{Ref: hook.Ref{Namespace: ns, Name: "all"}})
+	for _, n := range namespaces {
+		index.Upsert(hook.Hook{Ref: hook.Ref{Namespace: n, Name: "all"}})
+	}
 	w := &watching{ns: ns, sink: &recordingSink{}, clock: clocktesting.NewFakeClock(time.Now()), cache: c}
 	src := &kubernetes.EventSource{Cache: c, Filter: index, Clock: w.clock, MaxAge: kubernetes.EventMaxAge(10 * time.Minute), Log: testr.New(t)}
 	if err := src.Init(ctx, settings); err != nil {
@@ -321,5 +331,37 @@ func TestARepeatOfAnEventSeriesIsNewsThoughItsFirstSightingWasHistory(t *testing
 	w.waitFor(t, "web", "pod-restart web trouble: Back-off restarting failed container app in pod web")
 	if got := w.sink.about("web"); !strings.Contains(got[0], "web") {
 		t.Fatalf("delivered %q", got)
+	}
+}
+
+// The design's settings: namespaces: [listed] reports nothing of another namespace, though it
+// has Hooks; eventTypes: [OOMKill, ProbeFailed] reports neither restarts nor pending pods.
+func TestTheNamespacesAndEventTypesSettingsLimitWhatIsReported(t *testing.T) {
+	listed, other := newNamespace(t), newNamespace(t)
+	now := time.Now()
+	oom := &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137, FinishedAt: metav1.NewTime(now.Add(-2 * time.Minute))}
+	// Trouble that the first listing finds: a crash loop, a pod pending for an hour, and an OOM
+	// kill (a restart too), in both namespaces.
+	here, elsewhere := &watching{ns: listed}, &watching{ns: other}
+	for w, at := range map[*watching]string{here: "-here", elsewhere: "-there"} {
+		w.pod(t, "crash"+at, "node-1", crashLooping(3, now.Add(-30*time.Second)))
+		w.pod(t, "stuck"+at, "", unschedulableSince(now.Add(-time.Hour)))
+		w.pod(t, "oom"+at, "node-1", runningReady(1, now.Add(-2*time.Minute), oom))
+	}
+	w := startSourceWithHooksIn(t, []string{listed, other}, ports.Settings{
+		"namespaces": []any{listed}, "eventTypes": []any{"OOMKill", "ProbeFailed"}})
+	elsewhere.kubeEvent(t, "web-there", "", "Unhealthy", "Readiness probe failed: 503", w.clock.Now())
+	w.kubeEvent(t, "web-here", "", "Unhealthy", "Readiness probe failed: 503", w.clock.Now())
+	// Sentinels: a pod and an Event after everything above, each informer delivering in order.
+	sentinel := w.pod(t, "sentinel", "node-1", runningReady(0, w.clock.Now(), nil))
+	w.setStatus(t, sentinel, runningReady(1, w.clock.Now(), &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137, FinishedAt: metav1.NewTime(w.clock.Now())}))
+	w.waitFor(t, "sentinel", "oom-kill sentinel trouble")
+	w.waitFor(t, "web-here", "probe-failed web-here trouble: Readiness probe failed: 503")
+	// Only the OOM kill: its restart is left out with the other kinds.
+	w.waitFor(t, "oom-here", "oom-kill oom-here trouble: container app was killed for running out of memory")
+	for _, name := range []string{"crash-here", "stuck-here", "crash-there", "stuck-there", "oom-there", "web-there"} {
+		if got := w.sink.about(name); len(got) != 0 {
+			t.Errorf("%s was reported: %q", name, got)
+		}
 	}
 }

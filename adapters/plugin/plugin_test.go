@@ -43,13 +43,16 @@ func TestTheExamplePluginIsLoadedAndReportsItsEndpoint(t *testing.T) {
 		EventSources: []sources.SourceConfig{{Name: "httpprobe", Settings: ports.Settings{
 			"url": endpoint.URL + "/healthz", "interval": "50ms", "namespace": "shop", "resourceName": "shop-web",
 		}}},
+		// The plugin's own name for its kind (its InternalTypes, the design's
+		// SupportedEventTypes()) is what a mapping names.
+		Mappings: []sources.Mapping{{EventSource: "httpprobe", EventType: "site-down", InternalType: "EndpointDown", Severity: "critical"}},
 	}
 	r, err := sources.NewRouter(context.Background(), reg, cfg, plugin.NewLoader(testr.New(t)), nil, testr.New(t))
 	if err != nil {
 		t.Fatalf("NewRouter: %v", err)
 	}
-	if got := fmt.Sprint(r.EventTypes()); got != "[endpoint-down pod-restart]" {
-		t.Errorf("EventTypes() = %s: the plugin's type should be valid for Hooks", got)
+	if got := fmt.Sprint(r.EventTypes()); got != "[endpoint-down pod-restart site-down]" {
+		t.Errorf("EventTypes() = %s: the plugin's type and its mapped type should be valid for Hooks", got)
 	}
 	if s := r.States(); len(s) != 2 || s[1].Name != "httpprobe" || s[1].Origin != "plugin "+so || s[1].Version != "v1" {
 		t.Errorf("States() = %+v", s)
@@ -70,12 +73,12 @@ func TestTheExamplePluginIsLoadedAndReportsItsEndpoint(t *testing.T) {
 
 	eventually(t, 30*time.Second, func() error {
 		for _, e := range sink.got() {
-			if e.Type == "endpoint-down" && e.Namespace == "shop" && e.ResourceName == "shop-web" && e.Source == "httpprobe" && !e.Resolves() &&
+			if e.Type == "site-down" && e.Severity == "critical" && e.Namespace == "shop" && e.ResourceName == "shop-web" && e.Source == "httpprobe" && !e.Resolves() &&
 				strings.Contains(e.Message, "503 Service Unavailable") {
 				return nil
 			}
 		}
-		return fmt.Errorf("no endpoint-down event among %+v", sink.got())
+		return fmt.Errorf("no site-down event (the plugin's endpoint-down, mapped) among %+v", sink.got())
 	})
 	status.Store(http.StatusOK)
 	eventually(t, 30*time.Second, func() error {

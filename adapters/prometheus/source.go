@@ -34,6 +34,14 @@ const (
 	AlertsPath = "/api/v1/alerts"
 	// maxResponseBytes bounds a response.
 	maxResponseBytes = 32 << 20
+	// InternalType is the source's own name for the kind of event it reports, as the design
+	// names it: a mapping of internalType PrometheusAlert applies to every alert (a mapping of
+	// an alert's name takes over from it).
+	InternalType = "PrometheusAlert"
+	// MaxAlertLabelSets and MaxAlertLabels bound the alertLabels setting: sets, and labels in
+	// one set.
+	MaxAlertLabelSets = 100
+	MaxAlertLabels    = 20
 )
 
 // Source polls Prometheus' alerts. Make one with New.
@@ -47,6 +55,8 @@ type Source struct {
 	timeout     time.Duration
 	eventType   event.Type
 	bearerToken string
+	// alertLabels, when set, are the label sets an alert must have one of to be taken.
+	alertLabels []map[string]string
 
 	// active holds the firing alerts of the last poll by fingerprint. It outlives a failed
 	// Watch, so that an alert that disappears while the source restarts still resolves.
@@ -62,14 +72,18 @@ func New(log logr.Logger) *Source {
 }
 
 // Info implements ports.EventSource. The event type is the eventType setting once Init has
-// read it.
+// read it; it is also the type of the source's one kind, PrometheusAlert, and each alert carries
+// its name (SourceType) for mappings.
 func (s *Source) Info() ports.SourceInfo {
-	return ports.SourceInfo{Name: Name, Version: "v1", EventTypes: []event.Type{s.eventType}}
+	return ports.SourceInfo{Name: Name, Version: "v1", EventTypes: []event.Type{s.eventType},
+		InternalTypes: []ports.InternalType{{Name: InternalType, Type: s.eventType}}, NamedEvents: true}
 }
 
 // Init implements ports.EventSource. Settings: endpoint (required: Prometheus' base URL, such as
 // http://prometheus.monitoring:9090), interval (default 30s), timeout (default the interval, at
-// most 10s), eventType (default prometheus-alert), bearerToken (default none).
+// most 10s), eventType (default prometheus-alert), bearerToken (default none), alertLabels
+// (default none: every alert; else a list of label sets, such as [{severity: critical},
+// {team: platform}]: an alert is taken when it has every label of at least one set).
 func (s *Source) Init(_ context.Context, raw ports.Settings) error {
 	r := settings.New(raw)
 	endpoint := r.RequiredString("endpoint")
@@ -77,6 +91,7 @@ func (s *Source) Init(_ context.Context, raw ports.Settings) error {
 	s.timeout = r.Duration("timeout", min(s.interval, maxDefaultTimeout))
 	s.eventType = event.Type(r.String("eventType", string(DefaultEventType)))
 	s.bearerToken = r.String("bearerToken", "")
+	s.alertLabels = alertLabels(r)
 	if endpoint != "" {
 		u, err := url.Parse(endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -98,6 +113,61 @@ func (s *Source) Init(_ context.Context, raw ports.Settings) error {
 	return nil
 }
 
+// alertLabels reads the alertLabels setting: a list of label sets, each a map of label names
+// to values (the design writes one label per set: "- severity: critical").
+func alertLabels(r *settings.Reader) []map[string]string {
+	const key = "alertLabels"
+	list := r.List(key)
+	if list == nil {
+		return nil
+	}
+	if len(list) == 0 || len(list) > MaxAlertLabelSets {
+		r.Fail(key, "lists %d label sets: list 1 to %d, or leave the setting out to take every alert", len(list), MaxAlertLabelSets)
+		return nil
+	}
+	sets := make([]map[string]string, 0, len(list))
+	for i, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok || len(m) == 0 || len(m) > MaxAlertLabels {
+			r.Fail(key, "item %d: want a map of 1 to %d labels to their values, such as {severity: critical}, got %v", i, MaxAlertLabels, item)
+			return nil
+		}
+		set := make(map[string]string, len(m))
+		for name, v := range m {
+			value, isString := v.(string)
+			if !isString || name == "" {
+				r.Fail(key, "item %d: label %q: want a string value (quote numbers: \"500\"), got %v (%T)", i, name, v, v)
+				return nil
+			}
+			set[name] = value
+		}
+		sets = append(sets, set)
+	}
+	return sets
+}
+
+// takes says whether an alert with labels is one the alertLabels setting takes.
+func (s *Source) takes(labels map[string]string) bool {
+	if s.alertLabels == nil {
+		return true
+	}
+	for _, set := range s.alertLabels {
+		if hasAll(labels, set) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasAll(labels, set map[string]string) bool {
+	for name, value := range set {
+		if v, ok := labels[name]; !ok || v != value {
+			return false
+		}
+	}
+	return true
+}
+
 // Stop implements ports.EventSource.
 func (s *Source) Stop(context.Context) error { return nil }
 
@@ -107,7 +177,7 @@ func (s *Source) Watch(ctx context.Context, sink ports.EventSink, running func()
 	if s.alertsURL == "" {
 		return errors.New("the endpoint setting is required")
 	}
-	s.log.Info("polling Prometheus' alerts", "url", s.alertsURL, "interval", s.interval.String())
+	s.log.Info("polling Prometheus' alerts", "url", s.alertsURL, "interval", s.interval.String(), "alertLabels", s.alertLabels)
 	tick := time.NewTicker(s.interval)
 	defer tick.Stop()
 	for {
@@ -137,6 +207,9 @@ func (s *Source) poll(ctx context.Context, sink ports.EventSink) error {
 	for _, a := range alerts {
 		if a.State != "firing" {
 			continue // pending: not yet trouble
+		}
+		if !s.takes(a.Labels) {
+			continue // alertLabels leaves it out
 		}
 		startsAt := now
 		if a.ActiveAt != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -299,6 +300,16 @@ func TestInitReadsSettings(t *testing.T) {
 			`setting "interval": "often" is not a duration (e.g. 500ms, 30s, 1m)`, ""},
 		{"the default event type differs from Alertmanager's", ports.Settings{"endpoint": "http://p:9090"}, "", "prometheus-alert"},
 		{"the event type may be chosen", ports.Settings{"endpoint": "http://p:9090", "eventType": "slo-burn"}, "", "slo-burn"},
+		{"the design's settings load", ports.Settings{"endpoint": "http://prometheus.example.com:9093", "interval": "30s",
+			"alertLabels": []any{map[string]any{"severity": "critical"}, map[string]any{"team": "platform"}}}, "", "prometheus-alert"},
+		{"alertLabels must be a list", ports.Settings{"endpoint": "http://p:9090", "alertLabels": map[string]any{"severity": "critical"}},
+			`setting "alertLabels": want a list, got a map`, ""},
+		{"an empty alertLabels is refused rather than taking nothing", ports.Settings{"endpoint": "http://p:9090", "alertLabels": []any{}},
+			`setting "alertLabels": lists 0 label sets: list 1 to 100, or leave the setting out to take every alert`, ""},
+		{"an alertLabels item must be a map", ports.Settings{"endpoint": "http://p:9090", "alertLabels": []any{"severity=critical"}},
+			`setting "alertLabels": item 0: want a map of 1 to 20 labels to their values, such as {severity: critical}, got severity=critical`, ""},
+		{"a label value must be a string", ports.Settings{"endpoint": "http://p:9090", "alertLabels": []any{map[string]any{"code": 500}}},
+			`setting "alertLabels": item 0: label "code": want a string value (quote numbers: "500"), got 500 (int)`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,9 +324,40 @@ func TestInitReadsSettings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := src.Info().EventTypes; len(got) != 1 || got[0] != tt.wantType {
+			info := src.Info()
+			if got := info.EventTypes; len(got) != 1 || got[0] != tt.wantType {
 				t.Errorf("event types %v, want [%s]", got, tt.wantType)
 			}
+			if k := info.InternalTypes; len(k) != 1 || k[0] != (ports.InternalType{Name: "PrometheusAlert", Type: tt.wantType}) || !info.NamedEvents {
+				t.Errorf("internal types %v (named events %v), want PrometheusAlert as %s, and named events", k, info.NamedEvents, tt.wantType)
+			}
 		})
+	}
+}
+
+// The design's alertLabels: [{severity: critical}, {team: platform}] takes an alert that has
+// any of the listed label values; a set of several labels needs them all.
+func TestAlertLabelsTakeAnAlertWithEveryLabelOfOneSet(t *testing.T) {
+	alert := func(name, labels string) string {
+		return fmt.Sprintf(`{"labels":{"alertname":%q%s},"annotations":{},"state":"firing"}`, name, labels)
+	}
+	api := startAPI(t, alerts(
+		alert("Critical", `,"severity":"critical"`),
+		alert("PlatformWarning", `,"severity":"warning","team":"platform"`),
+		alert("ShopWarning", `,"severity":"warning","team":"shop"`),
+		alert("ShopPage", `,"severity":"page","team":"shop","tier":"1"`),
+		alert("Unlabelled", ""),
+	))
+	src := newSource(t, ports.Settings{"endpoint": api.URL + "/prom", "interval": "1h", "alertLabels": []any{
+		map[string]any{"severity": "critical"}, map[string]any{"team": "platform"}, map[string]any{"team": "shop", "tier": "1"}}})
+	sink := &recorder{}
+	watch(t, src, sink).waitRunning(t)
+	var got []string
+	for _, e := range sink.got() {
+		got = append(got, e.SourceType)
+	}
+	slices.Sort(got)
+	if want := []string{"Critical", "PlatformWarning", "ShopPage"}; !slices.Equal(got, want) {
+		t.Errorf("taken %v, want %v", got, want)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -51,7 +53,7 @@ type Config struct {
 	EventSources []SourceConfig
 	// GlobalSettings tune the router; zero fields take the defaults.
 	GlobalSettings GlobalSettings
-	// Mappings translate sources' own event names into khook event types.
+	// Mappings translate sources' own names for their events into khook event types.
 	Mappings []Mapping
 
 	// lines remembers where each key was, by key path ("eventSources[1].settings"); mappings
@@ -106,21 +108,30 @@ func (g GlobalSettings) WithDefaults() GlobalSettings {
 	return g
 }
 
-// Mapping translates one kind of event of one source.
+// Mapping translates one kind of event of one source into what Hooks see: the design's
+// EventMapping. It reads like event-mappings.yaml: "events of EventSource that the source
+// calls InternalType are EventType events, with this Description, Severity and Tags".
 type Mapping struct {
 	// EventSource names the source.
 	EventSource string
-	// EventType is the source's own name for the event (event.Event.SourceType, such as an
-	// alert's name; for sources that set no SourceType, the event type they give).
-	EventType string
-	// InternalType is the khook event type Hooks use; empty keeps the source's type.
-	InternalType event.Type
+	// EventType is the khook event type Hooks name, such as "alert-firing" (lower-case words
+	// joined by dashes); empty keeps the type the source gives. It becomes valid for Hooks and
+	// belongs to EventSource.
+	EventType event.Type
+	// InternalType is the source's own name for the event (required, free-form, at most
+	// MaxInternalTypeLength bytes): an alert's name (its alertname, event.Event.SourceType), a
+	// kind the source declares in ports.SourceInfo.InternalTypes (Kubernetes' "PodRestart",
+	// Prometheus' "PrometheusAlert", a plugin's), or one of the source's event types.
+	InternalType string
 	// Description, Severity and Tags are given to the event (templates see .Description,
 	// .Severity and .Tags); empty ones leave the source's values.
 	Description string
 	Severity    string
 	Tags        map[string]string
 }
+
+// MaxInternalTypeLength bounds Mapping.InternalType.
+const MaxInternalTypeLength = 256
 
 // ConfigError is one problem with the configuration, where it is.
 type ConfigError struct {
@@ -209,33 +220,66 @@ func (c *Config) Validate() error {
 	if g.RetryBackoff < 0 || g.RetryBackoff > MaxRetryBackoff {
 		errs = append(errs, c.errorf("globalSettings.retryBackoff", "%s is not between 1ms and %s", g.RetryBackoff, MaxRetryBackoff))
 	}
-	type mapKey struct{ source, typ string }
+	type mapKey struct{ source, own string }
 	mapped := map[mapKey]int{}
 	for i, m := range c.Mappings {
 		p := fmt.Sprintf("mappings[%d]", i)
 		if m.EventSource == "" {
 			errs = append(errs, c.errorf(p+".eventSource", "is required"))
 		}
-		if m.EventType == "" {
-			errs = append(errs, c.errorf(p+".eventType", "is required"))
-		}
-		if m.InternalType != "" {
-			if err := m.InternalType.Validate(); err != nil {
-				errs = append(errs, c.errorf(p+".internalType", "%v", err))
-			}
-		}
-		if m.EventSource == "" || m.EventType == "" {
+		errs = append(errs, c.mappingErrors(p, m)...)
+		if m.EventSource == "" || m.InternalType == "" {
 			continue
 		}
-		k := mapKey{m.EventSource, m.EventType}
+		k := mapKey{m.EventSource, m.InternalType}
 		if j, dup := mapped[k]; dup {
 			_, line := c.where(fmt.Sprintf("mappings[%d]", j))
-			errs = append(errs, c.errorf(p, "duplicate mapping for eventSource %q eventType %q (first %s)", m.EventSource, m.EventType, at(j, line, "mappings")))
+			errs = append(errs, c.errorf(p, "duplicate mapping for eventSource %q internalType %q (first %s)", m.EventSource, m.InternalType, at(j, line, "mappings")))
 		} else {
 			mapped[k] = i
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// oldSpelling explains the mapping keys to a file written for khook before they followed the
+// design, when eventType held the source's own name and internalType the khook event type.
+const oldSpelling = "(eventType is the type Hooks use, internalType the source's own name)"
+
+// mappingErrors checks m's eventType and internalType. A file in the spelling of earlier khook
+// releases (the two keys the other way round) is told what to swap.
+func (c *Config) mappingErrors(p string, m Mapping) []error {
+	var typeErr error
+	if m.EventType != "" {
+		typeErr = m.EventType.Validate()
+	}
+	ownIsType := m.InternalType != "" && event.Type(m.InternalType).Validate() == nil
+	switch {
+	case typeErr != nil && ownIsType:
+		return []error{c.errorf(p, "eventType %q is not a khook event type (lower-case words joined by dashes), and internalType %q is one: "+
+			"this looks like the old spelling: swap eventType and internalType %s", m.EventType, m.InternalType, oldSpelling)}
+	case typeErr != nil && m.InternalType == "":
+		return []error{c.errorf(p, "eventType %q is not a khook event type (lower-case words joined by dashes), and internalType is missing: "+
+			"this looks like the old spelling, where eventType held the source's own name: rename eventType to internalType %s", m.EventType, oldSpelling)}
+	}
+	var errs []error
+	if typeErr != nil {
+		errs = append(errs, c.errorf(p+".eventType", "%v", typeErr))
+	}
+	switch own := m.InternalType; {
+	case own == "" && m.EventType != "":
+		errs = append(errs, c.errorf(p+".internalType", "is required: the source's own name for the event (an alert's name, a kind such as PodRestart); "+
+			"in a file written for an earlier khook, where eventType held it, rename eventType to internalType %s", oldSpelling))
+	case own == "":
+		errs = append(errs, c.errorf(p+".internalType", "is required: the source's own name for the event (an alert's name, a kind such as PodRestart)"))
+	case len(own) > MaxInternalTypeLength:
+		errs = append(errs, c.errorf(p+".internalType", "%q is longer than %d bytes", own[:32]+"…", MaxInternalTypeLength))
+	case strings.TrimSpace(own) != own:
+		errs = append(errs, c.errorf(p+".internalType", "%q has leading or trailing spaces", own))
+	case strings.IndexFunc(own, unicode.IsControl) >= 0 || !utf8.ValidString(own):
+		errs = append(errs, c.errorf(p+".internalType", "%q holds control characters or invalid UTF-8", own))
+	}
+	return errs
 }
 
 // at describes where entry i of list is: "at line 7" when known, else "at list[i]".
@@ -250,11 +294,45 @@ func at(i, line int, list string) string {
 type LookupEnv func(name string) (string, bool)
 
 // LoadConfig reads the event-watcher configuration at path and the mapping file it names
-// (relative to path's directory unless absolute), expanding ${VAR} in sources' settings with
-// lookup (an unset or empty variable is an error; $${ stands for a literal ${). Every problem
-// is reported, each naming the file, line and key.
+// (relative to path's directory unless absolute), expanding ${VAR} in the settings of enabled
+// sources with lookup (an unset or empty variable is an error; $${ stands for a literal ${; a
+// disabled source's settings are kept as written). Every problem is reported, each naming the
+// file, line and key.
 func LoadConfig(path string, lookup LookupEnv) (*Config, error) {
-	root, err := readYAML(path)
+	return loadConfig(openOS, path, lookup)
+}
+
+// LoadConfigFS is LoadConfig reading both files from fsys, which stands for the root of the
+// filesystem the files were written for: a path, absolute or not, is looked up in fsys
+// without its leading "/" ("/etc/khook/event-mappings.yaml" is "etc/khook/event-mappings.yaml"
+// of fsys). Errors name the paths as the files give them. It lets a test, or an embedding
+// operator that keeps the files elsewhere, load files written for /etc/khook as they are.
+func LoadConfigFS(fsys fs.FS, path string, lookup LookupEnv) (*Config, error) {
+	return loadConfig(openFS(fsys), path, lookup)
+}
+
+// opener opens a configuration file by the path the configuration gives.
+type opener func(path string) (io.ReadCloser, error)
+
+func openOS(path string) (io.ReadCloser, error) { return os.Open(path) }
+
+func openFS(fsys fs.FS) opener {
+	return func(path string) (io.ReadCloser, error) {
+		name := strings.TrimPrefix(filepath.ToSlash(filepath.Clean(path)), "/")
+		if name == "" {
+			name = "."
+		}
+		f, err := fsys.Open(name)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, &fs.PathError{Op: pe.Op, Path: path, Err: pe.Err} // named as the file gives it
+		}
+		return f, err
+	}
+}
+
+func loadConfig(open opener, path string, lookup LookupEnv) (*Config, error) {
+	root, err := readYAML(open, path)
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +359,7 @@ func LoadConfig(path string, lookup LookupEnv) (*Config, error) {
 		return nil, errors.Join(d.errs...)
 	}
 	if c.MappingFile != "" {
-		mappings, lines, err := loadMappings(c.MappingFile)
+		mappings, lines, err := loadMappings(open, c.MappingFile)
 		var notRead *fs.PathError
 		if errors.As(err, &notRead) {
 			return nil, c.errorf("mappingFile", "%v", err)
@@ -302,7 +380,7 @@ func LoadConfig(path string, lookup LookupEnv) (*Config, error) {
 
 // LoadMappings reads an event-mappings file.
 func LoadMappings(path string) ([]Mapping, error) {
-	m, lines, err := loadMappings(path)
+	m, lines, err := loadMappings(openOS, path)
 	if err != nil {
 		return nil, err
 	}
@@ -313,8 +391,8 @@ func LoadMappings(path string) ([]Mapping, error) {
 	return m, nil
 }
 
-func loadMappings(path string) ([]Mapping, map[string]int, error) {
-	root, err := readYAML(path)
+func loadMappings(open opener, path string) ([]Mapping, map[string]int, error) {
+	root, err := readYAML(open, path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -335,8 +413,8 @@ func loadMappings(path string) ([]Mapping, map[string]int, error) {
 }
 
 // readYAML parses the single YAML document at path; nil for an empty file.
-func readYAML(path string) (*yaml.Node, error) {
-	f, err := os.Open(path)
+func readYAML(open opener, path string) (*yaml.Node, error) {
+	f, err := open(path)
 	if err != nil {
 		return nil, err // names the file
 	}

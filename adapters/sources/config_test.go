@@ -66,6 +66,10 @@ eventSources:
       url: http://example.com/
       interval: 10s
       retries: 3
+  - name: datadog
+    settings:
+      apiKey: ${DATADOG_API_KEY}
+    enabled: false
 globalSettings:
   bufferSize: 256
   workerCount: 2
@@ -75,15 +79,15 @@ globalSettings:
 				"event-mappings.yaml": `
 mappings:
   - eventSource: alertmanager
-    eventType: KubePodCrashLooping
-    internalType: pod-crash-alert
+    eventType: pod-crash-alert
+    internalType: KubePodCrashLooping
     description: A container keeps crashing
     severity: critical
     tags:
       team: platform
       runbook: https://runbooks.example/crash
   - eventSource: alertmanager
-    eventType: Watchdog
+    internalType: Watchdog
 `,
 			},
 			env: map[string]string{"AM_TOKEN": "s3cret"},
@@ -97,13 +101,15 @@ mappings:
 						{Name: "alertmanager", Settings: ports.Settings{"listenAddress": ":9095", "bearerToken": "s3cret", "note": "costs $$5, literally ${NOT_A_VAR}"}},
 						{Name: "httpprobe", PluginPath: "/opt/khook/httpprobe.so", Enabled: &yes,
 							Settings: ports.Settings{"url": "http://example.com/", "interval": "10s", "retries": 3}},
+						// Disabled: its variables are not expanded, so they need not be set.
+						{Name: "datadog", Enabled: &no, Settings: ports.Settings{"apiKey": "${DATADOG_API_KEY}"}},
 					},
 					GlobalSettings: sources.GlobalSettings{BufferSize: 256, WorkerCount: 2, RetryAttempts: 3, RetryBackoff: 500 * time.Millisecond},
 					Mappings: []sources.Mapping{
-						{EventSource: "alertmanager", EventType: "KubePodCrashLooping", InternalType: "pod-crash-alert",
+						{EventSource: "alertmanager", EventType: "pod-crash-alert", InternalType: "KubePodCrashLooping",
 							Description: "A container keeps crashing", Severity: "critical",
 							Tags: map[string]string{"team": "platform", "runbook": "https://runbooks.example/crash"}},
-						{EventSource: "alertmanager", EventType: "Watchdog"},
+						{EventSource: "alertmanager", InternalType: "Watchdog"},
 					},
 				}
 			},
@@ -201,27 +207,33 @@ func TestLoadConfigRefusesBadFiles(t *testing.T) {
 			[]string{`event-watcher-config.yaml:1: mappingFile: open nowhere.yaml: no such file or directory`}},
 		{"a duplicate mapping is refused with both lines",
 			mappingsRef,
-			"mappings:\n  - eventSource: alertmanager\n    eventType: KubeJobFailed\n    internalType: job-failed\n  - eventSource: alertmanager\n    eventType: KubeJobFailed\n    internalType: job-failure\n",
+			"mappings:\n  - eventSource: alertmanager\n    eventType: job-failed\n    internalType: KubeJobFailed\n  - eventSource: alertmanager\n    eventType: job-failure\n    internalType: KubeJobFailed\n",
 			nil,
-			[]string{`event-mappings.yaml:5: mappings[1]: duplicate mapping for eventSource "alertmanager" eventType "KubeJobFailed" (first at line 2)`}},
+			[]string{`event-mappings.yaml:5: mappings[1]: duplicate mapping for eventSource "alertmanager" internalType "KubeJobFailed" (first at line 2)`}},
 		{"an unknown key in a mapping is named",
 			mappingsRef,
-			"mappings:\n  - eventSource: alertmanager\n    eventType: KubeJobFailed\n    severty: warning\n",
+			"mappings:\n  - eventSource: alertmanager\n    internalType: KubeJobFailed\n    severty: warning\n",
 			nil,
 			[]string{`event-mappings.yaml:4: mappings[0].severty: unknown key "severty" in mappings[0] (known: eventSource, eventType, internalType, description, severity, tags)`}},
-		{"a malformed internal type is refused",
+		{"a malformed event type is refused",
 			mappingsRef,
-			"mappings:\n  - eventSource: alertmanager\n    eventType: KubeJobFailed\n    internalType: Job_Failed\n",
+			"mappings:\n  - eventSource: alertmanager\n    eventType: Job_Failed\n    internalType: KubeJobFailed\n",
 			nil,
-			[]string{`event-mappings.yaml:4: mappings[0].internalType: event type "Job_Failed" is not lower-case words joined by dashes`}},
-		{"a mapping without its source or type is refused",
+			[]string{`event-mappings.yaml:3: mappings[0].eventType: event type "Job_Failed" is not lower-case words joined by dashes`}},
+		{"a mapping without its source or internal type is refused",
 			mappingsRef, "mappings:\n  - severity: warning\n", nil,
 			[]string{
 				`event-mappings.yaml:2: mappings[0].eventSource: is required`,
-				`event-mappings.yaml:2: mappings[0].eventType: is required`,
+				`event-mappings.yaml:2: mappings[0].internalType: is required: the source's own name for the event (an alert's name, a kind such as PodRestart)`,
 			}},
+		{"an internal type is bounded",
+			mappingsRef, "mappings:\n  - eventSource: a\n    internalType: " + strings.Repeat("x", 257) + "\n", nil,
+			[]string{`event-mappings.yaml:3: mappings[0].internalType: "` + strings.Repeat("x", 32) + `…" is longer than 256 bytes`}},
+		{"an internal type with a control character is refused",
+			mappingsRef, "mappings:\n  - eventSource: a\n    internalType: \"Kube\\nDown\"\n", nil,
+			[]string{`event-mappings.yaml:3: mappings[0].internalType: "Kube\nDown" holds control characters or invalid UTF-8`}},
 		{"tags must be strings",
-			mappingsRef, "mappings:\n  - eventSource: a\n    eventType: b\n    tags:\n      team: [x]\n", nil,
+			mappingsRef, "mappings:\n  - eventSource: a\n    internalType: b\n    tags:\n      team: [x]\n", nil,
 			[]string{`event-mappings.yaml:5: mappings[0].tags.team: want a string, got a list`}},
 	}
 	for _, tt := range tests {
@@ -251,13 +263,70 @@ func TestLoadConfigNamesAMissingFile(t *testing.T) {
 }
 
 func TestLoadMappingsReadsTheMappingFileAlone(t *testing.T) {
-	dir := writeFiles(t, map[string]string{"m.yaml": "mappings:\n  - eventSource: prometheus\n    eventType: Watchdog\n    severity: none\n"})
+	dir := writeFiles(t, map[string]string{"m.yaml": "mappings:\n  - eventSource: prometheus\n    internalType: Watchdog\n    severity: none\n"})
 	got, err := sources.LoadMappings(filepath.Join(dir, "m.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []sources.Mapping{{EventSource: "prometheus", EventType: "Watchdog", Severity: "none"}}
+	want := []sources.Mapping{{EventSource: "prometheus", InternalType: "Watchdog", Severity: "none"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+// Earlier khook releases read the two mapping keys the other way round (eventType the source's
+// own name, internalType the khook type). Such a file is refused with what to swap.
+func TestAMappingInTheOldSpellingIsToldWhatToSwap(t *testing.T) {
+	const swap = `this looks like the old spelling: swap eventType and internalType (eventType is the type Hooks use, internalType the source's own name)`
+	tests := []struct {
+		name     string
+		mappings string
+		want     []string
+	}{
+		{"an alert name in eventType and the khook type in internalType",
+			"mappings:\n  - eventSource: alertmanager\n    eventType: KubePodCrashLooping\n    internalType: pod-crash-alert\n    severity: critical\n",
+			[]string{`event-mappings.yaml:2: mappings[0]: eventType "KubePodCrashLooping" is not a khook event type (lower-case words joined by dashes), and internalType "pod-crash-alert" is one: ` + swap}},
+		{"the design's file read the old way round",
+			"mappings:\n  - eventSource: \"prometheus\"\n    eventType: \"PrometheusAlert\"\n    internalType: \"alert-firing\"\n",
+			[]string{`event-mappings.yaml:2: mappings[0]: eventType "PrometheusAlert" is not a khook event type (lower-case words joined by dashes), and internalType "alert-firing" is one: ` + swap}},
+		{"an alert name alone in eventType (a mapping that only set the severity)",
+			"mappings:\n  - eventSource: alertmanager\n    eventType: Watchdog\n    severity: none\n",
+			[]string{`event-mappings.yaml:2: mappings[0]: eventType "Watchdog" is not a khook event type (lower-case words joined by dashes), and internalType is missing: ` +
+				`this looks like the old spelling, where eventType held the source's own name: rename eventType to internalType (eventType is the type Hooks use, internalType the source's own name)`}},
+		{"an event type alone in eventType (a Kubernetes mapping that only added tags)",
+			"mappings:\n  - eventSource: kubernetes\n    eventType: oom-kill\n    tags:\n      team: platform\n",
+			[]string{`event-mappings.yaml:2: mappings[0].internalType: is required: the source's own name for the event (an alert's name, a kind such as PodRestart); ` +
+				`in a file written for an earlier khook, where eventType held it, rename eventType to internalType (eventType is the type Hooks use, internalType the source's own name)`}},
+		{"each mapping in the old spelling is named, with its line",
+			"mappings:\n  - eventSource: alertmanager\n    eventType: KubeJobFailed\n    internalType: job-failed\n  - eventSource: alertmanager\n    eventType: KubeJobFailed2\n    internalType: job-failed-2\n",
+			[]string{
+				`event-mappings.yaml:2: mappings[0]: eventType "KubeJobFailed" is not a khook event type (lower-case words joined by dashes), and internalType "job-failed" is one: ` + swap,
+				`event-mappings.yaml:5: mappings[1]: eventType "KubeJobFailed2" is not a khook event type (lower-case words joined by dashes), and internalType "job-failed-2" is one: ` + swap,
+			}},
+		{"neither key a khook type is a plain error, not a swap",
+			"mappings:\n  - eventSource: alertmanager\n    eventType: KubeJobFailed\n    internalType: JobFailed\n",
+			[]string{`event-mappings.yaml:3: mappings[0].eventType: event type "KubeJobFailed" is not lower-case words joined by dashes`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writeFiles(t, map[string]string{"event-watcher-config.yaml": "mappingFile: event-mappings.yaml\n", "event-mappings.yaml": tt.mappings})
+			_, err := sources.LoadConfig(filepath.Join(dir, "event-watcher-config.yaml"), nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			got := strings.Split(strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), ""), "\n")
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("error:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestAConfigurationBuiltInGoInTheOldSpellingIsToldWhatToSwap(t *testing.T) {
+	c := &sources.Config{Mappings: []sources.Mapping{{EventSource: "alertmanager", EventType: "KubeJobFailed", InternalType: "job-failed"}}}
+	err := c.Validate()
+	want := `mappings[0]: eventType "KubeJobFailed" is not a khook event type (lower-case words joined by dashes), and internalType "job-failed" is one: this looks like the old spelling: swap eventType and internalType`
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Validate() = %v\nwant %s…", err, want)
 	}
 }

@@ -157,6 +157,7 @@ func (d *decoder) duration(n *yaml.Node, path string) time.Duration {
 
 func (d *decoder) source(n *yaml.Node, path, dir string) SourceConfig {
 	var s SourceConfig
+	var settings *yaml.Node
 	d.fields(n, path, []string{"name", "pluginPath", "enabled", "settings"}, func(key string, v *yaml.Node) {
 		p := join(path, key)
 		switch key {
@@ -168,9 +169,15 @@ func (d *decoder) source(n *yaml.Node, path, dir string) SourceConfig {
 			b := d.boolean(v, p)
 			s.Enabled = &b
 		case "settings":
-			s.Settings = d.settings(v, p)
+			settings = v
 		}
 	})
+	if settings != nil {
+		// Known only now: enabled may come after settings. A disabled source's settings are
+		// never used, so its variables need not be set (the design's disabled datadog entry
+		// names ${DATADOG_API_KEY}).
+		s.Settings = d.settings(settings, join(path, "settings"), s.IsEnabled())
+	}
 	return s
 }
 
@@ -192,8 +199,9 @@ func (d *decoder) global(n *yaml.Node, path string) GlobalSettings {
 	return g
 }
 
-// settings expands ${VAR}s in the string values under n, then decodes it as a map.
-func (d *decoder) settings(n *yaml.Node, path string) ports.Settings {
+// settings expands ${VAR}s in the string values under n (when expand is set), then decodes it
+// as a map.
+func (d *decoder) settings(n *yaml.Node, path string, expand bool) ports.Settings {
 	if isNull(n) {
 		return nil
 	}
@@ -202,7 +210,9 @@ func (d *decoder) settings(n *yaml.Node, path string) ports.Settings {
 		return nil
 	}
 	n = deepCopy(n)
-	d.expandNode(n, path)
+	if expand {
+		d.expandNode(n, path)
+	}
 	var s map[string]any
 	if err := n.Decode(&s); err != nil {
 		d.errorf(n, path, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
@@ -302,9 +312,9 @@ func (d *decoder) mapping(n *yaml.Node, path string) Mapping {
 		case "eventSource":
 			m.EventSource = d.str(v, p)
 		case "eventType":
-			m.EventType = d.str(v, p)
+			m.EventType = event.Type(d.str(v, p))
 		case "internalType":
-			m.InternalType = event.Type(d.str(v, p))
+			m.InternalType = d.str(v, p)
 		case "description":
 			m.Description = d.str(v, p)
 		case "severity":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
@@ -74,12 +75,18 @@ var ErrWatchReturned = errors.New("Watch returned before shutdown without an err
 // early is restarted with backoff and reported, and never stops the others. Make one with
 // NewRouter; Run it once.
 type Router struct {
-	log      logr.Logger
-	metrics  Metrics
-	global   GlobalSettings
-	runs     []*run
-	mappings map[mapKey]*Mapping
-	types    []event.Type
+	log     logr.Logger
+	metrics Metrics
+	global  GlobalSettings
+	runs    []*run
+	types   []event.Type
+	mapped  bool // some mapping applies: apply has work to do
+	// byName holds the mappings of events' own names (event.Event.SourceType, such as an
+	// alert's name) by source, name and the type the source gave the event, each already
+	// merged with the mapping of that type's kind; byKind the mappings of whole kinds (a
+	// declared internal type, or an event type) by source and type. See apply.
+	byName map[nameKey]*Mapping
+	byKind map[kindKey]*Mapping
 
 	healthyAfter time.Duration // a source that ran this long has its failures forgotten
 
@@ -96,7 +103,15 @@ type Router struct {
 	settle  chan struct{} // closed by Settled's rule
 }
 
-type mapKey struct{ source, sourceType string }
+type nameKey struct {
+	source, own string
+	typ         event.Type
+}
+
+type kindKey struct {
+	source string
+	typ    event.Type
+}
 
 // run is one enabled source under the router.
 type run struct {
@@ -104,6 +119,7 @@ type run struct {
 	version string
 	origin  string // "registered" or "plugin <path>"
 	src     ports.EventSource
+	info    ports.SourceInfo // as Info gave it after Init
 	claimed map[event.Type]bool
 	warned  sync.Map // event types delivered without being declared, logged once
 
@@ -121,10 +137,13 @@ func (r *run) describe() string {
 }
 
 // NewRouter prepares the sources cfg enables among reg's and the plugins it names: it loads the
-// plugins, initialises every enabled source with its settings, and checks that no event type
-// is provided by two sources and that every mapping names a known source. Each problem names
-// the file, line and key when cfg was loaded from files. Nothing runs until Run. A nil cfg is
-// the zero Config; plugins may be nil when no plugin can be loaded.
+// plugins (a name reg holds is never loaded as a plugin: its pluginPath is logged and
+// ignored), initialises every enabled source with its settings, and checks that no event type
+// is provided by two sources and that each mapping of an enabled source names something the
+// source can report. A mapping of a source khook does not know is kept and logged (it never
+// applies) unless its name is a typo away from a known one. Each problem names the file, line
+// and key when cfg was loaded from files. Nothing runs until Run. A nil cfg is the zero Config;
+// plugins may be nil when no plugin can be loaded.
 func NewRouter(ctx context.Context, reg *Registry, cfg *Config, plugins PluginLoader, metrics Metrics, log logr.Logger) (*Router, error) {
 	if reg == nil {
 		return nil, errors.New("event source router: registry is nil")
@@ -140,7 +159,7 @@ func NewRouter(ctx context.Context, reg *Registry, cfg *Config, plugins PluginLo
 	}
 	r := &Router{
 		log: log, metrics: metrics, global: cfg.GlobalSettings.WithDefaults(),
-		mappings: map[mapKey]*Mapping{}, allUp: make(chan struct{}), settle: make(chan struct{}),
+		byName: map[nameKey]*Mapping{}, byKind: map[kindKey]*Mapping{}, allUp: make(chan struct{}), settle: make(chan struct{}),
 		startGrace: StartGrace,
 	}
 	r.healthyAfter = max(10*r.global.RetryBackoff, time.Second)
@@ -190,34 +209,71 @@ func NewRouter(ctx context.Context, reg *Registry, cfg *Config, plugins PluginLo
 	for i, x := range runs {
 		byName[x.name] = x
 		info := x.src.Info()
-		x.version = info.Version
+		x.info, x.version = info, info.Version
 		if len(info.EventTypes) == 0 {
 			errs = append(errs, r.sourceError(cfg, keys[i], x, "provides no event types"))
 		}
 		for _, t := range info.EventTypes {
 			claim(x, t, keys[i])
 		}
+		for _, err := range checkInternalTypes(info) {
+			errs = append(errs, r.sourceError(cfg, keys[i], x, "%v", err))
+		}
 	}
+	plans := map[*run]*mappingPlan{}
 	known := knownNames(reg, cfg)
 	for i := range cfg.Mappings {
 		m := &cfg.Mappings[i]
 		p := fmt.Sprintf("mappings[%d]", i)
 		if !known[m.EventSource] {
-			errs = append(errs, cfg.errorf(p+".eventSource", "no source is named %q (known: %s)", m.EventSource, strings.Join(sortedKeys(known), ", ")))
+			if near := nearest(m.EventSource, known); near != "" {
+				errs = append(errs, cfg.errorf(p+".eventSource", "no source is named %q; did you mean %q? (known: %s; a mapping for a source khook does not run is kept and never applies, but this name is a typo's distance from %q)",
+					m.EventSource, near, strings.Join(sortedKeys(known), ", "), near))
+				continue
+			}
+			log.Info("event mapping for a source khook does not run: it never applies", "mapping", p, "eventSource", m.EventSource,
+				"internalType", m.InternalType, "known", strings.Join(sortedKeys(known), ", "))
 			continue
 		}
 		x, enabled := byName[m.EventSource]
 		if !enabled {
 			continue // a mapping for a disabled source waits for it to be enabled
 		}
-		if m.InternalType != "" {
-			claim(x, m.InternalType, p+".internalType")
+		plan := plans[x]
+		if plan == nil {
+			plan = &mappingPlan{kinds: map[event.Type]int{}}
+			plans[x] = plan
 		}
-		r.mappings[mapKey{m.EventSource, m.EventType}] = m
+		typ, isKind, ok := ownName(x.info, m.InternalType)
+		switch {
+		case !ok:
+			errs = append(errs, cfg.errorf(p+".internalType", "%s", unknownOwnName(x, m)))
+			continue
+		case isKind && !slices.Contains(x.info.EventTypes, typ):
+			log.Info("event mapping never applies: its source, as configured, does not report that kind", "mapping", p,
+				"eventSource", m.EventSource, "internalType", m.InternalType, "eventType", typ, "provides", x.info.EventTypes)
+			continue
+		case isKind:
+			if j, dup := plan.kinds[typ]; dup {
+				_, line := cfg.where(fmt.Sprintf("mappings[%d]", j))
+				errs = append(errs, cfg.errorf(p+".internalType", "%s: %q and %q (%s) both name its %s events: keep one mapping",
+					x.describe(), m.InternalType, cfg.Mappings[j].InternalType, at(j, line, "mappings"), typ))
+				continue
+			}
+			plan.kinds[typ] = i
+		default:
+			plan.names = append(plan.names, i)
+		}
+		if m.EventType != "" {
+			claim(x, m.EventType, p+".eventType")
+		}
 	}
 	if len(errs) > 0 {
 		stopAll()
 		return nil, errors.Join(errs...)
+	}
+	for x, plan := range plans {
+		r.plan(x, plan, cfg.Mappings)
 	}
 	r.runs = runs
 	for t := range owner {
@@ -250,11 +306,13 @@ func (r *Router) choose(reg *Registry, cfg *Config, plugins PluginLoader) ([]*ru
 		if i := cfg.indexOf(name); i >= 0 {
 			s := cfg.EventSources[i]
 			key = fmt.Sprintf("eventSources[%d]", i)
-			if s.PluginPath != "" {
-				errs = append(errs, cfg.errorf(key+".pluginPath", "source %q is built in; give the plugin another name", name))
-				continue
-			}
 			enabled = s.IsEnabled()
+			if s.PluginPath != "" && enabled {
+				// The design's file gives its built-in sources a pluginPath too: a built-in
+				// source is never replaced by a plugin (nor stopped by a missing file).
+				r.log.Info("event source is built in: its pluginPath is ignored (give a plugin another name to load it)",
+					"source", name, "pluginPath", s.PluginPath)
+			}
 		}
 		switch {
 		case enabled:
@@ -618,21 +676,170 @@ func (in *intake) Handle(ctx context.Context, e event.Event) {
 	}
 }
 
-// apply gives e what the mapping of its source's event type says.
+// mappingPlan lists the mappings of one enabled source, by index in Config.Mappings: those
+// naming a kind (a declared internal type or an event type), by the type of that kind, and
+// those naming events' own names.
+type mappingPlan struct {
+	kinds map[event.Type]int
+	names []int
+}
+
+// plan fills the router's lookup tables with x's mappings. A name's mapping is stored once for
+// each type of x, merged with the mapping of that type's kind when there is one, so that apply
+// does one lookup for a named event and never merges (nor allocates) on the hot path.
+func (r *Router) plan(x *run, p *mappingPlan, all []Mapping) {
+	kinds := map[event.Type]*Mapping{}
+	for typ, i := range p.kinds {
+		m := all[i] // a copy: the configuration may change after
+		kinds[typ] = &m
+		r.byKind[kindKey{x.name, typ}] = &m
+	}
+	for _, i := range p.names {
+		m := all[i]
+		for _, typ := range x.info.EventTypes {
+			merged := &m
+			if k, ok := kinds[typ]; ok {
+				merged = merge(k, &m)
+			}
+			r.byName[nameKey{x.name, m.InternalType, typ}] = merged
+		}
+	}
+	r.mapped = r.mapped || len(p.kinds)+len(p.names) > 0
+}
+
+// merge is the mapping of a named event whose kind has a mapping too: what the name's mapping
+// sets wins, what it leaves empty comes from the kind's; tags are joined (the name's win).
+func merge(kind, name *Mapping) *Mapping {
+	out := *name
+	if out.EventType == "" {
+		out.EventType = kind.EventType
+	}
+	if out.Description == "" {
+		out.Description = kind.Description
+	}
+	if out.Severity == "" {
+		out.Severity = kind.Severity
+	}
+	if len(kind.Tags) > 0 {
+		tags := make(map[string]string, len(kind.Tags)+len(name.Tags))
+		maps.Copy(tags, kind.Tags)
+		maps.Copy(tags, name.Tags)
+		out.Tags = tags
+	}
+	return &out
+}
+
+// ownName says what a mapping's internalType names among info's: a kind (a declared internal
+// type, or one of its event types) with the type of that kind; else an event's own name, when
+// the source may have such names (ok is false when it cannot).
+func ownName(info ports.SourceInfo, own string) (typ event.Type, isKind, ok bool) {
+	for _, k := range info.InternalTypes {
+		if k.Name == own {
+			return k.Type, true, true
+		}
+	}
+	if t := event.Type(own); slices.Contains(info.EventTypes, t) {
+		return t, true, true
+	}
+	return "", false, len(info.InternalTypes) == 0 || info.NamedEvents
+}
+
+// unknownOwnName explains a mapping whose internalType names nothing its source knows, and
+// tells a mapping in the old spelling (eventType holding the source's name) what to swap.
+func unknownOwnName(x *run, m *Mapping) string {
+	var names, types []string
+	for _, k := range x.info.InternalTypes {
+		names = append(names, k.Name)
+	}
+	for _, t := range x.info.EventTypes {
+		types = append(types, string(t))
+	}
+	msg := fmt.Sprintf("%s has no event named %q (its names: %s; or its event types: %s)",
+		x.describe(), m.InternalType, strings.Join(names, ", "), strings.Join(types, ", "))
+	if m.EventType != "" {
+		if _, isKind, _ := ownName(x.info, string(m.EventType)); isKind {
+			msg += fmt.Sprintf(", and eventType %q is one of them: this looks like the old spelling: swap eventType and internalType %s", m.EventType, oldSpelling)
+		}
+	}
+	return msg
+}
+
+// checkInternalTypes checks what a source declares of its own names.
+func checkInternalTypes(info ports.SourceInfo) []error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, k := range info.InternalTypes {
+		switch {
+		case k.Name == "" || len(k.Name) > MaxInternalTypeLength:
+			errs = append(errs, fmt.Errorf("internal type %q: a name is 1 to %d bytes", k.Name, MaxInternalTypeLength))
+		case seen[k.Name]:
+			errs = append(errs, fmt.Errorf("internal type %q is declared twice", k.Name))
+		}
+		seen[k.Name] = true
+		if err := k.Type.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("internal type %q: %w", k.Name, err))
+		}
+	}
+	return errs
+}
+
+// nearest returns the known name within two edits of name (a typo), or "".
+func nearest(name string, known map[string]bool) string {
+	if len(name) < 4 {
+		return ""
+	}
+	best, bestD := "", 3
+	for _, k := range sortedKeys(known) {
+		if d := editDistance(name, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance counts the insertions, deletions, substitutions and swaps of neighbours that
+// turn a into b (optimal string alignment).
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
+
+// apply gives e what its mapping says: the mapping of its own name (SourceType) under the type
+// its source gave it (merged with that type's kind mapping), else the mapping of its kind.
 func (r *Router) apply(source string, e *event.Event) {
-	if len(r.mappings) == 0 {
+	if !r.mapped {
 		return
 	}
-	own := e.SourceType
-	if own == "" {
-		own = string(e.Type)
+	m, ok := (*Mapping)(nil), false
+	if e.SourceType != "" {
+		m, ok = r.byName[nameKey{source, e.SourceType, e.Type}]
 	}
-	m, ok := r.mappings[mapKey{source, own}]
 	if !ok {
-		return
+		if m, ok = r.byKind[kindKey{source, e.Type}]; !ok {
+			return
+		}
 	}
-	if m.InternalType != "" {
-		e.Type = m.InternalType
+	if m.EventType != "" {
+		e.Type = m.EventType
 	}
 	if m.Severity != "" {
 		e.Severity = m.Severity

@@ -39,8 +39,8 @@ func BenchmarkRouterDeliversAMappedEvent(b *testing.B) {
 	if err := reg.Register(src, true); err != nil {
 		b.Fatal(err)
 	}
-	cfg := &sources.Config{Mappings: []sources.Mapping{{EventSource: "alertmanager", EventType: "KubePodCrashLooping",
-		InternalType: "pod-crash-alert", Severity: "critical", Tags: map[string]string{"team": "platform"}}}}
+	cfg := &sources.Config{Mappings: []sources.Mapping{{EventSource: "alertmanager", EventType: "pod-crash-alert",
+		InternalType: "KubePodCrashLooping", Severity: "critical", Tags: map[string]string{"team": "platform"}}}}
 	r, err := sources.NewRouter(context.Background(), reg, cfg, nil, nil, logr.Discard())
 	if err != nil {
 		b.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,8 @@ import (
 type fakeSource struct {
 	name     string
 	types    []event.Type
+	internal []ports.InternalType // its kinds in its own words
+	named    bool                 // its events carry their own names (SourceType)
 	initErr  error
 	behave   func(attempt int, ctx context.Context, sink ports.EventSink, running func()) error
 	settings ports.Settings
@@ -34,7 +37,7 @@ type fakeSource struct {
 }
 
 func (s *fakeSource) Info() ports.SourceInfo {
-	return ports.SourceInfo{Name: s.name, Version: "test", EventTypes: s.types}
+	return ports.SourceInfo{Name: s.name, Version: "test", EventTypes: s.types, InternalTypes: s.internal, NamedEvents: s.named}
 }
 
 func (s *fakeSource) Init(_ context.Context, settings ports.Settings) error {
@@ -340,9 +343,9 @@ func TestRouterKeepsEachKeysOrderAcrossWorkers(t *testing.T) {
 func TestRouterAppliesMappings(t *testing.T) {
 	src := steady("alertmanager", "alert-firing")
 	cfg := &sources.Config{Mappings: []sources.Mapping{
-		{EventSource: "alertmanager", EventType: "KubePodCrashLooping", InternalType: "pod-crash-alert",
+		{EventSource: "alertmanager", EventType: "pod-crash-alert", InternalType: "KubePodCrashLooping",
 			Severity: "critical", Description: "A container keeps crashing", Tags: map[string]string{"team": "platform"}},
-		{EventSource: "alertmanager", EventType: "Watchdog", Severity: "none"},
+		{EventSource: "alertmanager", InternalType: "Watchdog", Severity: "none"},
 	}}
 	r, err := sources.NewRouter(context.Background(), newRegistry(t, src), cfg, nil, nil, logr.Discard())
 	if err != nil {
@@ -487,20 +490,27 @@ func TestNewRouterRefusesConflictsAndUnknowns(t *testing.T) {
 			`event-watcher-config.yaml:3: eventSources[0]: source "restarts" (plugin /plugins/restarts.so): event type "pod-restart" is provided by both source "kubernetes" and source "restarts" (plugin /plugins/restarts.so)`},
 		{"a mapping onto another source's type names both",
 			"mappingFile: m.yaml\neventSources:\n  - name: alertmanager\n",
-			"mappings:\n  - eventSource: alertmanager\n    eventType: KubePodCrashLooping\n    internalType: pod-restart\n",
-			`m.yaml:4: mappings[0].internalType: source "alertmanager": event type "pod-restart" is provided by both source "kubernetes" and source "alertmanager"`},
-		{"a mapping for an unknown source is refused",
-			"mappingFile: m.yaml\n", "mappings:\n  - eventSource: alertmanger\n    eventType: X\n",
-			`m.yaml:2: mappings[0].eventSource: no source is named "alertmanger" (known: alertmanager, kubernetes, prometheus)`},
+			"mappings:\n  - eventSource: alertmanager\n    eventType: pod-restart\n    internalType: KubePodCrashLooping\n",
+			`m.yaml:3: mappings[0].eventType: source "alertmanager": event type "pod-restart" is provided by both source "kubernetes" and source "alertmanager"`},
+		{"a mapping for a source one typo from a known one is refused with the likely name",
+			"mappingFile: m.yaml\n", "mappings:\n  - eventSource: alertmanger\n    internalType: X\n",
+			`m.yaml:2: mappings[0].eventSource: no source is named "alertmanger"; did you mean "alertmanager"? (known: alertmanager, kubernetes, prometheus; a mapping for a source khook does not run is kept and never applies, but this name is a typo's distance from "alertmanager")`},
+		{"a mapping naming no kind of a source that declares all its names is refused",
+			"mappingFile: m.yaml\n", "mappings:\n  - eventSource: kubernetes\n    internalType: PodRestarts\n",
+			`m.yaml:3: mappings[0].internalType: source "kubernetes" has no event named "PodRestarts" (its names: PodRestart; or its event types: pod-restart)`},
+		{"a Kubernetes mapping in the old spelling is told what to swap",
+			"mappingFile: m.yaml\n", "mappings:\n  - eventSource: kubernetes\n    eventType: pod-restart\n    internalType: restart-trouble\n",
+			`m.yaml:4: mappings[0].internalType: source "kubernetes" has no event named "restart-trouble" (its names: PodRestart; or its event types: pod-restart), and eventType "pod-restart" is one of them: ` +
+				`this looks like the old spelling: swap eventType and internalType (eventType is the type Hooks use, internalType the source's own name)`},
+		{"two mappings of one kind, by its name and by its type, are refused",
+			"mappingFile: m.yaml\n", "mappings:\n  - eventSource: kubernetes\n    internalType: PodRestart\n  - eventSource: kubernetes\n    internalType: pod-restart\n",
+			`m.yaml:5: mappings[1].internalType: source "kubernetes": "pod-restart" and "PodRestart" (at line 2) both name its pod-restart events: keep one mapping`},
 		{"an unknown source without a plugin directory is refused",
 			"eventSources:\n  - name: alertmanger\n", "",
 			`event-watcher-config.yaml:2: eventSources[0].name: no source is named "alertmanger" (built in: kubernetes, alertmanager, prometheus), and neither pluginPath nor pluginDirectory says where to load it from as a plugin`},
 		{"a plugin that cannot be loaded is refused with the loader's reason",
 			"pluginDirectory: /plugins\neventSources:\n  - name: ghost\n", "",
 			`event-watcher-config.yaml:3: eventSources[0]: plugin /plugins/ghost.so: no such file`},
-		{"a built-in source cannot be replaced by a plugin",
-			"eventSources:\n  - name: prometheus\n    pluginPath: /plugins/p.so\n", "",
-			`event-watcher-config.yaml:3: eventSources[0].pluginPath: source "prometheus" is built in; give the plugin another name`},
 		{"a bad setting is refused with the source's entry",
 			"eventSources:\n  - name: prometheus\n    settings:\n      eventType: 7\n", "",
 			`event-watcher-config.yaml:2: eventSources[0]: source "prometheus": initialising: setting "eventType": want a string, got 7 (int)`},
@@ -517,6 +527,7 @@ func TestNewRouterRefusesConflictsAndUnknowns(t *testing.T) {
 				t.Fatal(err)
 			}
 			kube := steady("kubernetes", "pod-restart")
+			kube.internal = []ports.InternalType{{Name: "PodRestart", Type: "pod-restart"}}
 			reg := sources.NewRegistry()
 			must(t, reg.Register(kube, true))
 			must(t, reg.Register(typedSource("alertmanager", "alert-firing"), false))
@@ -553,4 +564,118 @@ func (s *settingTyped) Init(ctx context.Context, settings ports.Settings) error 
 		s.types = []event.Type{event.Type(str)}
 	}
 	return s.fakeSource.Init(ctx, settings)
+}
+
+// A mapping names an event by its own name (an alert's name), by a kind the source declares
+// (PrometheusAlert: all its alerts), or by one of the source's event types. A named event
+// takes its name's mapping over its kind's: what the name's mapping leaves empty comes from the
+// kind's, and tags are joined.
+func TestRouterAppliesMappingsOfKindsAndOfNames(t *testing.T) {
+	prom := steady("prometheus", "prometheus-alert")
+	prom.internal, prom.named = []ports.InternalType{{Name: "PrometheusAlert", Type: "prometheus-alert"}}, true
+	probe := steady("probe", "endpoint-down") // declares no internal types: its event types name its kinds
+	cfg := &sources.Config{Mappings: []sources.Mapping{
+		{EventSource: "prometheus", EventType: "alert-firing", InternalType: "PrometheusAlert", Severity: "warning",
+			Description: "Prometheus alert triggered", Tags: map[string]string{"team": "sre", "via": "prometheus"}},
+		{EventSource: "prometheus", EventType: "pod-crash-alert", InternalType: "KubePodCrashLooping", Severity: "critical", Tags: map[string]string{"team": "platform"}},
+		{EventSource: "prometheus", InternalType: "Watchdog", Severity: "none"},
+		{EventSource: "probe", InternalType: "endpoint-down", Tags: map[string]string{"team": "web"}},
+	}}
+	r, err := sources.NewRouter(context.Background(), newRegistry(t, prom, probe), cfg, nil, nil, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(r.EventTypes()); got != "[alert-firing endpoint-down pod-crash-alert prometheus-alert]" {
+		t.Errorf("EventTypes() = %s", got)
+	}
+	sink := &recorder{}
+	runRouter(t, r, sink)
+	prom.events <- event.Event{Type: "prometheus-alert", SourceType: "HighLatency", ResourceName: "unnamed", Severity: "page"}
+	prom.events <- event.Event{Type: "prometheus-alert", SourceType: "KubePodCrashLooping", ResourceName: "crash"}
+	prom.events <- event.Event{Type: "prometheus-alert", SourceType: "Watchdog", ResourceName: "watchdog"}
+	probe.events <- event.Event{Type: "endpoint-down", ResourceName: "probe"}
+	eventually(t, 5*time.Second, func() error {
+		if n := len(sink.got()); n != 4 {
+			return fmt.Errorf("%d events handled", n)
+		}
+		return nil
+	})
+	got := map[string]string{}
+	for _, e := range sink.got() {
+		got[e.ResourceName] = fmt.Sprintf("%s %s %q %v", e.Type, e.Severity, e.Description, e.Tags)
+	}
+	want := map[string]string{
+		"unnamed":  `alert-firing warning "Prometheus alert triggered" map[team:sre via:prometheus]`,
+		"crash":    `pod-crash-alert critical "Prometheus alert triggered" map[team:platform via:prometheus]`,
+		"watchdog": `alert-firing none "Prometheus alert triggered" map[team:sre via:prometheus]`,
+		"probe":    `endpoint-down  "" map[team:web]`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %v\nwant %v", got, want)
+	}
+}
+
+// A source's settings may narrow what it reports (the Kubernetes source's eventTypes): a
+// mapping of a kind it knows but does not report is kept, never applies, and makes no type
+// valid for Hooks.
+func TestAMappingOfAKindTheSourceDoesNotReportNeverApplies(t *testing.T) {
+	kube := steady("kubernetes", event.PodRestart)
+	kube.internal = []ports.InternalType{{Name: "PodRestart", Type: event.PodRestart}, {Name: "PodPending", Type: event.PodPending}}
+	cfg := &sources.Config{Mappings: []sources.Mapping{
+		{EventSource: "kubernetes", EventType: "stuck-pod", InternalType: "PodPending", Severity: "error"},
+	}}
+	r, err := sources.NewRouter(context.Background(), newRegistry(t, kube), cfg, nil, nil, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(r.EventTypes()); got != "[pod-restart]" {
+		t.Errorf("EventTypes() = %s, want [pod-restart]", got)
+	}
+}
+
+// The design's file gives the built-in sources a pluginPath: the built-in source runs, and no
+// plugin is loaded.
+func TestABuiltInSourceRunsWhateverItsPluginPathSays(t *testing.T) {
+	no := false
+	kube, prom := steady("kubernetes", "pod-restart"), steady("prometheus", "prometheus-alert")
+	reg := sources.NewRegistry()
+	must(t, reg.Register(kube, true))
+	must(t, reg.Register(prom, false))
+	cfg := &sources.Config{EventSources: []sources.SourceConfig{
+		{Name: "kubernetes", PluginPath: "/opt/khook/plugins/kubernetes.so"},
+		{Name: "prometheus", PluginPath: "/opt/khook/plugins/prometheus.so", Enabled: &no},
+	}}
+	r, err := sources.NewRouter(context.Background(), reg, cfg, plugins{}, nil, logr.Discard())
+	if err != nil {
+		t.Fatalf("NewRouter: %v", err)
+	}
+	if s := r.States(); len(s) != 1 || s[0].Name != "kubernetes" || s[0].Origin != "registered" {
+		t.Errorf("states %+v, want the built-in kubernetes source alone", s)
+	}
+	if kube.inits.Load() != 1 {
+		t.Errorf("the built-in source was initialised %d times, want once", kube.inits.Load())
+	}
+}
+
+// What a source declares of its own names is checked like the rest of its Info.
+func TestNewRouterRefusesMalformedInternalTypes(t *testing.T) {
+	tests := []struct {
+		name     string
+		internal []ports.InternalType
+		want     string
+	}{
+		{"an empty name", []ports.InternalType{{Name: "", Type: "x-event"}}, `source "x": internal type "": a name is 1 to 256 bytes`},
+		{"a name declared twice", []ports.InternalType{{Name: "X", Type: "x-event"}, {Name: "X", Type: "x-event"}}, `source "x": internal type "X" is declared twice`},
+		{"a malformed type", []ports.InternalType{{Name: "X", Type: "X_Event"}}, `source "x": internal type "X": event type "X_Event" is not lower-case words joined by dashes`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := steady("x", "x-event")
+			src.internal = tt.internal
+			_, err := sources.NewRouter(context.Background(), newRegistry(t, src), nil, nil, nil, logr.Discard())
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("NewRouter: %v\nwant %s", err, tt.want)
+			}
+		})
+	}
 }

@@ -110,6 +110,15 @@ func TestTheChartRefusesWhatItCannotRun(t *testing.T) {
 		{"leader election off with two replicas fails, saying why", []string{"replicaCount=2", "leaderElection.enabled=false"}, "keep leader election on"},
 		{"a burst without a QPS fails, saying why", []string{"kubeApi.burst=10"}, "kubeApi.burst is set but kubeApi.qps is 0"},
 		{"a ServiceMonitor without the metrics Service fails, saying why", []string{"metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"}, "needs metrics.service.enabled"},
+		{"a mapping in the old spelling fails, saying what to swap",
+			[]string{"eventSources.enabled=true", "eventSources.mappings[0].eventSource=alertmanager", "eventSources.mappings[0].eventType=KubePodCrashLooping", "eventSources.mappings[0].internalType=alert-crashloop"},
+			`eventSources.mappings[0]: eventType "KubePodCrashLooping" is not a khook event type (lower-case words joined by dashes), and internalType "alert-crashloop" is one: this looks like the old spelling: swap eventType and internalType`},
+		{"an old mapping that only set a severity fails, saying to rename eventType",
+			[]string{"eventSources.enabled=true", "eventSources.mappings[0].eventSource=alertmanager", "eventSources.mappings[0].eventType=Watchdog", "eventSources.mappings[0].severity=none"},
+			`eventSources.mappings[0]: eventType "Watchdog" is not a khook event type (lower-case words joined by dashes), and internalType is missing: this looks like the old spelling, where eventType held the source's own name: rename eventType to internalType`},
+		{"a mapping without internalType fails, saying what it is",
+			[]string{"eventSources.enabled=true", "eventSources.mappings[0].eventSource=kubernetes", "eventSources.mappings[0].eventType=oom-kill"},
+			`eventSources.mappings[0]: internalType is required: the source's own name for the event`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

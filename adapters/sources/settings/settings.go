@@ -135,6 +135,21 @@ func (r *Reader) Bool(key string, def bool) bool {
 	return def
 }
 
+// List returns the list at key, or nil when it is absent; a value that is not a list is
+// reported. The caller reads its items (and reports them with Fail).
+func (r *Reader) List(key string) []any {
+	v, ok := r.get(key)
+	if !ok {
+		return nil
+	}
+	list, isList := v.([]any)
+	if !isList {
+		r.fail(key, "want a list, got %s", describe(v))
+		return nil
+	}
+	return list
+}
+
 // Fail records a problem with key that the caller found, such as an invalid URL.
 func (r *Reader) Fail(key string, format string, args ...any) { r.fail(key, format, args...) }
 

@@ -76,3 +76,28 @@ func TestReader(t *testing.T) {
 		})
 	}
 }
+
+func TestReaderList(t *testing.T) {
+	tests := []struct {
+		name     string
+		settings ports.Settings
+		want     int // items; -1 for nil
+		wantErr  string
+	}{
+		{"an absent list is nil", nil, -1, ""},
+		{"a list is returned for the caller to read", ports.Settings{"items": []any{"a", map[string]any{"b": "c"}}}, 2, ""},
+		{"a value that is not a list is named", ports.Settings{"items": "a"}, -1, `setting "items": want a list, got "a"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := settings.New(tt.settings)
+			got := r.List("items")
+			if (got == nil && tt.want != -1) || (got != nil && len(got) != tt.want) {
+				t.Errorf("List = %v, want %d items", got, tt.want)
+			}
+			if err := r.Err(); (err == nil) != (tt.wantErr == "") || (err != nil && err.Error() != tt.wantErr) {
+				t.Errorf("Err() = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -40,4 +40,33 @@ khook.validate fails the render for combinations the schema cannot express.
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) -}}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.service.enabled: the ServiceMonitor selects the metrics Service" -}}
 {{- end -}}
+{{- if .Values.eventSources.enabled -}}
+{{- include "khook.validateMappings" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+khook.validateMappings refuses eventSources.mappings in the spelling of earlier khook releases
+(eventType the source's own name, internalType the khook type), saying what to swap, as khook
+itself does at start (docs/sources.md, docs/upgrading.md).
+*/}}
+{{- define "khook.validateMappings" -}}
+{{- $typeFormat := "^[a-z][a-z0-9]*(-[a-z0-9]+)*$" -}}
+{{- $keys := "(eventType is the type Hooks use, internalType the source's own name)" -}}
+{{- range $i, $m := .Values.eventSources.mappings -}}
+{{- $type := toString (default "" $m.eventType) -}}
+{{- $own := toString (default "" $m.internalType) -}}
+{{- if and $type (not (regexMatch $typeFormat $type)) -}}
+{{- if and $own (regexMatch $typeFormat $own) -}}
+{{- fail (printf "eventSources.mappings[%d]: eventType %q is not a khook event type (lower-case words joined by dashes), and internalType %q is one: this looks like the old spelling: swap eventType and internalType %s" $i $type $own $keys) -}}
+{{- else if not $own -}}
+{{- fail (printf "eventSources.mappings[%d]: eventType %q is not a khook event type (lower-case words joined by dashes), and internalType is missing: this looks like the old spelling, where eventType held the source's own name: rename eventType to internalType %s" $i $type $keys) -}}
+{{- else -}}
+{{- fail (printf "eventSources.mappings[%d]: eventType %q is not a khook event type (lower-case words joined by dashes)" $i $type) -}}
+{{- end -}}
+{{- end -}}
+{{- if not $own -}}
+{{- fail (printf "eventSources.mappings[%d]: internalType is required: the source's own name for the event (an alert's name, a kind such as PodRestart) %s" $i $keys) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}

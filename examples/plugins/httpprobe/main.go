@@ -4,8 +4,8 @@
 //
 //   - package main, built with the Go version, flags and module versions of the khook that
 //     loads it: go build -trimpath -buildmode=plugin -o httpprobe.so ./examples/plugins/httpprobe
-//   - var PluginMetadata ports.SourceInfo: the source's name (the file is <name>.so), version and
-//     event types;
+//   - var PluginMetadata ports.SourceInfo: the source's name (the file is <name>.so), version,
+//     event types and, optionally, its own names for them (InternalTypes, for event mappings);
 //   - func NewEventSource() ports.EventSource: a new, unconfigured source;
 //   - Init reads settings only (package settings gives errors that name the setting); Watch
 //     delivers until ctx is done, calls running once it delivers, and returns an error when it
@@ -41,8 +41,11 @@ import (
 // EndpointDown is the event type this source provides.
 const EndpointDown event.Type = "endpoint-down"
 
-// PluginMetadata describes the source; khook reads it before calling NewEventSource.
-var PluginMetadata = ports.SourceInfo{Name: "httpprobe", Version: "v1", EventTypes: []event.Type{EndpointDown}}
+// PluginMetadata describes the source; khook reads it before calling NewEventSource. Its
+// internal type is the design's SupportedEventTypes(): event mappings may name the kind
+// EndpointDown (or its event type, endpoint-down) in internalType.
+var PluginMetadata = ports.SourceInfo{Name: "httpprobe", Version: "v1", EventTypes: []event.Type{EndpointDown},
+	InternalTypes: []ports.InternalType{{Name: "EndpointDown", Type: EndpointDown}}}
 
 // NewEventSource makes the source.
 func NewEventSource() ports.EventSource { return &source{} }
