@@ -16,8 +16,9 @@ import (
 
 // UpsertHook validates h, indexes its usable configurations, brings the ledger of its firing
 // events in line with them, and returns its Accepted condition. Configurations with a refused
-// template, an event type no source provides, a malformed event type, or an agent named twice for
-// one event type are left out and named in the condition; the rest work. It is atomic with
+// template, an event type no source provides, a malformed event type, an agent reference that
+// cannot name an agent, an agent the AgentPolicy does not allow, or an agent named twice for one
+// event type are left out and named in the condition; the rest work. It is atomic with
 // respect to RestoreHook and RemoveHook of the same Hook.
 func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition {
 	defer p.hookLocks.lock(h.Ref)()
@@ -41,8 +42,12 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 				Message: fmt.Sprintf("no event source provides %q (known: %s)", c.EventType, p.knownList())})
 			continue
 		}
-		if c.Agent.Name == "" || c.Agent.Namespace == "" {
-			problems = append(problems, status.Problem{Reason: status.ReasonInvalidAgent, Field: field, Message: "agent name and namespace are required"})
+		if err := c.Agent.Validate(); err != nil {
+			problems = append(problems, status.Problem{Reason: status.ReasonInvalidAgent, Field: field + "." + c.AgentPath(err), Message: err.Error()})
+			continue
+		}
+		if err := p.opts.AgentPolicy.Check(h, c.Agent); err != nil {
+			problems = append(problems, status.Problem{Reason: status.ReasonAgentNotAllowed, Field: field + "." + c.AgentPath(err), Message: err.Error()})
 			continue
 		}
 		if j, dup := first[typeAgent{c.EventType, c.Agent}]; dup {

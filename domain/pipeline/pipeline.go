@@ -40,6 +40,9 @@ type Options struct {
 	Delivery delivery.Options
 	// StatusLimits bound what a Hook's status shows.
 	StatusLimits status.Limits
+	// AgentPolicy says which agents the Hooks of a namespace may call; a configuration calling
+	// another is reported on the Hook's status. The zero value allows every agent.
+	AgentPolicy hook.AgentPolicy
 }
 
 // Pipeline runs the use case: match an event to Hooks, deduplicate it, hand each new firing to
