@@ -26,7 +26,7 @@ type AllowList struct {
 
 // ParseAllowList reads a comma-separated list; blanks around entries and empty entries are
 // dropped. It always returns the list; the error names the entries that can match nothing
-// (neither a namespace name, nor AllowSelf, nor AllowAny).
+// (neither a namespace name, nor AllowSelf, nor AllowAny), after the rule when there is one.
 func ParseAllowList(rule, value string) (AllowList, error) {
 	l := AllowList{Rule: rule}
 	var bad []string
@@ -40,14 +40,19 @@ func ParseAllowList(rule, value string) (AllowList, error) {
 			bad = append(bad, fmt.Sprintf("%q", cutValue(e)))
 		}
 	}
+	var err error
 	switch len(bad) {
 	case 0:
 		return l, nil
 	case 1:
-		return l, fmt.Errorf("%s: %s is neither a namespace name nor %s or %s, and allows nothing", rule, bad[0], AllowSelf, AllowAny)
+		err = fmt.Errorf("%s is neither a namespace name nor %s or %s, and allows nothing", bad[0], AllowSelf, AllowAny)
 	default:
-		return l, fmt.Errorf("%s: %s are neither namespace names nor %s or %s, and allow nothing", rule, strings.Join(bad, ", "), AllowSelf, AllowAny)
+		err = fmt.Errorf("%s are neither namespace names nor %s or %s, and allow nothing", strings.Join(bad, ", "), AllowSelf, AllowAny)
 	}
+	if rule != "" {
+		err = fmt.Errorf("%s: %w", rule, err)
+	}
+	return l, err
 }
 
 // Allows says whether a Hook in namespace hookNamespace may call an agent in agentNamespace.
