@@ -79,7 +79,7 @@ func TestTheChartWithEveryOptionIsAcceptedByTheAPIServer(t *testing.T) {
 	slices.Sort(kinds)
 	// Two ConfigMaps (dashboards, event sources) and two Services (metrics, Alertmanager webhook).
 	want := []string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "ConfigMap", "Deployment", "PodDisruptionBudget",
-		"Role", "RoleBinding", "Service", "Service", "ServiceAccount", "ServiceMonitor"}
+		"Role", "RoleBinding", "Service", "Service", "ServiceAccount", "ServiceMonitor", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 	if !slices.Equal(kinds, want) {
 		t.Errorf("with every option on the chart renders %v, want %v", kinds, want)
 	}
