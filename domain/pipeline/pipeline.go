@@ -40,8 +40,9 @@ type Options struct {
 	Delivery delivery.Options
 	// StatusLimits bound what a Hook's status shows.
 	StatusLimits status.Limits
-	// AgentPolicy says which agents the Hooks of a namespace may call; a configuration calling
-	// another is reported on the Hook's status. The zero value allows every agent.
+	// AgentPolicy says which agents the Hooks of a namespace may call, with the list each Hook's
+	// namespace sets (hook.Hook.AllowedAgentNamespaces); a configuration calling another agent is
+	// reported on the Hook's status. The zero value leaves it to the namespaces' lists.
 	AgentPolicy hook.AgentPolicy
 }
 
