@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -22,6 +23,7 @@ import (
 	"github.com/khook-dev/khook/adapters/sources"
 	"github.com/khook-dev/khook/domain/dedup"
 	"github.com/khook-dev/khook/domain/delivery"
+	"github.com/khook-dev/khook/domain/hook"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/pipeline"
 	"github.com/khook-dev/khook/domain/templating"
@@ -65,6 +67,12 @@ type Options struct {
 
 	// ClusterEventNamespaces: Hooks in these namespaces receive events that have no namespace.
 	ClusterEventNamespaces []string
+	// AllowedAgentNamespaces: the namespaces whose agents Hooks may call (namespace names,
+	// hook.AllowSelf for the Hook's own, hook.AllowAny); empty allows every namespace. A
+	// Namespace's annotation kagent.dev/allowed-agent-namespaces narrows it for its Hooks. A
+	// configuration calling another agent is refused on its Hook's Accepted condition
+	// (AgentNotAllowed), naming the rule as AllowedAgentNamespacesRule.
+	AllowedAgentNamespaces []string
 	// ExtraSources are further event sources, registered like the built-in ones and enabled by
 	// default (EventSources may configure or disable them by name); their event types become
 	// valid. One named like a built-in source (say "alertmanager") replaces it.
@@ -133,6 +141,9 @@ func (o Options) Validate() error {
 	}
 	if err := o.Delivery.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("Options.Delivery.%w", err))
+	}
+	if _, err := o.agentPolicy(); err != nil {
+		errs = append(errs, fmt.Errorf("Options.AllowedAgentNamespaces: %w", err))
 	}
 	for i, s := range o.ExtraSources {
 		if s == nil {
@@ -225,14 +236,39 @@ func provideStore(c ports.Clock, coarse *clockadapter.Coarse, o Options) *dedup.
 	return dedup.NewStore(c, o.DedupWindow)
 }
 
+// AllowedAgentNamespacesRule is how a refusal names Options.AllowedAgentNamespaces: by the flag
+// that sets it in cmd/khook.
+const AllowedAgentNamespacesRule = "--allowed-agent-namespaces"
+
+// agentPolicy is the pipeline's policy from AllowedAgentNamespaces; an entry that can allow
+// nothing (neither a namespace name, nor @self, nor *) is an error.
+func (o Options) agentPolicy() (hook.AgentPolicy, error) {
+	if len(o.AllowedAgentNamespaces) == 0 {
+		return hook.AgentPolicy{}, nil
+	}
+	l, err := hook.ParseAllowList(AllowedAgentNamespacesRule, strings.Join(o.AllowedAgentNamespaces, ","))
+	if err != nil {
+		return hook.AgentPolicy{}, err
+	}
+	if len(l.Entries) == 0 { // only blanks: as if empty
+		return hook.AgentPolicy{}, nil
+	}
+	return hook.AgentPolicy{Allowed: &l}, nil
+}
+
 func providePipeline(index *matching.Index, store *dedup.Store, renderer *templating.Renderer, agent ports.AgentCaller,
 	audit ports.AuditRecorder, status ports.HookStatusWriter, clk ports.Clock, metrics ports.Metrics,
 	log logr.Logger, router *sources.Router, o Options) (*pipeline.Pipeline, error) {
 	known := router.EventTypes() // of the enabled sources, mapped types included
+	policy, err := o.agentPolicy()
+	if err != nil {
+		return nil, fmt.Errorf("Options.AllowedAgentNamespaces: %w", err)
+	}
 	return pipeline.New(pipeline.Dependencies{
 		Index: index, Store: store, Renderer: renderer, Agent: agent, Audit: audit, Status: status,
 		Clock: clk, Metrics: metrics, Logger: slog.New(logr.ToSlogHandler(log.WithName("pipeline"))),
-	}, pipeline.Options{KnownEventTypes: known, Delivery: o.Delivery, StatusRetryInitial: o.StatusCoalesceDelay, StatusRetryMax: o.StatusFlushInterval})
+	}, pipeline.Options{KnownEventTypes: known, Delivery: o.Delivery, AgentPolicy: policy,
+		StatusRetryInitial: o.StatusCoalesceDelay, StatusRetryMax: o.StatusFlushInterval})
 }
 
 // provideRegistry registers the built-in sources (Kubernetes, enabled by default; Alertmanager

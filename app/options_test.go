@@ -32,6 +32,9 @@ func TestValidate(t *testing.T) {
 		{"an extra source must not be nil", Options{KagentURL: "http://k", ExtraSources: []ports.EventSource{nil}}, "Options.ExtraSources[0] is nil"},
 		{"an extra source's event types must be well formed", Options{KagentURL: "http://k", ExtraSources: []ports.EventSource{source{types: []event.Type{"Alert_Firing"}}}},
 			`Options.ExtraSources[0] (test): event type "Alert_Firing" is not lower-case words joined by dashes`},
+		{"allowed agent namespaces may be names, @self and *", Options{KagentURL: "http://k", AllowedAgentNamespaces: []string{"kagent", "@self", "*"}}, ""},
+		{"an allowed agent namespace that can match nothing is refused", Options{KagentURL: "http://k", AllowedAgentNamespaces: []string{"kagent", "$self"}},
+			`Options.AllowedAgentNamespaces: --allowed-agent-namespaces: "$self" is neither a namespace name nor @self or *`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

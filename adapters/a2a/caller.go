@@ -66,9 +66,24 @@ func NewCaller(cfg Config) (*Caller, error) {
 	return c, nil
 }
 
-// AgentURL returns the A2A base URL of agent.
-func (c *Caller) AgentURL(agent hook.AgentRef) string {
-	return c.base.JoinPath("api", "a2a", agent.Namespace, agent.Name).String() + "/"
+// AgentURL returns the A2A base URL of agent, <kagent-url>/api/a2a/<namespace>/<name>/. An agent
+// reference that names no Kubernetes object (see hook.AgentRef.Validate) is refused with an error
+// that is ports.ErrPermanent: nothing is built from it, so a tenant's "../admin" can never
+// reach another path of the Kagent host. The segments are escaped all the same, and joined
+// as they are: nothing in them is resolved.
+func (c *Caller) AgentURL(agent hook.AgentRef) (string, error) {
+	if err := agent.Validate(); err != nil {
+		return "", fmt.Errorf("agent %s: %w: %w", agent, ports.ErrPermanent, err)
+	}
+	u := *c.base
+	escaped := strings.TrimSuffix(u.EscapedPath(), "/") + "/api/a2a/" + url.PathEscape(agent.Namespace) + "/" + url.PathEscape(agent.Name) + "/"
+	path, err := url.PathUnescape(escaped)
+	if err != nil {
+		return "", fmt.Errorf("agent %s: %w: building its URL: %w", agent, ports.ErrPermanent, err)
+	}
+	u.Path, u.RawPath = path, escaped
+	u.RawQuery, u.Fragment, u.RawFragment = "", "", ""
+	return u.String(), nil
 }
 
 // Send implements ports.AgentCaller: it opens a Kagent session when req continues none, and sends
@@ -196,7 +211,10 @@ func (c *Caller) client(ctx context.Context, agent hook.AgentRef) (*a2aclient.Cl
 	if ok {
 		return cl, nil
 	}
-	base := c.AgentURL(agent)
+	base, err := c.AgentURL(agent)
+	if err != nil {
+		return nil, err
+	}
 	// The 0.3 parser reads both card formats: 1.0 cards list supportedInterfaces, 0.3 cards a
 	// url with a preferred transport and a protocolVersion.
 	resolver := &agentcard.Resolver{Client: c.http, CardParser: a2av0.NewAgentCardParser()}

@@ -2,7 +2,10 @@
 // and follows the tasks they start.
 //
 // NewCaller makes the plain caller: agent "namespace/name" lives at
-// <kagent-url>/api/a2a/<namespace>/<name>/, its card at .well-known/agent-card.json. Cards in
+// <kagent-url>/api/a2a/<namespace>/<name>/, its card at .well-known/agent-card.json. A reference
+// whose name is not a DNS-1123 subdomain or whose namespace is not a DNS-1123 label is refused
+// (ports.ErrPermanent) before any URL is built from it: no "..", "/" or escape of a tenant's
+// reaches another path of the Kagent host. Cards in
 // A2A 1.0 and in the 0.3 format of older Kagent releases are both understood, and the client
 // speaks the version the card offers. Send opens a Kagent session for a firing's first attempt
 // (so the investigation shows in Kagent's UI; later attempts continue it) and sends the prompt

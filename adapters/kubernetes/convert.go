@@ -15,11 +15,13 @@ import (
 func RefOf(h *v1alpha2.Hook) hook.Ref { return hook.Ref{Namespace: h.Namespace, Name: h.Name} }
 
 // ToDomain converts a Hook resource to the domain's hook. An agentId that cannot be read leaves
-// the configuration's agent empty, which the pipeline reports as an invalid agent.
+// the configuration's agent empty, which the pipeline reports as an invalid agent. The agent
+// allow-list of the Hook's namespace is not part of the resource: the reconciler adds it.
 func ToDomain(h *v1alpha2.Hook) hook.Hook {
 	out := hook.Hook{Ref: RefOf(h), UID: string(h.UID), Generation: h.Generation}
 	for _, c := range h.Spec.EventConfigurations {
 		var agent hook.AgentRef
+		field := hook.AgentFieldRef
 		switch {
 		case c.AgentRef != nil:
 			agent = hook.AgentRef{Namespace: c.AgentRef.Namespace, Name: c.AgentRef.Name}
@@ -28,8 +30,9 @@ func ToDomain(h *v1alpha2.Hook) hook.Hook {
 			}
 		case c.AgentID != "":
 			agent, _ = hook.ParseAgentID(c.AgentID, h.Namespace)
+			field = hook.AgentFieldID
 		}
-		out.Configurations = append(out.Configurations, hook.Configuration{EventType: event.Type(c.EventType), Agent: agent, Prompt: c.Prompt})
+		out.Configurations = append(out.Configurations, hook.Configuration{EventType: event.Type(c.EventType), Agent: agent, Prompt: c.Prompt, AgentField: field})
 	}
 	return out
 }

@@ -13,6 +13,9 @@
 //     recovers or is deleted; the decisions are pure functions of (pod, now) in pods.go, and a
 //     tracker (tracker.go) remembers what was reported. docs/kubernetes-detection.md has the
 //     rules and the numbers.
+//   - The reconciler also reads each Namespace's annotation kagent.dev/allowed-agent-namespaces
+//     (agentpolicy.go), from a metadata-only cache, into the Hooks of that namespace, and loads
+//     them again when it changes: the agents a namespace's Hooks may call.
 //
 // RBAC the controller needs (the Helm chart grants exactly this):
 //
@@ -20,6 +23,7 @@
 //	kagent.dev        hooks/status     get update patch
 //	events.k8s.io     events           get list watch create patch   (watch sources, record audit)
 //	""                pods             get list watch
+//	""                namespaces       get list watch                (metadata: the agent allow-list annotation)
 //	coordination.k8s.io leases         get list watch create update  (leader election)
 //
 // Events and Pods are watched cluster-wide through one informer each, and events in namespaces

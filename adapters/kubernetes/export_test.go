@@ -38,3 +38,6 @@ func (t *tracker) Scan(now time.Time) []event.Event {
 
 // Following is how many pods the tracker keeps a record of.
 func (t *tracker) Following() int { return len(t.pods) }
+
+// AllowListChanged is the predicate of the reconciler's Namespace watch.
+var AllowListChanged = allowListChanged

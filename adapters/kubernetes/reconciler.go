@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/khook-dev/khook/api/v1alpha2"
@@ -53,12 +55,17 @@ func (r *HookReconciler) SetupWithManager(mgr ctrl.Manager, name string) error {
 		// same name is a Hook deleted and created again while its deletion went unseen (a
 		// relist merged the two): it needs one, although its generation may be the same.
 		For(&v1alpha2.Hook{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, uidChanged))).
+		// A Namespace's agent allow-list (an annotation) applies to its Hooks: when it changes,
+		// they are loaded again. Namespaces are cached as metadata only.
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.hooksOfNamespace),
+			builder.OnlyMetadata, builder.WithPredicates(allowListChanged)).
 		Named(name).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Complete(r)
 }
 
-// Reconcile loads one Hook into the registry, or removes it when it is gone.
+// Reconcile loads one Hook into the registry, with the agent allow-list its namespace sets, or
+// removes it when it is gone.
 func (r *HookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ref := hook.Ref{Namespace: req.Namespace, Name: req.Name}
 	var h v1alpha2.Hook
@@ -116,6 +123,11 @@ const loadParallelism = 8
 
 func (r *HookReconciler) load(ctx context.Context, h *v1alpha2.Hook) error {
 	ref, domain := RefOf(h), ToDomain(h)
+	allowed, err := r.allowedAgentNamespaces(ctx, h.Namespace)
+	if err != nil {
+		return fmt.Errorf("loading hook %s: %w", ref, err)
+	}
+	domain.AllowedAgentNamespaces = allowed
 	if r.Hooks.RestoreHook(domain, ActiveEventsOf(h.Status)) {
 		ctrl.LoggerFrom(ctx).Info("restored dedup state from status", "hook", ref.String(), "activeEvents", len(h.Status.ActiveEvents))
 	}

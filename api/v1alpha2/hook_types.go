@@ -28,10 +28,11 @@ type EventConfiguration struct {
 	// +optional
 	AgentRef *AgentReference `json:"agentRef,omitempty"`
 
-	// AgentID names the agent as "name" or "namespace/name" (the original khook's spelling).
+	// AgentID names the agent as "name" or "namespace/name" (the original khook's spelling): the
+	// namespace a DNS-1123 label of at most 63 characters, the name a DNS-1123 subdomain.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-.a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	AgentID string `json:"agentId,omitempty"`
 
 	// Prompt is a Go template rendered with the event's fields; see the README for what it may
@@ -43,15 +44,20 @@ type EventConfiguration struct {
 	Prompt string `json:"prompt"`
 }
 
-// AgentReference names a Kagent agent.
+// AgentReference names a Kagent agent. A Kagent agent is a Kubernetes object: its name is a
+// DNS-1123 subdomain, its namespace a DNS-1123 label.
 type AgentReference struct {
-	// Name of the agent.
+	// Name of the agent: lower-case letters, digits, '-' and '.', each part between dots
+	// starting and ending with a letter or digit.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
-	// Namespace of the agent; defaults to the Hook's namespace.
+	// Namespace of the agent (lower-case letters, digits and '-', starting and ending with a
+	// letter or digit); empty or absent means the Hook's namespace.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$`
 	Namespace string `json:"namespace,omitempty"`
 }
 

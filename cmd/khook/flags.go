@@ -21,6 +21,7 @@ import (
 	"github.com/khook-dev/khook/adapters/sources"
 	"github.com/khook-dev/khook/app"
 	"github.com/khook-dev/khook/domain/delivery"
+	"github.com/khook-dev/khook/domain/hook"
 )
 
 // defaultKagentURL is where Kagent's controller listens when it is installed in namespace kagent.
@@ -116,6 +117,9 @@ func newFlagSet(c *config, getenv func(string) string) (*flag.FlagSet, error) {
 	durationVar(fs, &c.opts.CleanupInterval, "cleanup-interval", d.CleanupInterval, "how often (a `duration`) quiet events are resolved")
 	c.opts.ClusterEventNamespaces = splitList(getenv("POD_NAMESPACE"))
 	fs.Var((*list)(&c.opts.ClusterEventNamespaces), "cluster-event-namespaces", "comma-separated `namespaces` whose Hooks receive events without a namespace (default $POD_NAMESPACE)")
+
+	// Which agents Hooks may call (docs/reliability.md#multi-tenancy-and-security).
+	fs.Var((*agentNamespaces)(&c.opts.AllowedAgentNamespaces), "allowed-agent-namespaces", "comma-separated `namespaces` whose agents Hooks may call; @self is the Hook's own, * any (default: any). A Namespace's annotation kagent.dev/allowed-agent-namespaces narrows it for its Hooks")
 
 	// The Kubernetes API client.
 	ctrlconfig.RegisterFlags(fs) // --kubeconfig, read by ctrlconfig.GetConfig
@@ -422,6 +426,20 @@ type list []string
 func (l *list) String() string { return strings.Join(*l, ",") }
 func (l *list) Set(v string) error {
 	*l = splitList(v)
+	return nil
+}
+
+// agentNamespaces is a list of namespace names, @self and *: an entry that is none of these
+// could allow nothing, and is refused.
+type agentNamespaces []string
+
+func (l *agentNamespaces) String() string { return strings.Join(*l, ",") }
+func (l *agentNamespaces) Set(v string) error {
+	parsed, err := hook.ParseAllowList("", v)
+	if err != nil {
+		return err
+	}
+	*l = parsed.Entries
 	return nil
 }
 

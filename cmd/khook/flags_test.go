@@ -109,6 +109,13 @@ func TestParseFlags(t *testing.T) {
 			}, ""},
 		{"an empty cluster event namespace list means none", []string{"--cluster-event-namespaces="}, inPod,
 			func(t *testing.T, c config) { equal(t, len(c.opts.ClusterEventNamespaces), 0) }, ""},
+		{"every agent namespace is allowed by default, as before", nil, inPod,
+			func(t *testing.T, c config) { equal(t, len(c.opts.AllowedAgentNamespaces), 0) }, ""},
+		{"allowed agent namespaces are a comma-separated list of names, @self and *",
+			[]string{"--allowed-agent-namespaces", " kagent, @self,,team-a-agents "}, inPod,
+			func(t *testing.T, c config) {
+				equal(t, c.opts.AllowedAgentNamespaces, []string{"kagent", "@self", "team-a-agents"})
+			}, ""},
 		{"the zap log level is controller-runtime's flag", []string{"--zap-log-level=debug"}, inPod,
 			func(t *testing.T, c config) { equal(t, c.zap.Level.Enabled(zapcore.DebugLevel), true) }, ""},
 		{"the original -log-level still sets the zap level", []string{"-log-level=error"}, inPod,
@@ -178,6 +185,8 @@ func TestParseFlags(t *testing.T) {
 			`invalid value "Kagent_System" for flag -leader-election-namespace: "Kagent_System" is not a namespace name`},
 		{"an empty Lease namespace is an error, not a silent default", []string{"--leader-election-namespace="}, inPod, nil,
 			`invalid value "" for flag -leader-election-namespace`},
+		{"an allowed agent namespace that can match nothing is an error naming the flag", []string{"--allowed-agent-namespaces=kagent,$self"}, inPod, nil,
+			`invalid value "kagent,$self" for flag -allowed-agent-namespaces: "$self" is neither a namespace name nor @self or *`},
 		{"a POD_NAMESPACE that is no namespace name is an error naming it", nil, with(map[string]string{"POD_NAMESPACE": "not a namespace"}), nil,
 			`POD_NAMESPACE: "not a namespace" is not a namespace name`},
 	}

@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -43,6 +44,29 @@ type Configuration struct {
 	EventType event.Type
 	Agent     AgentRef
 	Prompt    string // a Go template; see package templating
+	// AgentField is the field of the Hook's spec that named the agent, AgentFieldRef (when
+	// empty) or AgentFieldID; messages about the agent name it.
+	AgentField string
+}
+
+// The fields of a Hook's event configuration that name an agent.
+const (
+	AgentFieldRef = "agentRef"
+	AgentFieldID  = "agentId"
+)
+
+// AgentPath is the path, below the configuration, of the field err is about: agentRef.name or
+// agentRef.namespace for an *InvalidAgentError of an agentRef, else the field that named the
+// agent (agentRef or agentId).
+func (c Configuration) AgentPath(err error) string {
+	if c.AgentField == AgentFieldID {
+		return AgentFieldID
+	}
+	var invalid *InvalidAgentError
+	if errors.As(err, &invalid) {
+		return AgentFieldRef + "." + invalid.Part
+	}
+	return AgentFieldRef
 }
 
 // Hook is a named set of configurations in one namespace.
@@ -52,6 +76,9 @@ type Hook struct {
 	UID            string
 	Generation     int64
 	Configurations []Configuration
+	// AllowedAgentNamespaces is the list of agent namespaces the Hook's namespace allows its
+	// Hooks to call (set by a platform admin, see AgentPolicy); nil when it sets none.
+	AllowedAgentNamespaces *AllowList
 }
 
 // ConfigurationsFor returns the configurations of h for event type t, in spec order.

@@ -16,12 +16,13 @@ import (
 
 // UpsertHook validates h, indexes its usable configurations, brings the ledger of its firing
 // events in line with them, and returns its Accepted condition. Configurations with a refused
-// template, an event type no source provides, a malformed event type, an agent named twice for
-// one event type, or a prompt past the Hook's memory budget (templating.MaxHookCost) are left
-// out and named in the condition; the rest work. A refused configuration that still names an
-// event type and an agent is held: the ledger of its agent is left as it is, and nothing is sent
-// to the agent until the configuration is fixed, so that a typo, then its fix, tells nobody
-// twice. It is atomic with respect to RestoreHook and RemoveHook of the same Hook.
+// template, an event type no source provides, a malformed event type, an agent reference that
+// cannot name an agent, an agent the AgentPolicy does not allow, an agent named twice for one
+// event type, or a prompt past the Hook's memory budget (templating.MaxHookCost) are left out and
+// named in the condition; the rest work. A refused configuration that still names an event type
+// and an agent is held: the ledger of its agent is left as it is, and nothing is sent to the agent
+// until the configuration is fixed, so that a typo, then its fix, tells nobody twice. It is
+// atomic with respect to RestoreHook and RemoveHook of the same Hook.
 func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition {
 	defer p.hookLocks.lock(h.Ref)()
 	p.forgetIfRecreated(h)
@@ -41,8 +42,8 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 			problems = append(problems, status.Problem{Reason: status.ReasonUnknownEventType, Field: field + ".eventType", Message: err.Error()})
 			continue
 		}
-		if c.Agent.Name == "" || c.Agent.Namespace == "" {
-			problems = append(problems, status.Problem{Reason: status.ReasonInvalidAgent, Field: field, Message: "agent name and namespace are required"})
+		if err := c.Agent.Validate(); err != nil {
+			problems = append(problems, status.Problem{Reason: status.ReasonInvalidAgent, Field: field + "." + c.AgentPath(err), Message: err.Error()})
 			continue
 		}
 		if j, dup := first[typeAgent{c.EventType, c.Agent}]; dup {
@@ -54,6 +55,11 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 		if len(p.known) > 0 && !p.known[c.EventType] {
 			problems = append(problems, status.Problem{Reason: status.ReasonUnknownEventType, Field: field + ".eventType",
 				Message: fmt.Sprintf("no event source provides %q (known: %s)", c.EventType, p.knownList())})
+			held = append(held, c)
+			continue
+		}
+		if err := p.opts.AgentPolicy.Check(h, c.Agent); err != nil {
+			problems = append(problems, status.Problem{Reason: status.ReasonAgentNotAllowed, Field: field + "." + c.AgentPath(err), Message: err.Error()})
 			held = append(held, c)
 			continue
 		}

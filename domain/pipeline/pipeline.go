@@ -44,6 +44,10 @@ type Options struct {
 	// fail: the first wait, doubling up to the second (defaults 1s and 1m). Each Hook backs off
 	// on its own.
 	StatusRetryInitial, StatusRetryMax time.Duration
+	// AgentPolicy says which agents the Hooks of a namespace may call, with the list each Hook's
+	// namespace sets (hook.Hook.AllowedAgentNamespaces); a configuration calling another agent is
+	// reported on the Hook's status. The zero value leaves it to the namespaces' lists.
+	AgentPolicy hook.AgentPolicy
 }
 
 // Pipeline runs the use case: match an event to Hooks, deduplicate it, hand each new firing to

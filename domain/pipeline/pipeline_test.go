@@ -209,7 +209,7 @@ func TestUpsertHookReportsUnusableConfigurationsAndUsesTheRest(t *testing.T) {
 	for _, want := range []string{
 		`spec.eventConfigurations[0].prompt: template refused`,
 		`spec.eventConfigurations[1].eventType: no event source provides "alert-firing"`,
-		`spec.eventConfigurations[2]: agent name and namespace are required`,
+		`spec.eventConfigurations[2].agentRef.namespace: agent namespace is required`,
 		`spec.eventConfigurations[4]: agent kagent/b is already told of pod-restart by spec.eventConfigurations[3]`,
 	} {
 		if c.Status || !strings.Contains(c.Message, want) {

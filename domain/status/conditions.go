@@ -18,6 +18,7 @@ const (
 	ReasonTemplateRefused  = "TemplateRefused"
 	ReasonUnknownEventType = "UnknownEventType"
 	ReasonInvalidAgent     = "InvalidAgent"
+	ReasonAgentNotAllowed  = "AgentNotAllowed"
 	ReasonDuplicateAgent   = "DuplicateConfiguration"
 
 	ReasonDelivering       = "Delivering"

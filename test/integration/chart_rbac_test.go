@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -113,4 +114,8 @@ func TestTheChartsRBACIsEnoughToRunKhook(t *testing.T) {
 		}
 		return nil
 	})
+	// namespaces get/list/watch: the Namespace's agent allow-list reaches the Hook.
+	annotateNamespace(t, ns, ptr.To("@self"))
+	waitAcceptedSays(t, ns, "restarts", "spec.eventConfigurations[0].agentRef: agent kagent/k8s-agent is not allowed for namespace "+ns+
+		": namespace "+ns+"'s annotation kagent.dev/allowed-agent-namespaces allows @self")
 }
