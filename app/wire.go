@@ -44,6 +44,7 @@ var metricsSet = wire.NewSet(
 	metrics.ProviderSet,
 	wire.Bind(new(kubernetes.StatusMetrics), new(*metrics.Metrics)),
 	wire.Bind(new(kubernetes.AuditMetrics), new(*metrics.Metrics)),
+	wire.Bind(new(kubernetes.SourceMetrics), new(*metrics.Metrics)),
 	wire.Bind(new(sources.Metrics), new(*metrics.Metrics)),
 	wire.Bind(new(alertmanager.Metrics), new(*metrics.Metrics)),
 )

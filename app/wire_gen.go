@@ -59,11 +59,12 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 	withTicker := provideTickerClock(opts)
 	eventMaxAge := provideEventMaxAge(opts)
 	eventSource := &kubernetes.EventSource{
-		Cache:  cache,
-		Filter: index,
-		Clock:  withTicker,
-		MaxAge: eventMaxAge,
-		Log:    logger,
+		Cache:   cache,
+		Filter:  index,
+		Clock:   withTicker,
+		MaxAge:  eventMaxAge,
+		Log:     logger,
+		Metrics: metricsMetrics,
 	}
 	source := alertmanager.New(logger, metricsMetrics)
 	prometheusSource := prometheus.New(logger)
@@ -117,4 +118,4 @@ var sourcesSet = wire.NewSet(
 )
 
 // metricsSet gives every adapter that counts something the process's metrics.
-var metricsSet = wire.NewSet(metrics.ProviderSet, wire.Bind(new(kubernetes.StatusMetrics), new(*metrics.Metrics)), wire.Bind(new(kubernetes.AuditMetrics), new(*metrics.Metrics)), wire.Bind(new(sources.Metrics), new(*metrics.Metrics)), wire.Bind(new(alertmanager.Metrics), new(*metrics.Metrics)))
+var metricsSet = wire.NewSet(metrics.ProviderSet, wire.Bind(new(kubernetes.StatusMetrics), new(*metrics.Metrics)), wire.Bind(new(kubernetes.AuditMetrics), new(*metrics.Metrics)), wire.Bind(new(kubernetes.SourceMetrics), new(*metrics.Metrics)), wire.Bind(new(sources.Metrics), new(*metrics.Metrics)), wire.Bind(new(alertmanager.Metrics), new(*metrics.Metrics)))

@@ -47,8 +47,16 @@ type EventSource struct {
 	// are history, not news.
 	MaxAge EventMaxAge
 	Log    logr.Logger
+	// Metrics counts the Events dropped as untrustworthy; nil counts nothing.
+	Metrics SourceMetrics
 
 	settings sourceSettings
+}
+
+// SourceMetrics counts the Events the source drops before any work.
+type SourceMetrics interface {
+	// EventDropped counts one; reason is "cross-namespace".
+	EventDropped(source, reason string)
 }
 
 var _ ports.EventSource = (*EventSource)(nil)
@@ -404,10 +412,21 @@ func deletedPod(obj any) (*corev1.Pod, bool) {
 	return pod, ok && pod != nil
 }
 
-// news says what a Kubernetes Event means, if it is worth the loop's attention: it maps to a
-// khook event, its namespace has Hooks (or it is about a cluster-scoped object), and it is not
-// older than the window (history from before we started, or a series' stale refresh).
+// news says what a Kubernetes Event means, if it is worth the loop's attention: it is about an
+// object of its own namespace (see crossNamespace), it maps to a khook event, its namespace has
+// Hooks (or it is about a cluster-scoped object), and it is not older than the window (history
+// from before we started, or a series' stale refresh).
 func (s *EventSource) news(ev *eventsv1.Event) (event.Event, bool) {
+	if crossNamespace(ev) {
+		if s.Metrics != nil {
+			s.Metrics.EventDropped(SourceName, "cross-namespace")
+		}
+		if s.Log.V(1).Enabled() {
+			s.Log.V(1).Info("dropped an Event about an object of another namespace", "event", ev.Namespace+"/"+ev.Name,
+				"regarding", ev.Regarding.Namespace+"/"+ev.Regarding.Name)
+		}
+		return event.Event{}, false
+	}
 	e, ok := FromEvent(ev)
 	if !ok || !s.reports(e.Type) || (e.Namespace != "" && !s.watches(e.Namespace)) {
 		return e, false
@@ -428,6 +447,15 @@ func (s *EventSource) podOf(ctx context.Context, ev *eventsv1.Event) *corev1.Pod
 		return nil
 	}
 	return &pod
+}
+
+// crossNamespace reports whether ev, which lives in one namespace, is about an object of another.
+// Whoever may create Events in namespace team-a could otherwise drive the Hooks, and the agents,
+// of namespace team-b with text they wrote: such an Event is dropped (and counted). An Event about
+// a cluster-scoped object (a Node) names no namespace and goes, as cluster-wide trouble, to the
+// Hooks of the cluster event namespaces.
+func crossNamespace(ev *eventsv1.Event) bool {
+	return ev.Regarding.Namespace != "" && ev.Regarding.Namespace != ev.Namespace
 }
 
 var probeMessage = regexp.MustCompile(`(?i)\b(liveness|readiness|startup) probe\b`)

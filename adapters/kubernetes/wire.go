@@ -14,6 +14,6 @@ var ProviderSet = wire.NewSet(
 	wire.Bind(new(ports.HookStatusWriter), new(*StatusWriter)),
 	NewAuditRecorder,
 	wire.Bind(new(ports.AuditRecorder), new(*AuditRecorder)),
-	wire.Struct(new(EventSource), "Cache", "Filter", "Clock", "MaxAge", "Log"),
+	wire.Struct(new(EventSource), "Cache", "Filter", "Clock", "MaxAge", "Log", "Metrics"),
 	wire.Struct(new(HookReconciler), "*"),
 )

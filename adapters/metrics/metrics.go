@@ -55,6 +55,7 @@ type Metrics struct {
 	sourceRestarts *prometheus.CounterVec
 	auditDropped   prometheus.Counter
 	webhookRefused *prometheus.CounterVec
+	eventsDropped  *prometheus.CounterVec
 
 	// series caches the counters of each (source, event type) seen, so that EventHandled finds
 	// them with one map read and no lock. Writers copy the map under mu and swap it in.
@@ -118,6 +119,7 @@ func NewWithRegistry(reg prometheus.Registerer) (*Metrics, error) {
 	m.sourceUp = gauge("khook_source_up", "1 while the event source delivers events, 0 while it is down or restarting.", "source")
 	m.sourceRestarts = counter("khook_source_restarts_total", "Event source restarts after a failure.", "source")
 	m.auditDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "khook_audit_events_dropped_total", Help: "Audit Events khook did not record (queue full or write refused)."})
+	m.eventsDropped = counter("khook_events_dropped_total", "Events a source dropped as untrustworthy before any work, by source and reason (cross-namespace).", "source", "reason")
 	m.webhookRefused = counter("khook_webhook_refused_total", "Posts the Alertmanager webhook refused, by reason (unauthorized, body-too-large, too-many-alerts, rate-limited, malformed, timeout, busy).", "reason")
 
 	if err := registerAll(reg, m); err != nil {
@@ -133,6 +135,9 @@ func NewWithRegistry(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	for _, reason := range WebhookRefusalReasons {
 		m.webhookRefused.WithLabelValues(reason)
+	}
+	for _, reason := range EventDropReasons {
+		m.eventsDropped.WithLabelValues("kubernetes", reason)
 	}
 	empty := map[seriesKey]*eventSeries{}
 	m.series.Store(&empty)
@@ -155,7 +160,7 @@ func registerAll(reg prometheus.Registerer, m *Metrics) error {
 		return c
 	}
 	counters := []**prometheus.CounterVec{&m.received, &m.matched, &m.duplicates, &m.firings, &m.templateRefusals,
-		&m.sends, &m.retries, &m.uncertain, &m.statusWrites, &m.sourceRestarts, &m.webhookRefused}
+		&m.sends, &m.retries, &m.uncertain, &m.statusWrites, &m.sourceRestarts, &m.webhookRefused, &m.eventsDropped}
 	for _, p := range counters {
 		*p = reuse(*p).(*prometheus.CounterVec)
 	}
@@ -284,6 +289,14 @@ func (m *Metrics) SourceRestarted(source string) { m.sourceRestarts.WithLabelVal
 
 // AuditDropped counts an audit Event khook did not record.
 func (m *Metrics) AuditDropped() { m.auditDropped.Inc() }
+
+// EventDropReasons are the reasons khook_events_dropped_total counts, each present from start
+// for the Kubernetes source.
+var EventDropReasons = []string{"cross-namespace"}
+
+// EventDropped counts an event source dropped before any work: reason is one of
+// EventDropReasons.
+func (m *Metrics) EventDropped(source, reason string) { m.eventsDropped.WithLabelValues(source, reason).Inc() }
 
 // WebhookRefused counts a post the Alertmanager webhook refused; reason is one of
 // WebhookRefusalReasons.
