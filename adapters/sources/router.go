@@ -654,14 +654,16 @@ type intake struct {
 
 var _ ports.EventSink = (*intake)(nil)
 
-// Handle maps e and queues it on its key's shard, waiting while the shard is full; it returns
-// at once when ctx (or the router's) is done, and then e may not have been taken.
+// Handle maps e, bounds what it carries (event.Event.Bounded), and queues it on its key's shard,
+// waiting while the shard is full; it returns at once when ctx (or the router's) is done, and
+// then e may not have been taken.
 func (in *intake) Handle(ctx context.Context, e event.Event) {
 	r := in.r
 	if e.Source == "" {
 		e.Source = in.run.name
 	}
 	r.apply(in.run.name, &e)
+	e = e.Bounded() // what the dedup store keeps of it, whatever the source (no cost when it fits)
 	if !in.run.claimed[e.Type] {
 		if _, logged := in.run.warned.LoadOrStore(e.Type, true); !logged {
 			r.log.Error(nil, "event source delivered an event type it does not provide; dropping such events",

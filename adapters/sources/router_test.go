@@ -416,6 +416,30 @@ func TestRouterDropsEventTypesASourceDoesNotProvide(t *testing.T) {
 	})
 }
 
+func TestRouterBoundsWhatAnySourceSends(t *testing.T) {
+	src := steady("my-plugin", "site-down")
+	r, err := sources.NewRouter(context.Background(), newRegistry(t, src), nil, nil, nil, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &recorder{}
+	runRouter(t, r, sink)
+	huge := map[string]string{}
+	for i := range 10000 {
+		huge[fmt.Sprintf("k%05d", i)] = strings.Repeat("v", 2000)
+	}
+	src.events <- event.Event{Type: "site-down", ResourceName: "shop", Message: strings.Repeat("m", 1<<20), Metadata: huge, Tags: huge}
+	eventually(t, 5*time.Second, func() error {
+		if n := len(sink.got()); n != 1 {
+			return fmt.Errorf("%d events handled", n)
+		}
+		return nil
+	})
+	if e := sink.got()[0]; !e.Fits() || len(e.Message) != event.MaxMessageBytes || len(e.Metadata) == 0 {
+		t.Fatalf("handed on a message of %d bytes and %d metadata: want them within event's bounds", len(e.Message), len(e.Metadata))
+	}
+}
+
 // plugins is a PluginLoader that hands out prepared sources.
 type plugins map[string]ports.EventSource
 

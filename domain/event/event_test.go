@@ -1,6 +1,7 @@
 package event_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -103,5 +104,26 @@ func TestAKeyTooLongForTheStatusIsBoundedAndStaysDistinct(t *testing.T) {
 				t.Fatal("bounding is not stable")
 			}
 		})
+	}
+}
+
+func TestAnEventIsBoundedToWhatKhookKeepsWhicheverSourceSentIt(t *testing.T) {
+	huge := map[string]string{}
+	for i := range 500 {
+		huge[fmt.Sprintf("label-%03d", i)] = strings.Repeat("v", 100)
+	}
+	huge["label-000"] = strings.Repeat("v", 5000)
+	huge[strings.Repeat("k", 300)] = "a key too long"
+	e := event.Event{Message: strings.Repeat("é", 10000), Reason: strings.Repeat("r", 5000), Metadata: huge, Tags: huge}
+	b := e.Bounded()
+	if !b.Fits() || !utf8.ValidString(b.Message) || len(b.Metadata) != event.MaxMapEntries || len(b.Tags) != event.MaxMapEntries {
+		t.Fatalf("bounded event: message %d bytes, reason %d, %d metadata, %d tags", len(b.Message), len(b.Reason), len(b.Metadata), len(b.Tags))
+	}
+	if _, kept := b.Metadata[strings.Repeat("k", 300)]; kept {
+		t.Fatal("a key longer than the bound was kept")
+	}
+	small := event.Event{Message: "m", Metadata: map[string]string{"a": "b"}}
+	if got := testing.AllocsPerRun(100, func() { _ = small.Bounded() }); got != 0 {
+		t.Fatalf("bounding an event that fits allocates %v times, want none", got)
 	}
 }

@@ -110,7 +110,8 @@ func New(deps Dependencies, opts Options) (*Pipeline, error) {
 
 // Handle processes one event: trouble, or its end. It returns at once; agents are told in the
 // background. Parts of its key longer than Kubernetes and the Hook CRD allow are bounded first
-// (event.Event.WithKeyBounded). A repeat of trouble firing for every Hook it matches (an event storm) costs one
+// (event.Event.WithKeyBounded); the rest of e is kept as it is: the sources' router bounds what
+// every source sends (event.Event.Bounded), and an embedder calling Handle itself should too. A repeat of trouble firing for every Hook it matches (an event storm) costs one
 // lookup and one count, however many Hooks match.
 func (p *Pipeline) Handle(ctx context.Context, e event.Event) {
 	if !e.KeyFits() {

@@ -1,0 +1,89 @@
+package event
+
+import "unicode/utf8"
+
+// Bounds of what an event may carry into khook, whichever source sent it: the dedup store keeps
+// the latest occurrence of each key for about two windows, so an event's size is memory held.
+// Prompts see at most 4 KiB of one value and 128 metadata keys (package templating), so nothing
+// a prompt could use is lost.
+const (
+	MaxMessageBytes  = 4096 // the message
+	MaxTextBytes     = 512  // the reason, kind, source, source type, severity and description
+	MaxMapEntries    = 64   // metadata, and tags, each
+	MaxMapKeyBytes   = 128  // a metadata or tag key; longer ones are dropped
+	MaxMapValueBytes = 1024 // a metadata or tag value
+	MaxMapBytes      = 16 * 1024
+)
+
+// Fits reports whether e is within the bounds above (its key aside: see KeyFits).
+func (e Event) Fits() bool {
+	return len(e.Message) <= MaxMessageBytes && len(e.Reason) <= MaxTextBytes && len(e.ResourceKind) <= MaxTextBytes &&
+		len(e.Source) <= MaxTextBytes && len(e.SourceType) <= MaxTextBytes && len(e.Severity) <= MaxTextBytes &&
+		len(e.Description) <= MaxTextBytes && mapFits(e.Metadata) && mapFits(e.Tags)
+}
+
+func mapFits(m map[string]string) bool {
+	if len(m) > MaxMapEntries {
+		return false
+	}
+	total := 0
+	for k, v := range m {
+		if len(k) > MaxMapKeyBytes || len(v) > MaxMapValueBytes {
+			return false
+		}
+		total += len(k) + len(v)
+	}
+	return total <= MaxMapBytes
+}
+
+// Bounded returns e within the bounds above: texts cut on a UTF-8 boundary (into copies, so the
+// source's larger text is not kept alive), at most MaxMapEntries metadata and tags each (keys too
+// long dropped, values cut, MaxMapBytes in all). Which keys are kept when there are too many
+// depends on map order; sources that care (the alert converter) bound their events themselves,
+// keeping what prompts need first. An event that fits is returned as it is.
+func (e Event) Bounded() Event {
+	if e.Fits() {
+		return e
+	}
+	e.Message = cutCopy(e.Message, MaxMessageBytes)
+	for _, s := range []*string{&e.Reason, &e.ResourceKind, &e.Source, &e.SourceType, &e.Severity, &e.Description} {
+		*s = cutCopy(*s, MaxTextBytes)
+	}
+	e.Metadata = boundedMap(e.Metadata)
+	e.Tags = boundedMap(e.Tags)
+	return e
+}
+
+func boundedMap(m map[string]string) map[string]string {
+	if mapFits(m) {
+		return m
+	}
+	out := make(map[string]string, MaxMapEntries)
+	total := 0
+	for k, v := range m {
+		if len(out) == MaxMapEntries {
+			break
+		}
+		if len(k) > MaxMapKeyBytes {
+			continue
+		}
+		v = cutCopy(v, MaxMapValueBytes)
+		if total+len(k)+len(v) > MaxMapBytes {
+			continue
+		}
+		total += len(k) + len(v)
+		out[k] = v
+	}
+	return out
+}
+
+// cutCopy returns s cut to at most n bytes on a UTF-8 boundary, as a copy when it was cut.
+func cutCopy(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return string([]byte(s[:n]))
+}
