@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -110,87 +109,17 @@ func (k *Khook) runSources(ctx context.Context, sink ports.EventSink) error {
 	return k.Sources.Run(ctx, sink)
 }
 
-// loopsRunnable writes status, resolves quiet events and runs due deliveries (retries, polls,
-// deadlines). Due deliveries run on their own goroutine, so that a slow API server holding a
-// status write up delays no agent's delivery. A Hook whose status write failed is tried again
-// after a backoff of its own (the pipeline's; NextStatusWrite says when), so that one Hook
-// whose writes fail slows no other Hook's. When it stops — shutdown or lost leadership — it
-// starts no more sends, lets those under way finish (up to ShutdownTimeout) and writes the final
-// status, so that a successor neither loses a firing nor tells an agent twice.
+// loopsRunnable runs the pipeline's background loops (pipeline.Pipeline.Run): due deliveries,
+// status writes, the sweep, and the shutdown order. They need the leadership: only the leader
+// sends and writes.
 type loopsRunnable struct{ k *Khook }
 
 func (r *loopsRunnable) NeedLeaderElection() bool { return true }
 
 func (r *loopsRunnable) Start(ctx context.Context) error {
-	p, o, log := r.k.Pipeline, r.k.Options, r.k.Log
-	flush := time.NewTicker(o.StatusFlushInterval)
-	sweep := time.NewTicker(o.CleanupInterval)
-	defer flush.Stop()
-	defer sweep.Stop()
-	due := make(chan struct{}) // closed when the due-deliveries goroutine has returned
-	go func() {
-		defer close(due)
-		tick := time.NewTicker(o.TickInterval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				p.RunDue()
-			}
-		}
-	}()
-	var retry *time.Timer // armed for the earliest Hook whose write backs off
-	defer func() {
-		if retry != nil {
-			retry.Stop()
-		}
-	}()
-	var retryC <-chan time.Time
-	writeStatus := func(ctx context.Context, full bool) {
-		if err := p.FlushStatus(ctx, full); err != nil {
-			log.Error(err, "writing hook status failed; the Hooks whose writes failed are tried again after a backoff")
-		}
-		if retry != nil {
-			retry.Stop()
-			retry, retryC = nil, nil
-		}
-		if next, ok := p.NextStatusWrite(); ok {
-			retry = time.NewTimer(max(next.Sub(r.k.now()), o.StatusCoalesceDelay))
-			retryC = retry.C
-		}
-	}
-	var coalesce <-chan time.Time // armed by a state change: one write per Hook per delay
-	for {
-		r.k.beat() // HealthzCheck fails when this loop stops coming round
-		select {
-		case <-ctx.Done():
-			p.Stop() // from now on nothing is sent: another replica may lead
-			<-due
-			drainCtx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
-			defer cancel()
-			if err := p.Drain(drainCtx); err != nil {
-				log.Error(err, "sends under way did not finish before the shutdown deadline; they stay due for the next leader")
-			}
-			finalCtx, cancelFinal := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancelFinal()
-			writeStatus(finalCtx, true)
-			return nil
-		case <-p.Changed():
-			if coalesce == nil {
-				coalesce = time.After(o.StatusCoalesceDelay)
-			}
-		case <-coalesce:
-			coalesce = nil
-			writeStatus(ctx, false)
-		case <-retryC:
-			retry, retryC = nil, nil
-			writeStatus(ctx, false)
-		case <-flush.C:
-			writeStatus(ctx, true)
-		case <-sweep.C:
-			p.Sweep(ctx)
-		}
-	}
+	o := r.k.Options
+	return r.k.Pipeline.Run(ctx, provideTickerClock(o), pipeline.Timing{
+		Tick: o.TickInterval, Coalesce: o.StatusCoalesceDelay, Flush: o.StatusFlushInterval, Sweep: o.CleanupInterval,
+		Drain: o.ShutdownTimeout,
+	}, r.k.beat)
 }

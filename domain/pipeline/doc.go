@@ -15,7 +15,8 @@
 // Hook is honoured. UpsertHook validates a Hook and brings its firings' ledgers in line with it;
 // RestoreHook reads a Hook's status back after a restart, before any event is handled.
 //
-// Handle never waits for an agent. The caller runs, on timers: RunDue (retries and polls),
-// Sweep (quiet events resolve), and FlushStatus, which writes state changes promptly and mere
-// repeats (lastSeen, occurrences) only on a full flush.
+// Handle never waits for an agent. Run runs the background work on an injected clock: RunDue
+// (retries and polls), Sweep (quiet events resolve), and FlushStatus, which writes state changes
+// promptly and mere repeats (lastSeen, occurrences) only on a full flush; and at shutdown it stops
+// sending, drains and writes the final status. An embedder may call those itself instead.
 package pipeline
