@@ -257,7 +257,7 @@ func (o Options) agentPolicy() (hook.AgentPolicy, error) {
 }
 
 func providePipeline(index *matching.Index, store *dedup.Store, renderer *templating.Renderer, agent ports.AgentCaller,
-	audit ports.AuditRecorder, status ports.HookStatusWriter, clk ports.Clock, metrics ports.Metrics,
+	audit ports.AuditRecorder, status ports.HookStatusWriter, investigations ports.InvestigationStore, clk ports.Clock, metrics ports.Metrics,
 	log logr.Logger, router *sources.Router, o Options) (*pipeline.Pipeline, error) {
 	known := router.EventTypes() // of the enabled sources, mapped types included
 	policy, err := o.agentPolicy()
@@ -265,7 +265,7 @@ func providePipeline(index *matching.Index, store *dedup.Store, renderer *templa
 		return nil, fmt.Errorf("Options.AllowedAgentNamespaces: %w", err)
 	}
 	return pipeline.New(pipeline.Dependencies{
-		Index: index, Store: store, Renderer: renderer, Agent: agent, Audit: audit, Status: status,
+		Index: index, Store: store, Renderer: renderer, Agent: agent, Audit: audit, Status: status, Investigations: investigations,
 		Clock: clk, Metrics: metrics, Logger: slog.New(logr.ToSlogHandler(log.WithName("pipeline"))),
 	}, pipeline.Options{KnownEventTypes: known, Delivery: o.Delivery, AgentPolicy: policy,
 		StatusRetryInitial: o.StatusCoalesceDelay, StatusRetryMax: o.StatusFlushInterval})

@@ -11,6 +11,8 @@ import (
 // ReportingInstance, a NamespaceFilter and a HookRegistry.
 var ProviderSet = wire.NewSet(
 	wire.Struct(new(StatusWriter), "*"),
+	wire.Struct(new(InvestigationStore), "*"),
+	wire.Bind(new(ports.InvestigationStore), new(*InvestigationStore)),
 	wire.Bind(new(ports.HookStatusWriter), new(*StatusWriter)),
 	NewAuditRecorder,
 	wire.Bind(new(ports.AuditRecorder), new(*AuditRecorder)),
