@@ -20,12 +20,12 @@ type uncertainCount struct {
 	counts map[string]int
 }
 
-func (m *uncertainCount) SendFinished(hook.AgentRef, string, time.Duration)          {}
+func (m *uncertainCount) SendFinished(hook.AgentRef, string, time.Duration) {}
 func (m *uncertainCount) InvestigationFinished(agent hook.AgentRef, outcome string, _ time.Duration) {
 	m.DeliveryUncertain(agent, "investigation "+outcome)
 }
-func (m *uncertainCount) RetryScheduled(hook.AgentRef)                               {}
-func (m *uncertainCount) QueueDepth(hook.AgentRef, int)                              {}
+func (m *uncertainCount) RetryScheduled(hook.AgentRef)  {}
+func (m *uncertainCount) QueueDepth(hook.AgentRef, int) {}
 func (m *uncertainCount) DeliveryUncertain(agent hook.AgentRef, moment string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
