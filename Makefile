@@ -64,8 +64,8 @@ demo: ## Run khook end to end locally: control plane, echo agent, sample Hook an
 bench: ## Every figure of docs/benchmarks.md: domain hot paths and memory, informer heap, a storm's status writes, end to end and cold start.
 	$(GO) test -run '^$$' -bench . -benchmem -count=5 ./domain/...
 	@assets=$$(./hack/envtest.sh); export KUBEBUILDER_ASSETS="$$assets"; \
-	$(GO) test -run '^$$' -bench Transform -benchmem -benchtime 50000x ./adapters/kubernetes/; \
-	KHOOK_INFORMER_MEMORY=1 $(GO) test -count=1 -run TestInformerMemory -v -timeout 30m ./adapters/kubernetes/; \
+	$(GO) test -run '^$$' -bench Transform -benchmem -benchtime 50000x ./adapters/sources/kubernetes/; \
+	KHOOK_INFORMER_MEMORY=1 $(GO) test -count=1 -run TestInformerMemory -v -timeout 30m ./adapters/sources/kubernetes/; \
 	KHOOK_STORM_KEYS_PER_HOOK=100 $(GO) test -count=1 -run TestAnEventStorm -v -timeout 30m ./test/integration/; \
 	$(GO) test -run '^$$' -bench EventToAgent -benchtime 300x -count=3 ./test/integration/; \
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/perf/

@@ -3,15 +3,18 @@ package app
 import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
-	"github.com/khook-dev/khook/adapters/kubernetes"
+	kubesource "github.com/khook-dev/khook/adapters/sources/kubernetes"
 )
 
 // CacheOptions returns the options of the manager's cache that khook runs with: managed
-// fields stripped from every object, and the Pods and Events it caches cluster-wide reduced to
-// the fields it reads (kubernetes.CacheByObject), a fraction of their size. Pass it as
-// ctrl.Options.Cache, adding your own settings to it. If your own code reads Pods or Events
-// from the same manager's cache, leave ByObject out (or give those kinds your own transform):
-// it would find them stripped of everything khook does not read.
+// fields stripped from every object, and the Pods and Events its Kubernetes event source caches
+// cluster-wide reduced to the fields it reads (kubesource.CacheByObject), a fraction of their
+// size. Each adapter package states the cache options of the objects it owns and this is where
+// they are composed; the Hook side (package adapters/kubernetes) has none: its Hooks, and the
+// Namespaces it reads as metadata, take the defaults. Pass it as ctrl.Options.Cache, adding your
+// own settings to it. If your own code reads Pods or Events from the same manager's cache, leave
+// ByObject out (or give those kinds your own transform): it would find them stripped of
+// everything khook does not read.
 func CacheOptions() cache.Options {
-	return cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: kubernetes.CacheByObject()}
+	return cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: kubesource.CacheByObject()}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/khook-dev/khook/adapters/metrics"
 	"github.com/khook-dev/khook/adapters/prometheus"
 	"github.com/khook-dev/khook/adapters/sources"
+	kubesource "github.com/khook-dev/khook/adapters/sources/kubernetes"
 	"github.com/khook-dev/khook/domain/dedup"
 	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/domain/hook"
@@ -206,8 +207,8 @@ func provideBreakerSettings(o Options, m *metrics.Metrics) a2a.BreakerSettings {
 	}
 	return b
 }
-func provideEventMaxAge(o Options) kubernetes.EventMaxAge {
-	return kubernetes.EventMaxAge(o.DedupWindow)
+func provideEventMaxAge(o Options) kubesource.EventMaxAge {
+	return kubesource.EventMaxAge(o.DedupWindow)
 }
 
 // provideRenderer gives the prompt renderer the app's clock, for its render deadline.
@@ -274,7 +275,7 @@ func providePipeline(index *matching.Index, store *dedup.Store, renderer *templa
 // provideRegistry registers the built-in sources (Kubernetes, enabled by default; Alertmanager
 // and Prometheus, when the configuration enables them) and ExtraSources (enabled by default).
 // An extra source named like a built-in one replaces it.
-func provideRegistry(k *kubernetes.EventSource, am *alertmanager.Source, prom *prometheus.Source, o Options) (*sources.Registry, error) {
+func provideRegistry(k *kubesource.EventSource, am *alertmanager.Source, prom *prometheus.Source, o Options) (*sources.Registry, error) {
 	reg := sources.NewRegistry()
 	extra := map[string]bool{}
 	for _, s := range o.ExtraSources {

@@ -15,6 +15,7 @@ import (
 	"github.com/khook-dev/khook/adapters/plugin"
 	"github.com/khook-dev/khook/adapters/prometheus"
 	"github.com/khook-dev/khook/adapters/sources"
+	kubesource "github.com/khook-dev/khook/adapters/sources/kubernetes"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/pipeline"
 )
@@ -29,14 +30,14 @@ var optionsSet = wire.NewSet(provideClock, provideStoreClock, provideTickerClock
 // domainSet builds the pure core.
 var domainSet = wire.NewSet(
 	provideIndex, provideStore, provideRenderer, providePipeline,
-	wire.Bind(new(kubernetes.NamespaceFilter), new(*matching.Index)),
+	wire.Bind(new(kubesource.NamespaceFilter), new(*matching.Index)),
 	wire.Bind(new(kubernetes.HookRegistry), new(*pipeline.Pipeline)),
 )
 
 // sourcesSet builds the event source router: the built-in sources, ExtraSources and plugins.
 var sourcesSet = wire.NewSet(
 	provideRegistry, provideSourcesConfig,
-	sources.ProviderSet, alertmanager.ProviderSet, prometheus.ProviderSet, plugin.ProviderSet,
+	sources.ProviderSet, kubesource.ProviderSet, alertmanager.ProviderSet, prometheus.ProviderSet, plugin.ProviderSet,
 )
 
 // metricsSet gives every adapter that counts something the process's metrics.
@@ -44,7 +45,7 @@ var metricsSet = wire.NewSet(
 	metrics.ProviderSet,
 	wire.Bind(new(kubernetes.StatusMetrics), new(*metrics.Metrics)),
 	wire.Bind(new(kubernetes.AuditMetrics), new(*metrics.Metrics)),
-	wire.Bind(new(kubernetes.SourceMetrics), new(*metrics.Metrics)),
+	wire.Bind(new(kubesource.SourceMetrics), new(*metrics.Metrics)),
 	wire.Bind(new(sources.Metrics), new(*metrics.Metrics)),
 	wire.Bind(new(alertmanager.Metrics), new(*metrics.Metrics)),
 )

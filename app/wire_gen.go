@@ -16,6 +16,7 @@ import (
 	"github.com/khook-dev/khook/adapters/plugin"
 	"github.com/khook-dev/khook/adapters/prometheus"
 	"github.com/khook-dev/khook/adapters/sources"
+	kubernetes2 "github.com/khook-dev/khook/adapters/sources/kubernetes"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/pipeline"
 	"sigs.k8s.io/controller-runtime"
@@ -63,7 +64,7 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 	cache := provideCache(mgr)
 	withTicker := provideTickerClock(opts)
 	eventMaxAge := provideEventMaxAge(opts)
-	eventSource := &kubernetes.EventSource{
+	eventSource := &kubernetes2.EventSource{
 		Cache:   cache,
 		Filter:  index,
 		Clock:   withTicker,
@@ -115,13 +116,13 @@ var optionsSet = wire.NewSet(provideClock, provideStoreClock, provideTickerClock
 
 // domainSet builds the pure core.
 var domainSet = wire.NewSet(
-	provideIndex, provideStore, provideRenderer, providePipeline, wire.Bind(new(kubernetes.NamespaceFilter), new(*matching.Index)), wire.Bind(new(kubernetes.HookRegistry), new(*pipeline.Pipeline)),
+	provideIndex, provideStore, provideRenderer, providePipeline, wire.Bind(new(kubernetes2.NamespaceFilter), new(*matching.Index)), wire.Bind(new(kubernetes.HookRegistry), new(*pipeline.Pipeline)),
 )
 
 // sourcesSet builds the event source router: the built-in sources, ExtraSources and plugins.
 var sourcesSet = wire.NewSet(
-	provideRegistry, provideSourcesConfig, sources.ProviderSet, alertmanager.ProviderSet, prometheus.ProviderSet, plugin.ProviderSet,
+	provideRegistry, provideSourcesConfig, sources.ProviderSet, kubernetes2.ProviderSet, alertmanager.ProviderSet, prometheus.ProviderSet, plugin.ProviderSet,
 )
 
 // metricsSet gives every adapter that counts something the process's metrics.
-var metricsSet = wire.NewSet(metrics.ProviderSet, wire.Bind(new(kubernetes.StatusMetrics), new(*metrics.Metrics)), wire.Bind(new(kubernetes.AuditMetrics), new(*metrics.Metrics)), wire.Bind(new(kubernetes.SourceMetrics), new(*metrics.Metrics)), wire.Bind(new(sources.Metrics), new(*metrics.Metrics)), wire.Bind(new(alertmanager.Metrics), new(*metrics.Metrics)))
+var metricsSet = wire.NewSet(metrics.ProviderSet, wire.Bind(new(kubernetes.StatusMetrics), new(*metrics.Metrics)), wire.Bind(new(kubernetes.AuditMetrics), new(*metrics.Metrics)), wire.Bind(new(kubernetes2.SourceMetrics), new(*metrics.Metrics)), wire.Bind(new(sources.Metrics), new(*metrics.Metrics)), wire.Bind(new(alertmanager.Metrics), new(*metrics.Metrics)))

@@ -59,6 +59,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// t0 is when every fixture's story begins.
+var t0 = time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC)
+
 func must(err error) {
 	if err != nil {
 		panic(err)

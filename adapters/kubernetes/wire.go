@@ -6,9 +6,8 @@ import (
 	"github.com/khook-dev/khook/ports"
 )
 
-// ProviderSet provides the Kubernetes adapters from the manager, a client, a cache, a clock
-// (passive, and one with tickers for the event source's scan), a logger, an EventMaxAge, a
-// ReportingInstance, a NamespaceFilter and a HookRegistry.
+// ProviderSet provides the Hook side from the manager, a client, an API reader, a passive
+// clock, a logger, a ReportingInstance, a HookRegistry and the status and audit metrics.
 var ProviderSet = wire.NewSet(
 	wire.Struct(new(StatusWriter), "*"),
 	wire.Struct(new(InvestigationStore), "*"),
@@ -16,6 +15,5 @@ var ProviderSet = wire.NewSet(
 	wire.Bind(new(ports.HookStatusWriter), new(*StatusWriter)),
 	NewAuditRecorder,
 	wire.Bind(new(ports.AuditRecorder), new(*AuditRecorder)),
-	wire.Struct(new(EventSource), "Cache", "Filter", "Clock", "MaxAge", "Log", "Metrics"),
 	wire.Struct(new(HookReconciler), "*"),
 )

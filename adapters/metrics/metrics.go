@@ -325,7 +325,9 @@ var EventDropReasons = []string{"cross-namespace"}
 
 // EventDropped counts an event source dropped before any work: reason is one of
 // EventDropReasons.
-func (m *Metrics) EventDropped(source, reason string) { m.eventsDropped.WithLabelValues(source, reason).Inc() }
+func (m *Metrics) EventDropped(source, reason string) {
+	m.eventsDropped.WithLabelValues(source, reason).Inc()
+}
 
 // WebhookRefused counts a post the Alertmanager webhook refused; reason is one of
 // WebhookRefusalReasons.

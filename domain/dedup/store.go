@@ -143,8 +143,8 @@ type entry struct {
 	firstSeen, lastSeen, resolvedAt int64
 	// resolvedBy is the resolution's own time, as its source stamped it (khook's clock when it
 	// did not): trouble the source stamped earlier is history.
-	resolvedBy int64
-	occurrences                     int64
+	resolvedBy  int64
+	occurrences int64
 	// base: while the entry follows the row's sights (follows), its occurrences are the row's
 	// sights minus base, and its lastSeen is the row's.
 	base int64

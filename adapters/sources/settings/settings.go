@@ -150,6 +150,12 @@ func (r *Reader) List(key string) []any {
 	return list
 }
 
+// Value returns the value at key as the configuration gives it, and whether it is present (a
+// key with no value is absent, as for every method), for a setting whose shape or rules no
+// other method has: the caller checks it and reports what is wrong with Fail. The key counts
+// as known.
+func (r *Reader) Value(key string) (any, bool) { return r.get(key) }
+
 // Fail records a problem with key that the caller found, such as an invalid URL.
 func (r *Reader) Fail(key string, format string, args ...any) { r.fail(key, format, args...) }
 

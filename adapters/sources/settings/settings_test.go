@@ -101,3 +101,28 @@ func TestReaderList(t *testing.T) {
 		})
 	}
 }
+
+func TestReaderValue(t *testing.T) {
+	tests := []struct {
+		name        string
+		settings    ports.Settings
+		want        any
+		wantPresent bool
+	}{
+		{"an absent value is not present", nil, nil, false},
+		{"a key with no value is not present", ports.Settings{"window": nil}, nil, false},
+		{"a value is returned as given, for the caller to check", ports.Settings{"window": 60}, 60, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := settings.New(tt.settings)
+			got, present := r.Value("window")
+			if got != tt.want || present != tt.wantPresent {
+				t.Errorf("Value = %v, %t; want %v, %t", got, present, tt.want, tt.wantPresent)
+			}
+			if err := r.Err(); err != nil {
+				t.Errorf("Err() = %v: a key read with Value is known", err)
+			}
+		})
+	}
+}

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/khook-dev/khook/adapters/kubernetes"
+	"github.com/khook-dev/khook/adapters/sources/kubernetes"
 )
 
 // The heap an informer holds per Pod and per Event, with managed fields stripped only (khook

@@ -12,7 +12,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"github.com/khook-dev/khook/adapters/kubernetes"
+	"github.com/khook-dev/khook/adapters/sources/kubernetes"
 	"github.com/khook-dev/khook/domain/event"
 )
 

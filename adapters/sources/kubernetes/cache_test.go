@@ -15,7 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/khook-dev/khook/adapters/kubernetes"
+	"github.com/khook-dev/khook/adapters/sources/kubernetes"
 	"github.com/khook-dev/khook/api/v1alpha2"
 )
 

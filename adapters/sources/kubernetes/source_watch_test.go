@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/khook-dev/khook/adapters/kubernetes"
+	"github.com/khook-dev/khook/adapters/sources/kubernetes"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
 	"github.com/khook-dev/khook/domain/matching"

@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/khook-dev/khook/adapters/sources/settings"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/ports"
 )
@@ -73,8 +73,6 @@ const (
 	SettingEventTypes          = "eventTypes"
 )
 
-var knownSettings = strings.Join([]string{SettingPendingGracePeriod, SettingRestartRecoveryTime, SettingNamespaces, SettingEventTypes}, ", ")
-
 // MaxNamespaces bounds the namespaces setting.
 const MaxNamespaces = 1000
 
@@ -120,33 +118,28 @@ func (s *EventSource) Info() ports.SourceInfo {
 //	                     (PodRestart, PodPending, OOMKill, ProbeFailed) or its event type
 //	                     (pod-restart, …); default all four
 //
-// Settings left out take their defaults; any other key is refused.
-func (s *EventSource) Init(_ context.Context, settings ports.Settings) error {
-	out := sourceSettings{pendingGrace: DefaultPendingGrace, restartRecovery: DefaultRestartRecovery, set: true}
-	var errs []error
-	fail := func(key string, err error) {
-		errs = append(errs, fmt.Errorf("source %s: setting %s: %w", SourceName, key, err))
+// Settings left out take their defaults; any other key is refused. They are read with package
+// adapters/sources/settings, like every source's: an error names its setting.
+func (s *EventSource) Init(_ context.Context, raw ports.Settings) error {
+	r := settings.New(raw)
+	out := sourceSettings{
+		pendingGrace:    durationSetting(r, SettingPendingGracePeriod, DefaultPendingGrace),
+		restartRecovery: durationSetting(r, SettingRestartRecoveryTime, DefaultRestartRecovery),
+		set:             true,
 	}
-	for key, value := range settings {
+	if v, ok := r.Value(SettingNamespaces); ok {
 		var err error
-		switch key {
-		case SettingPendingGracePeriod:
-			out.pendingGrace, err = durationSetting(value)
-		case SettingRestartRecoveryTime:
-			out.restartRecovery, err = durationSetting(value)
-		case SettingNamespaces:
-			out.namespaces, err = namespacesSetting(value)
-		case SettingEventTypes:
-			out.types, out.reported, err = typesSetting(value)
-		default:
-			errs = append(errs, fmt.Errorf("source %s: unknown setting %q (known: %s)", SourceName, key, knownSettings))
-			continue
-		}
-		if err != nil {
-			fail(key, err)
+		if out.namespaces, err = namespacesSetting(v); err != nil {
+			r.Fail(SettingNamespaces, "%v", err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if v, ok := r.Value(SettingEventTypes); ok {
+		var err error
+		if out.types, out.reported, err = typesSetting(v); err != nil {
+			r.Fail(SettingEventTypes, "%v", err)
+		}
+	}
+	if err := r.Err(); err != nil {
 		return err
 	}
 	s.settings = out
@@ -257,19 +250,28 @@ func (s *EventSource) reports(t event.Type) bool {
 	return s.settings.types == nil || s.settings.types[t]
 }
 
-func durationSetting(v any) (time.Duration, error) {
+// durationSetting reads a Go duration that may be zero (a grace period of none), or def when the
+// setting is absent.
+func durationSetting(r *settings.Reader, key string, def time.Duration) time.Duration {
+	v, ok := r.Value(key)
+	if !ok {
+		return def
+	}
 	str, ok := v.(string)
 	if !ok {
-		return 0, fmt.Errorf("%v is not a duration such as \"90s\" or \"2m\"", v)
+		r.Fail(key, "%v is not a duration such as \"90s\" or \"2m\"", v)
+		return def
 	}
 	d, err := time.ParseDuration(str)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration such as \"90s\" or \"2m\": %w", str, err)
+		r.Fail(key, "%q is not a duration such as \"90s\" or \"2m\": %v", str, err)
+		return def
 	}
 	if d < 0 {
-		return 0, fmt.Errorf("%q is negative", str)
+		r.Fail(key, "%q is negative", str)
+		return def
 	}
-	return d, nil
+	return d
 }
 
 // Policy is the policy Watch uses: the settings Init took (or their defaults) and MaxAge.

@@ -11,7 +11,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/khook-dev/khook/adapters/kubernetes"
+	"github.com/khook-dev/khook/adapters/sources/kubernetes"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/ports"
 )
@@ -75,10 +75,11 @@ func TestInitTakesTheSettingsItKnowsAndNamesTheOneThatIsWrong(t *testing.T) {
 		{"no settings mean the defaults", nil, "", time.Minute, 5 * time.Minute},
 		{"a grace period is a Go duration", ports.Settings{"pendingGracePeriod": "90s"}, "", 90 * time.Second, 5 * time.Minute},
 		{"both settings together", ports.Settings{"pendingGracePeriod": "0s", "restartRecoveryTime": "10m"}, "", 0, 10 * time.Minute},
-		{"an unknown setting is refused by name", ports.Settings{"pendingGrace": "1m"}, `unknown setting "pendingGrace"`, 0, 0},
-		{"a duration that does not parse names its setting", ports.Settings{"restartRecoveryTime": "five minutes"}, "setting restartRecoveryTime: \"five minutes\" is not a duration", 0, 0},
-		{"a number is not a duration", ports.Settings{"pendingGracePeriod": 60}, "setting pendingGracePeriod: 60 is not a duration", 0, 0},
-		{"a negative duration is refused", ports.Settings{"pendingGracePeriod": "-1m"}, "setting pendingGracePeriod: \"-1m\" is negative", 0, 0},
+		{"a setting with no value takes its default, as with every source", ports.Settings{"pendingGracePeriod": nil}, "", time.Minute, 5 * time.Minute},
+		{"an unknown setting is refused by name", ports.Settings{"pendingGrace": "1m"}, `unknown setting "pendingGrace" (known: eventTypes, namespaces, pendingGracePeriod, restartRecoveryTime)`, 0, 0},
+		{"a duration that does not parse names its setting", ports.Settings{"restartRecoveryTime": "five minutes"}, `setting "restartRecoveryTime": "five minutes" is not a duration`, 0, 0},
+		{"a number is not a duration", ports.Settings{"pendingGracePeriod": 60}, `setting "pendingGracePeriod": 60 is not a duration`, 0, 0},
+		{"a negative duration is refused", ports.Settings{"pendingGracePeriod": "-1m"}, `setting "pendingGracePeriod": "-1m" is negative`, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,17 +116,17 @@ func TestInitTakesNamespacesAndEventTypes(t *testing.T) {
 			"[pod-restart oom-kill probe-failed]", ""},
 		{"kinds by their event types, repeated", ports.Settings{"eventTypes": []any{"pod-pending", "PodPending", "oom-kill"}}, "[pod-pending oom-kill]", ""},
 		{"an unknown kind is named with the known ones", ports.Settings{"eventTypes": []any{"PodRestart", "NodeNotReady"}}, "",
-			`source kubernetes: setting eventTypes: "NodeNotReady" is not a kind of trouble the source reports (known: PodRestart, PodPending, OOMKill, ProbeFailed, pod-restart, pod-pending, oom-kill, probe-failed)`},
+			`setting "eventTypes": "NodeNotReady" is not a kind of trouble the source reports (known: PodRestart, PodPending, OOMKill, ProbeFailed, pod-restart, pod-pending, oom-kill, probe-failed)`},
 		{"eventTypes must be a list", ports.Settings{"eventTypes": "PodRestart"}, "",
-			`source kubernetes: setting eventTypes: want a list of event types, such as [a, b], got "PodRestart"`},
+			`setting "eventTypes": want a list of event types, such as [a, b], got "PodRestart"`},
 		{"an empty list is refused rather than reporting nothing", ports.Settings{"namespaces": []any{}}, "",
-			`source kubernetes: setting namespaces: lists no namespaces: list at least one, or leave the setting out`},
+			`setting "namespaces": lists no namespaces: list at least one, or leave the setting out`},
 		{"a namespace that cannot exist is refused", ports.Settings{"namespaces": []any{"Kube_System"}}, "",
-			`source kubernetes: setting namespaces: "Kube_System" is not a namespace name`},
+			`setting "namespaces": "Kube_System" is not a namespace name`},
 		{"a namespace must be a string", ports.Settings{"namespaces": []any{"default", 7}}, "",
-			`source kubernetes: setting namespaces: item 1: want one of the namespaces, got 7 (int)`},
+			`setting "namespaces": item 1: want one of the namespaces, got 7 (int)`},
 		{"the namespaces are bounded", ports.Settings{"namespaces": make([]any, kubernetes.MaxNamespaces+1)}, "",
-			`source kubernetes: setting namespaces: lists 1001 namespaces, more than 1000`},
+			`setting "namespaces": lists 1001 namespaces, more than 1000`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
