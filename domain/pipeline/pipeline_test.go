@@ -43,8 +43,15 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts pipeline.Options, hooks ...hook.Hook) *fixture {
 	t.Helper()
+	return newFixtureWith(t, opts, &portstest.Investigations{}, hooks...)
+}
+
+// newFixtureWith is newFixture on a given store of investigations: a second fixture on the same
+// store plays khook restarted, or a new leader, on the same API server.
+func newFixtureWith(t *testing.T, opts pipeline.Options, inv *portstest.Investigations, hooks ...hook.Hook) *fixture {
+	t.Helper()
 	clk := clocktesting.NewFakeClock(t0)
-	f := &fixture{clock: clk, audit: &portstest.AuditLog{}, status: &portstest.StatusWriter{}, inv: &portstest.Investigations{}, agent: &portstest.Agent{Clock: clk,
+	f := &fixture{clock: clk, audit: &portstest.AuditLog{}, status: &portstest.StatusWriter{}, inv: inv, agent: &portstest.Agent{Clock: clk,
 		OnSend: func(_ context.Context, req ports.AgentRequest, _ int) (ports.Task, error) {
 			return ports.Task{ID: "task-" + req.Agent.Name, State: ports.TaskCompleted, Summary: "done"}, nil
 		}}}
