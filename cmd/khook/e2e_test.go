@@ -274,6 +274,9 @@ func startKhook(t *testing.T, binary, name, kubeconfig, kagentURL string, extra 
 		"--kubeconfig", kubeconfig,
 		"--kagent-url", kagentURL,
 		"--metrics-bind-address", p.metrics,
+		// Plain HTTP, to read /metrics without a token; the secure default is tested on the API
+		// server by test/integration's TestTheMetricsEndpointAnswersOnlyTokensAllowedToGetIt.
+		"--metrics-secure=false",
 		"--health-probe-bind-address", p.probes,
 		"--leader-election-namespace", "default",
 		"--cluster-event-namespaces", "default",

@@ -77,8 +77,9 @@ func TestTheChartWithEveryOptionIsAcceptedByTheAPIServer(t *testing.T) {
 		})
 	}
 	slices.Sort(kinds)
-	// Two ConfigMaps (dashboards, event sources) and two Services (metrics, Alertmanager webhook).
-	want := []string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "ConfigMap", "Deployment", "PodDisruptionBudget",
+	// Two ClusterRoles (khook's, the metrics reader), two ConfigMaps (dashboards, event sources)
+	// and two Services (metrics, Alertmanager webhook).
+	want := []string{"ClusterRole", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "ConfigMap", "Deployment", "PodDisruptionBudget",
 		"Role", "RoleBinding", "Service", "Service", "ServiceAccount", "ServiceMonitor"}
 	if !slices.Equal(kinds, want) {
 		t.Errorf("with every option on the chart renders %v, want %v", kinds, want)
