@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
 
@@ -34,10 +33,12 @@ const (
 )
 
 // MetricsServerOptions returns controller-runtime's metrics server options for s, the way
-// kubebuilder scaffolds them: over HTTPS with filters.WithAuthenticationAndAuthorization, HTTP/2
-// off (HTTP/1.1 is enough for a scrape, and keeps HTTP/2's stream attacks away). A CertDir
-// without both files is an error: controller-runtime would fall back to a self-signed
-// certificate without a word, and scrapers that verify it would fail.
+// kubebuilder scaffolds them: over HTTPS behind a TokenReview and a SubjectAccessReview (as
+// filters.WithAuthenticationAndAuthorization, but a malformed token is 401, not 500, and
+// failures are logged at most once a minute; see metricsAuthFilter), HTTP/2 off (HTTP/1.1 is
+// enough for a scrape, and keeps HTTP/2's stream attacks away). A CertDir without both files
+// is an error: controller-runtime would fall back to a self-signed certificate without a word,
+// and scrapers that verify it would fail.
 func MetricsServerOptions(s MetricsServing) (metricsserver.Options, error) {
 	o := metricsserver.Options{BindAddress: s.BindAddress}
 	if !s.Secure {
@@ -47,7 +48,7 @@ func MetricsServerOptions(s MetricsServing) (metricsserver.Options, error) {
 		return o, nil
 	}
 	o.SecureServing = true
-	o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	o.FilterProvider = metricsAuthFilter
 	o.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
 	if s.CertDir != "" {
 		var errs []error
