@@ -55,4 +55,3 @@ type DeliveryMetrics interface {
 	// UncertainRestart or UncertainTimeout (see docs/delivery.md).
 	DeliveryUncertain(agent hook.AgentRef, moment string)
 }
-

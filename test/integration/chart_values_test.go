@@ -82,15 +82,6 @@ func find(objs []*unstructured.Unstructured, kind string) *unstructured.Unstruct
 	return nil
 }
 
-func findNamed(objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
-	for _, o := range objs {
-		if o.GetKind() == kind && o.GetName() == name {
-			return o
-		}
-	}
-	return nil
-}
-
 // grants says whether ClusterRole name has a rule allowing verb on resource of group.
 func grants(t *testing.T, objs []*unstructured.Unstructured, name, group, resource, verb string) bool {
 	t.Helper()
