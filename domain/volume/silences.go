@@ -101,6 +101,12 @@ func (s *Silences) Remove(namespace, name string) {
 	}
 }
 
+// UpsertSilence is Upsert, by the name the Silence adapter's registry gives it.
+func (s *Silences) UpsertSilence(sil Silence) error { return s.Upsert(sil) }
+
+// RemoveSilence is Remove, by the name the Silence adapter's registry gives it.
+func (s *Silences) RemoveSilence(namespace, name string) { s.Remove(namespace, name) }
+
 // Len is how many silences the set holds.
 func (s *Silences) Len() int {
 	s.mu.RLock()
