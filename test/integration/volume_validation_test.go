@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -236,5 +239,62 @@ func TestKubectlGetSilencesShowsWhenTheyStartAndEndWhetherActiveHowManyHeldAndWh
 		if got := fmt.Sprint(cells[k]); got != w {
 			t.Errorf("%s = %q, want %q", k, got, w)
 		}
+	}
+}
+
+// yamlBlocks returns the ```yaml blocks of a Markdown file.
+func yamlBlocks(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(data), -1) {
+		blocks = append(blocks, m[1])
+	}
+	return blocks
+}
+
+// dedent removes the indentation of the block's first line from every line.
+func dedent(block string) string {
+	first := strings.SplitN(block, "\n", 2)[0]
+	by := first[:len(first)-len(strings.TrimLeft(first, " "))]
+	lines := strings.Split(block, "\n")
+	for i := range lines {
+		lines[i] = strings.TrimPrefix(lines[i], by)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestTheVolumeGuidesExamplesPassValidation(t *testing.T) {
+	ns := newNamespace(t)
+	t.Cleanup(func() { _ = k8s.DeleteAllOf(context.Background(), &v1alpha2.Silence{}, client.InNamespace(ns)) })
+	blocks := yamlBlocks(t, filepath.Join("..", "..", "docs", "volume.md"))
+	kinds := map[string]int{}
+	for i, block := range blocks {
+		doc := dedent(block)
+		switch {
+		case strings.Contains(doc, "\nkind: "): // a whole object
+		case strings.HasPrefix(doc, "- eventType:"): // a configuration
+			doc = "apiVersion: kagent.dev/v1alpha2\nkind: Hook\nmetadata:\n  name: configuration\nspec:\n  eventConfigurations:\n" + indent(doc, "  ")
+		case strings.HasPrefix(doc, "spec:\n  limits:"): // a Hook's limits
+			doc = hookWith("limits", "", strings.TrimPrefix(doc, "spec:\n  "))
+		default:
+			t.Fatalf("block %d of docs/volume.md is neither an object, a configuration nor limits:\n%s", i, block)
+		}
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatalf("block %d: %v\n%s", i, err, doc)
+		}
+		kinds[fmt.Sprint(obj["kind"])]++
+		name := fmt.Sprintf("%s-%d", obj["metadata"].(map[string]any)["name"], i)
+		doc = strings.Replace(doc, "  name: "+fmt.Sprint(obj["metadata"].(map[string]any)["name"])+"\n", "  name: "+name+"\n", 1)
+		if err := createFromYAML(ns, doc); err != nil {
+			t.Errorf("block %d of docs/volume.md is refused: %v\n%s", i, err, doc)
+		}
+	}
+	if kinds["Hook"] < 3 || kinds["Silence"] < 2 {
+		t.Fatalf("docs/volume.md shows %v; want its Hooks (the worked example, a selector, limits) and Silences", kinds)
 	}
 }
