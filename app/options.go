@@ -66,6 +66,11 @@ type Options struct {
 	// ShutdownTimeout: how long sends under way may finish at shutdown (default 30s).
 	ShutdownTimeout time.Duration
 
+	// MetricsMaxAgents: how many agents have metrics series of their own (default 100); the
+	// others count under agent="other". Hooks may name any agent: this bounds the series a
+	// tenant can add (see package metrics).
+	MetricsMaxAgents int
+
 	// ClusterEventNamespaces: Hooks in these namespaces receive events that have no namespace.
 	ClusterEventNamespaces []string
 	// AllowedAgentNamespaces: the namespaces whose agents Hooks may call (namespace names,
@@ -125,6 +130,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ControllerName == "" {
 		o.ControllerName = "khook"
+	}
+	if o.MetricsMaxAgents <= 0 {
+		o.MetricsMaxAgents = metrics.DefaultMaxAgents
 	}
 	return o
 }
@@ -200,6 +208,9 @@ func provideA2AConfig(o Options, log logr.Logger) a2a.Config {
 	return a2a.Config{KagentURL: o.KagentURL, UserID: o.UserID, Security: o.KagentSecurity, Logger: log.WithName("a2a")}
 }
 func provideRetryPolicy(o Options) a2a.RetryPolicy { return o.Retry }
+func provideMetricsOptions(o Options) metrics.Options {
+	return metrics.Options{MaxAgents: o.MetricsMaxAgents}
+}
 func provideBreakerSettings(o Options, m *metrics.Metrics) a2a.BreakerSettings {
 	b := o.Breaker
 	if b.OnStateChange == nil {

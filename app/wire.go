@@ -25,7 +25,7 @@ var managerSet = wire.NewSet(provideClient, provideCache, provideAPIReader, prov
 
 // optionsSet turns Options into each part's configuration.
 var optionsSet = wire.NewSet(provideClock, provideStoreClock, provideTickerClock, provideReportingInstance, provideA2AConfig, provideRetryPolicy,
-	provideBreakerSettings, provideEventMaxAge)
+	provideBreakerSettings, provideEventMaxAge, provideMetricsOptions)
 
 // domainSet builds the pure core.
 var domainSet = wire.NewSet(

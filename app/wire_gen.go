@@ -34,7 +34,8 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 	logger := provideLogger(mgr, opts)
 	config := provideA2AConfig(opts, logger)
 	retryPolicy := provideRetryPolicy(opts)
-	metricsMetrics, err := metrics.New()
+	options := provideMetricsOptions(opts)
+	metricsMetrics, err := metrics.New(options)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +113,7 @@ var managerSet = wire.NewSet(provideClient, provideCache, provideAPIReader, prov
 
 // optionsSet turns Options into each part's configuration.
 var optionsSet = wire.NewSet(provideClock, provideStoreClock, provideTickerClock, provideReportingInstance, provideA2AConfig, provideRetryPolicy,
-	provideBreakerSettings, provideEventMaxAge)
+	provideBreakerSettings, provideEventMaxAge, provideMetricsOptions)
 
 // domainSet builds the pure core.
 var domainSet = wire.NewSet(

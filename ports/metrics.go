@@ -23,8 +23,26 @@ type Metrics interface {
 	IncidentSuppressed(reason string)
 	// Investigations reports how many investigations khook holds, by phase, over every Hook.
 	Investigations(c InvestigationCounts)
+	// AgentUsed says that a Hook now names agent and none did before: its deliveries may be
+	// counted under its own name. Agents are named by tenants, so an implementation bounds
+	// how many it counts apart.
+	AgentUsed(agent hook.AgentRef)
+	// AgentUnused says that no Hook names agent any more: what was counted under its name can
+	// go, and what is still reported of it (a task followed to its end) is counted with the
+	// agents not counted apart.
+	AgentUnused(agent hook.AgentRef)
 	DeliveryMetrics
 }
+
+// The moments at which khook cannot know whether an agent was told, as DeliveryUncertain
+// counts them.
+const (
+	// UncertainRestart: khook stopped (a crash, a kill, a failover) while a send was under
+	// way; the ledger says "sending" when it is restored.
+	UncertainRestart = "restart"
+	// UncertainTimeout: a send timed out, or its connection broke, after the request went out.
+	UncertainTimeout = "timeout"
+)
 
 // DeliveryMetrics counts what happens to deliveries.
 type DeliveryMetrics interface {
@@ -42,12 +60,3 @@ type DeliveryMetrics interface {
 	// UncertainRestart or UncertainTimeout (see docs/delivery.md).
 	DeliveryUncertain(agent hook.AgentRef, moment string)
 }
-
-// The moments a send's outcome is uncertain, as DeliveryUncertain names them.
-const (
-	// UncertainRestart: khook stopped during the send (its intent or attempt was recorded, its
-	// outcome not).
-	UncertainRestart = "restart"
-	// UncertainTimeout: the send timed out, or its connection broke, after the request went out.
-	UncertainTimeout = "timeout"
-)

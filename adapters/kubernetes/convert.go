@@ -15,10 +15,12 @@ import (
 func RefOf(h *v1alpha2.Hook) hook.Ref { return hook.Ref{Namespace: h.Namespace, Name: h.Name} }
 
 // ToDomain converts a Hook resource to the domain's hook. An agentId that cannot be read leaves
-// the configuration's agent empty, which the pipeline reports as an invalid agent. The agent
-// allow-list of the Hook's namespace is not part of the resource: the reconciler adds it.
+// the configuration's agent empty, which the pipeline reports as an invalid agent; a selector
+// Kubernetes would refuse is kept on the configuration's SelectorError (naming the field below
+// the selector), which the pipeline reports as a refused configuration. The agent allow-list of
+// the Hook's namespace is not part of the resource: the reconciler adds it.
 func ToDomain(h *v1alpha2.Hook) hook.Hook {
-	out := hook.Hook{Ref: RefOf(h), UID: string(h.UID), Generation: h.Generation}
+	out := hook.Hook{Ref: RefOf(h), UID: string(h.UID), Generation: h.Generation, Limits: LimitsToDomain(h.Spec.Limits)}
 	for _, c := range h.Spec.EventConfigurations {
 		var agent hook.AgentRef
 		field := hook.AgentFieldRef
@@ -32,7 +34,49 @@ func ToDomain(h *v1alpha2.Hook) hook.Hook {
 			agent, _ = hook.ParseAgentID(c.AgentID, h.Namespace)
 			field = hook.AgentFieldID
 		}
-		out.Configurations = append(out.Configurations, hook.Configuration{EventType: event.Type(c.EventType), Agent: agent, Prompt: c.Prompt, AgentField: field})
+		selector, selectorErr := SelectorToDomain(c.Selector)
+		out.Configurations = append(out.Configurations, hook.Configuration{EventType: event.Type(c.EventType), Agent: agent, Prompt: c.Prompt, AgentField: field,
+			Selector: selector, SelectorError: selectorErr})
+	}
+	return out
+}
+
+// SelectorToDomain converts a label selector; nil (no selector) is the zero Selector, which
+// matches everything. The error, from hook.Selector.Validate, names the field below the
+// selector that Kubernetes would refuse; the selector is returned with it, unusable.
+func SelectorToDomain(s *v1alpha2.LabelSelector) (hook.Selector, error) {
+	if s == nil {
+		return hook.Selector{}, nil
+	}
+	var out hook.Selector
+	if len(s.MatchLabels) > 0 {
+		out.MatchLabels = make(map[string]string, len(s.MatchLabels))
+		for k, v := range s.MatchLabels {
+			out.MatchLabels[k] = string(v)
+		}
+	}
+	for _, r := range s.MatchExpressions {
+		req := hook.Requirement{Key: r.Key, Operator: hook.Operator(r.Operator)}
+		for _, v := range r.Values {
+			req.Values = append(req.Values, string(v))
+		}
+		out.MatchExpressions = append(out.MatchExpressions, req)
+	}
+	return out, out.Validate()
+}
+
+// LimitsToDomain converts a Hook's spec.limits; nil bounds nothing. Values beyond what the CRD
+// accepts (a Hook written before it checked them) are brought within it.
+func LimitsToDomain(l *v1alpha2.HookLimits) hook.Limits {
+	var out hook.Limits
+	if l == nil {
+		return out
+	}
+	if l.MaxInvestigationsPerHour != nil {
+		out.MaxInvestigationsPerHour = min(max(int(*l.MaxInvestigationsPerHour), 0), hook.MaxInvestigationsPerHourLimit)
+	}
+	if l.Cooldown != nil {
+		out.Cooldown = min(max(l.Cooldown.Duration, 0), hook.MaxCooldown)
 	}
 	return out
 }

@@ -14,6 +14,10 @@
 //   - AuditRecorder records what happened as events.k8s.io/v1 Events regarding the Hook, one
 //     Event per state change, related to the affected resource, written by its own bounded,
 //     asynchronous writer (a manager Runnable): the pipeline never waits on the API server.
+//   - SilenceReconciler (silences.go) keeps a SilenceRegistry (*volume.Silences) in step with
+//     the Silence resources and says on each one's Active condition whether it holds incidents
+//     now (Active, Pending, Expired) or why khook refused it (Invalid, TooManySilences);
+//     SilenceStatusWriter counts the incidents each held on status.heldIncidents.
 //   - The reconciler also reads each Namespace's annotation kagent.dev/allowed-agent-namespaces
 //     (agentpolicy.go), from a metadata-only cache, into the Hooks of that namespace, and loads
 //     them again when it changes: the agents a namespace's Hooks may call.
@@ -26,6 +30,8 @@
 //	kagent.dev        hooks/status     get update patch
 //	kagent.dev        investigations   get list watch create delete
 //	kagent.dev        investigations/status  get update
+//	kagent.dev        silences         get list watch
+//	kagent.dev        silences/status  get update patch
 //	events.k8s.io     events           create patch                  (record audit)
 //	""                namespaces       get list watch                (metadata: the agent allow-list annotation)
 //	coordination.k8s.io leases         get list watch create update  (leader election)

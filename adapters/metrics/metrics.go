@@ -42,6 +42,36 @@ var WebhookRefusalReasons = []string{"unauthorized", "body-too-large", "too-many
 
 var breakerValues = map[string]float64{BreakerClosed: 0, BreakerHalfOpen: 1, BreakerOpen: 2}
 
+// Other is the label value under which khook counts what it does not count apart: agents beyond
+// Options.MaxAgents or no Hook names, and (source, event type) pairs beyond MaxEventSeries. An
+// agent's label is always "namespace/name", so no agent is called Other.
+const Other = "other"
+
+// DefaultMaxAgents is how many agents have series of their own unless Options say otherwise.
+const DefaultMaxAgents = 100
+
+// MaxEventSeries bounds the (source, event type) pairs the event counters keep apart; further
+// pairs count under source and event type Other. Sources are configured by the operator and
+// the router drops every event type its source does not claim, so a khook has a few dozen
+// pairs; the bound is there for a source (a plugin, say) that makes names up from its input.
+const MaxEventSeries = 1000
+
+// Options bound what the metrics keep.
+type Options struct {
+	// MaxAgents is how many agents have series of their own, at most (0 means
+	// DefaultMaxAgents). Hooks are written by tenants and may name any agent: the first
+	// MaxAgents agents some Hook names that report something are counted under their own
+	// names, the others under agent Other, and an agent's series go when no Hook names it.
+	MaxAgents int
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxAgents <= 0 {
+		o.MaxAgents = DefaultMaxAgents
+	}
+	return o
+}
+
 // Metrics implements ports.Metrics, and the adapter-side counters other adapters report to,
 // with Prometheus collectors. Make one with New.
 type Metrics struct {
@@ -55,9 +85,9 @@ type Metrics struct {
 	sendDuration  *prometheus.HistogramVec
 	investigation *prometheus.HistogramVec
 	retries       *prometheus.CounterVec
-	uncertain     *prometheus.CounterVec
 	queueDepth    *prometheus.GaugeVec
 	breaker       *prometheus.GaugeVec
+	uncertain     *prometheus.CounterVec
 
 	statusWrites   *prometheus.CounterVec
 	sourceUp       *prometheus.GaugeVec
@@ -70,6 +100,10 @@ type Metrics struct {
 	// them with one map read and no lock. Writers copy the map under mu and swap it in.
 	series atomic.Pointer[map[seriesKey]*eventSeries]
 	mu     sync.Mutex
+	// otherSeries counts the pairs beyond maxEventSeries; made at the first one.
+	otherSeries    atomic.Pointer[eventSeries]
+	maxEventSeries int
+	agents         *agents // shared by every Metrics on the same collectors
 }
 
 type seriesKey struct {
@@ -88,16 +122,20 @@ var (
 )
 
 // New returns the process's metrics, registered once on controller-runtime's registry (several
-// managers in one process, as in tests, share them).
-func New() (*Metrics, error) {
-	sharedOnce.Do(func() { shared, sharedErr = NewWithRegistry(crmetrics.Registry) })
+// managers in one process, as in tests, share them, and the bound the last one asked for).
+func New(opts Options) (*Metrics, error) {
+	sharedOnce.Do(func() { shared, sharedErr = NewWithRegistry(crmetrics.Registry, opts) })
+	if sharedErr == nil {
+		shared.agents.setMax(opts.withDefaults().MaxAgents)
+	}
 	return shared, sharedErr
 }
 
 // NewWithRegistry returns metrics registered on reg (an embedder's own registry, or a test's).
-// Collectors reg already has under the same names are reused.
-func NewWithRegistry(reg prometheus.Registerer) (*Metrics, error) {
-	m := &Metrics{}
+// Collectors reg already has under the same names are reused, with what they know of agents.
+func NewWithRegistry(reg prometheus.Registerer, opts Options) (*Metrics, error) {
+	opts = opts.withDefaults()
+	m := &Metrics{maxEventSeries: MaxEventSeries}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
@@ -122,9 +160,9 @@ func NewWithRegistry(reg prometheus.Registerer) (*Metrics, error) {
 	m.investigation = histogram("khook_investigation_duration_seconds", "How long investigations took, from the send to the task's end, by agent and outcome.",
 		[]float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200}, "agent", "outcome")
 	m.retries = counter("khook_delivery_retries_total", "Delivery retries scheduled, by agent.", "agent")
-	m.uncertain = counter("khook_deliveries_uncertain_total", "Sends that may or may not have reached the agent, by agent and moment (restart, timeout).", "agent", "moment")
 	m.queueDepth = gauge("khook_agent_queue_depth", "Deliveries waiting for a slot, by agent.", "agent")
 	m.breaker = gauge("khook_agent_breaker_state", "Circuit breaker state by agent: 0 closed, 1 half-open, 2 open.", "agent")
+	m.uncertain = counter("khook_deliveries_uncertain_total", "Deliveries of which khook cannot know whether the agent was told, by agent and moment (restart: khook stopped during the send; timeout: the send timed out or its connection broke after the request went out).", "agent", "moment")
 
 	m.statusWrites = counter("khook_status_writes_total", "Hook status writes, by result (written, unchanged, conflict, too-large, error).", "result")
 	m.sourceUp = gauge("khook_source_up", "1 while the event source delivers events, 0 while it is down or restarting.", "source")
@@ -136,6 +174,7 @@ func NewWithRegistry(reg prometheus.Registerer) (*Metrics, error) {
 	if err := registerAll(reg, m); err != nil {
 		return nil, err
 	}
+	m.agents = agentsOf(m, opts.MaxAgents)
 	// Results and reasons known in advance exist at 0 from the start, so that a dashboard or an
 	// alert on, say, conflicts reads 0 rather than "no data" until the first one.
 	for _, result := range StatusWriteResults {
@@ -199,11 +238,17 @@ func registerAll(reg prometheus.Registerer, m *Metrics) error {
 
 // EventHandled records one event: it was received from source, matched `matched` hooks,
 // started `firing` new firings and was a duplicate for `duplicates` of them. It is on the
-// hot path: one map read, then atomic adds.
+// hot path: one map read, then atomic adds. A pair beyond MaxEventSeries counts under Other,
+// without a lock either.
 func (m *Metrics) EventHandled(source string, t event.Type, matched, firing, duplicates int) {
-	s, ok := (*m.series.Load())[seriesKey{source, t}]
+	series := *m.series.Load()
+	s, ok := series[seriesKey{source, t}]
 	if !ok {
-		s = m.addSeries(source, t)
+		if len(series) >= m.maxEventSeries {
+			s = m.other()
+		} else {
+			s = m.addSeries(source, t)
+		}
 	}
 	s.received.Inc()
 	if matched > 0 {
@@ -226,18 +271,45 @@ func (m *Metrics) addSeries(source string, t event.Type) *eventSeries {
 	if s, ok := old[key]; ok { // another goroutine added it meanwhile
 		return s
 	}
-	s := &eventSeries{
-		received:   m.received.WithLabelValues(source, string(t)),
-		matched:    m.matched.WithLabelValues(string(t)),
-		duplicates: m.duplicates.WithLabelValues(string(t)),
-		firings:    m.firings.WithLabelValues(string(t)),
+	if len(old) >= m.maxEventSeries {
+		return m.otherLocked()
 	}
+	s := m.newEventSeries(source, string(t))
 	next := make(map[seriesKey]*eventSeries, len(old)+1)
 	for k, v := range old {
 		next[k] = v
 	}
 	next[key] = s
 	m.series.Store(&next)
+	return s
+}
+
+func (m *Metrics) newEventSeries(source, t string) *eventSeries {
+	return &eventSeries{
+		received:   m.received.WithLabelValues(source, t),
+		matched:    m.matched.WithLabelValues(t),
+		duplicates: m.duplicates.WithLabelValues(t),
+		firings:    m.firings.WithLabelValues(t),
+	}
+}
+
+// other returns the counters of the pairs beyond maxEventSeries.
+func (m *Metrics) other() *eventSeries {
+	if s := m.otherSeries.Load(); s != nil {
+		return s
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.otherLocked()
+}
+
+// otherLocked is other for a caller holding m.mu.
+func (m *Metrics) otherLocked() *eventSeries {
+	if s := m.otherSeries.Load(); s != nil {
+		return s
+	}
+	s := m.newEventSeries(Other, Other)
+	m.otherSeries.Store(s)
 	return s
 }
 
@@ -263,7 +335,8 @@ func (m *Metrics) Investigations(c ports.InvestigationCounts) {
 // SendFinished records one A2A send exchange: result is accepted, failed, permanent or
 // uncertain.
 func (m *Metrics) SendFinished(agent hook.AgentRef, result string, took time.Duration) {
-	a := agent.String()
+	a := m.agents.lock(agent.String())
+	defer m.agents.mu.Unlock()
 	m.sends.WithLabelValues(a, result).Inc()
 	m.sendDuration.WithLabelValues(a).Observe(took.Seconds())
 }
@@ -271,37 +344,52 @@ func (m *Metrics) SendFinished(agent hook.AgentRef, result string, took time.Dur
 // InvestigationFinished records how an agent's task ended (completed, failed, rejected,
 // canceled, input-required, auth-required, timed-out, lost) and how long it took.
 func (m *Metrics) InvestigationFinished(agent hook.AgentRef, outcome string, took time.Duration) {
-	m.investigation.WithLabelValues(agent.String(), outcome).Observe(took.Seconds())
+	a := m.agents.lock(agent.String())
+	defer m.agents.mu.Unlock()
+	m.investigation.WithLabelValues(a, outcome).Observe(took.Seconds())
 }
 
 // RetryScheduled counts a delivery retry scheduled for agent.
 func (m *Metrics) RetryScheduled(agent hook.AgentRef) {
-	m.retries.WithLabelValues(agent.String()).Inc()
+	a := m.agents.lock(agent.String())
+	defer m.agents.mu.Unlock()
+	m.retries.WithLabelValues(a).Inc()
 }
 
-// DeliveryUncertain counts a send whose outcome is uncertain: khook stopped during it (restart)
-// or it timed out after the request went out (timeout).
+// DeliveryUncertain counts a delivery of which khook cannot know whether agent was told, at
+// moment ports.UncertainRestart or ports.UncertainTimeout.
 func (m *Metrics) DeliveryUncertain(agent hook.AgentRef, moment string) {
-	m.uncertain.WithLabelValues(agent.String(), moment).Inc()
+	a := m.agents.lock(agent.String())
+	defer m.agents.mu.Unlock()
+	m.uncertain.WithLabelValues(a, moment).Inc()
 }
 
-// QueueDepth sets how many deliveries wait for a slot of agent.
+// QueueDepth sets how many deliveries wait for a slot of agent. Under agent Other it is the sum
+// over the agents counted there.
 func (m *Metrics) QueueDepth(agent hook.AgentRef, depth int) {
-	m.queueDepth.WithLabelValues(agent.String()).Set(float64(depth))
+	m.agents.gauge(agent.String(), float64(depth), &m.agents.depth)
 }
+
+// AgentUsed says that a Hook names agent, none did before.
+func (m *Metrics) AgentUsed(agent hook.AgentRef) { m.agents.used(agent.String()) }
+
+// AgentUnused says that no Hook names agent any more: its series are deleted and its place
+// among the agents counted apart is free for another.
+func (m *Metrics) AgentUnused(agent hook.AgentRef) { m.agents.unused(agent.String()) }
 
 // StatusWrite counts a Hook status write: written, unchanged, conflict, too-large or error.
 func (m *Metrics) StatusWrite(result string) { m.statusWrites.WithLabelValues(result).Inc() }
 
 // BreakerState sets the circuit breaker state of agent (the "namespace/name" string): closed
 // (0), half-open (1) or open (2). Any other state is shown as -1, so a new state is visible on
-// the dashboard rather than mistaken for one of these.
+// the dashboard rather than mistaken for one of these. Under agent Other it is the worst state
+// of the agents counted there.
 func (m *Metrics) BreakerState(agent string, state string) {
 	v, ok := breakerValues[state]
 	if !ok {
 		v = -1
 	}
-	m.breaker.WithLabelValues(agent).Set(v)
+	m.agents.gauge(agent, v, &m.agents.breaker)
 }
 
 // SourceUp sets whether source delivers events.

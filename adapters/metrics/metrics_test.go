@@ -12,6 +12,7 @@ import (
 
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
+	"github.com/khook-dev/khook/ports"
 )
 
 var agent = hook.AgentRef{Namespace: "kagent", Name: "k8s-agent"}
@@ -19,10 +20,11 @@ var agent = hook.AgentRef{Namespace: "kagent", Name: "k8s-agent"}
 func newMetrics(t testing.TB) (*Metrics, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	m, err := NewWithRegistry(reg)
+	m, err := NewWithRegistry(reg, Options{})
 	if err != nil {
 		t.Fatalf("NewWithRegistry: %v", err)
 	}
+	m.AgentUsed(agent) // a Hook names it
 	return m, reg
 }
 
@@ -75,6 +77,15 @@ func TestEachCallCountsIntoItsSeries(t *testing.T) {
 				m.SendFinished(agent, "failed", time.Second)
 			},
 			func(m *Metrics) prometheus.Collector { return m.sends.WithLabelValues("kagent/k8s-agent", "accepted") }, 1},
+		{"uncertain deliveries are counted by agent and moment",
+			func(m *Metrics) {
+				m.DeliveryUncertain(agent, ports.UncertainRestart)
+				m.DeliveryUncertain(agent, ports.UncertainTimeout)
+				m.DeliveryUncertain(agent, ports.UncertainTimeout)
+			},
+			func(m *Metrics) prometheus.Collector {
+				return m.uncertain.WithLabelValues("kagent/k8s-agent", "timeout")
+			}, 2},
 		{"retries are counted by agent",
 			func(m *Metrics) { m.RetryScheduled(agent); m.RetryScheduled(agent) },
 			func(m *Metrics) prometheus.Collector { return m.retries.WithLabelValues("kagent/k8s-agent") }, 2},
@@ -232,6 +243,7 @@ func touchEverySeries(m *Metrics) {
 	m.RetryScheduled(agent)
 	m.QueueDepth(agent, 1)
 	m.BreakerState(agent.String(), BreakerClosed)
+	m.DeliveryUncertain(agent, ports.UncertainTimeout)
 	m.StatusWrite("written")
 	m.SourceUp("kubernetes", true)
 	m.SourceRestarted("kubernetes")
@@ -242,11 +254,11 @@ func touchEverySeries(m *Metrics) {
 
 func TestTwoMetricsOnOneRegistryCountIntoTheSameSeries(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	a, err := NewWithRegistry(reg)
+	a, err := NewWithRegistry(reg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewWithRegistry(reg)
+	b, err := NewWithRegistry(reg, Options{})
 	if err != nil {
 		t.Fatalf("a second NewWithRegistry on the same registry: %v", err)
 	}
@@ -263,11 +275,11 @@ func TestTwoMetricsOnOneRegistryCountIntoTheSameSeries(t *testing.T) {
 }
 
 func TestNewReturnsTheProcesssMetrics(t *testing.T) {
-	a, err := New()
+	a, err := New(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New()
+	b, err := New(Options{})
 	if err != nil || a != b {
 		t.Fatalf("New() = %p, %v; want the same metrics as before (%p)", b, err, a)
 	}

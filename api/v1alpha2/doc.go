@@ -1,4 +1,4 @@
-// Package v1alpha2 contains the Hook custom resource, kagent.dev/v1alpha2.
+// Package v1alpha2 contains the Hook and Silence custom resources, kagent.dev/v1alpha2.
 //
 // +kubebuilder:object:generate=true
 // +groupName=kagent.dev

@@ -11,6 +11,33 @@ type HookSpec struct {
 	// +kubebuilder:validation:MaxItems=50
 	// +listType=atomic
 	EventConfigurations []EventConfiguration `json:"eventConfigurations"`
+
+	// Limits bound how many investigations the Hook starts. None by default.
+	// +optional
+	Limits *HookLimits `json:"limits,omitempty"`
+}
+
+// HookLimits bound the investigations of one Hook: a budget per hour and a cooldown per subject.
+type HookLimits struct {
+	// MaxInvestigationsPerHour is the Hook's budget: a token bucket that holds this many
+	// investigations and refills at this rate (10 lets 10 start at once, then one every 6
+	// minutes). An incident that finds it empty starts no investigation and is recorded as
+	// rate-limited. Absent: no budget.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	MaxInvestigationsPerHour *int32 `json:"maxInvestigationsPerHour,omitempty"`
+
+	// Cooldown is how long, after an investigation of a subject (a Deployment, a Node, a Pod)
+	// ends, a new incident of the same subject starts none: a flapping workload is
+	// investigated once per cooldown. A Go duration such as 30m or 1h30m ("d" is not a unit),
+	// at most 168h (7 days). Absent or 0: no cooldown.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') || duration(self) <= duration('168h')",message="cooldown must be at most 168h (7 days)"
+	Cooldown *metav1.Duration `json:"cooldown,omitempty"`
 }
 
 // EventConfiguration maps one event type to an agent and a prompt. Give the agent either as
@@ -42,6 +69,13 @@ type EventConfiguration struct {
 	// +kubebuilder:validation:XValidation:rule="!self.matches('\\\\{\\\\{-?\\\\s*(define|template|block)\\\\b')",message="prompt must not use define, template or block"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('\\\\{\\\\{[^}]*\\\\bcall\\\\b')",message="prompt must not use call"
 	Prompt string `json:"prompt"`
+
+	// Selector picks, by their labels, the resources whose trouble this configuration is about
+	// (the Pod's or the Node's labels, an alert's labels, a plugin event's metadata): a
+	// standard label selector (matchLabels, matchExpressions). Trouble of a resource it does
+	// not match does not exist for this configuration. Absent: every resource.
+	// +optional
+	Selector *LabelSelector `json:"selector,omitempty"`
 }
 
 // AgentReference names a Kagent agent. A Kagent agent is a Kubernetes object: its name is a

@@ -381,8 +381,16 @@ func TestTheChartsArgumentsAreFlagsKhookAccepts(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// So are the metrics certificate and key of metrics.certSecret.
+			certs := t.TempDir()
+			for _, name := range []string{"tls.crt", "tls.key"} {
+				if err := os.WriteFile(filepath.Join(certs, name), []byte("mounted from the Secret"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			for i, a := range args {
-				args[i] = strings.Replace(a, "/etc/khook/sources/", dir+"/", 1)
+				a = strings.Replace(a, "/etc/khook/sources/", dir+"/", 1)
+				args[i] = strings.Replace(a, "=/etc/khook/metrics-certs", "="+certs, 1)
 			}
 			env := func(k string) string {
 				switch {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -247,6 +248,24 @@ func TestKhookRunsFromItsCommandLine(t *testing.T) {
 		`khook_firings_total{event_type="pod-restart"}`:                         2,
 	}, nil)
 
+	// The ops Hook goes: no Hook names the flaky agent any more, so its series go too (Hooks are
+	// tenants', and may name any agent); the other agent's stay.
+	if err := k8s.Delete(ctx, flakyHook); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		got := leader.scrape(t)
+		for series := range got {
+			if strings.Contains(series, `agent="kagent/flaky-agent"`) {
+				return fmt.Errorf("%s is still scraped after the last Hook naming its agent was deleted", series)
+			}
+		}
+		if _, ok := got[`khook_agent_sends_total{agent="kagent/k8s-agent",result="accepted"}`]; !ok {
+			return errors.New("the series of kagent/k8s-agent, which a Hook still names, went too")
+		}
+		return nil
+	})
+
 	// The leader stops; the standby takes over and becomes the serving leader.
 	leader.stop(t)
 	standby.waitFor(t, "/readyz/leader", http.StatusOK)
@@ -274,6 +293,9 @@ func startKhook(t *testing.T, binary, name, kubeconfig, kagentURL string, extra 
 		"--kubeconfig", kubeconfig,
 		"--kagent-url", kagentURL,
 		"--metrics-bind-address", p.metrics,
+		// Plain HTTP, to read /metrics without a token; the secure default is tested on the API
+		// server by test/integration's TestTheMetricsEndpointAnswersOnlyTokensAllowedToGetIt.
+		"--metrics-secure=false",
 		"--health-probe-bind-address", p.probes,
 		"--leader-election-namespace", "default",
 		"--cluster-event-namespaces", "default",

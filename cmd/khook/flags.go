@@ -39,6 +39,8 @@ type config struct {
 	kubeAPIBurst int
 
 	metricsAddr          string
+	metricsSecure        bool
+	metricsCertDir       string
 	probeAddr            string
 	leaderElect          bool
 	leaderElectNamespace string
@@ -129,6 +131,9 @@ func newFlagSet(c *config, getenv func(string) string) (*flag.FlagSet, error) {
 	// The manager.
 	c.metricsAddr, c.probeAddr = ":8080", ":8081"
 	fs.Var((*bindAddress)(&c.metricsAddr), "metrics-bind-address", "`address` (host:port, host optional) of the /metrics endpoint; 0 disables it")
+	fs.BoolVar(&c.metricsSecure, "metrics-secure", true, "serve /metrics over HTTPS, only to a bearer token the API server authenticates and authorises to get /metrics (TokenReview, SubjectAccessReview); false serves plain HTTP to anyone")
+	fs.StringVar(&c.metricsCertDir, "metrics-cert-dir", "", "`directory` holding tls.crt and tls.key for /metrics over HTTPS, read again when they change; without it a self-signed certificate is made at start")
+	countVar(fs, &c.opts.MetricsMaxAgents, "metrics-max-agents", d.MetricsMaxAgents, "`number` of agents with metrics series of their own; the others count under agent=\"other\", and an agent's series go when no Hook names it")
 	fs.Var((*bindAddress)(&c.probeAddr), "health-probe-bind-address", "`address` (host:port, host optional) of /healthz, /readyz and /readyz/leader; 0 disables them")
 	fs.BoolVar(&c.leaderElect, "leader-elect", true, "run only on the replica elected leader; the others stand by")
 	if v := getenv("POD_NAMESPACE"); v != "" {
@@ -184,6 +189,9 @@ func (c config) validate() error {
 	if c.metricsAddr != disabled && c.metricsAddr == c.probeAddr && !strings.HasSuffix(c.metricsAddr, ":0") {
 		errs = append(errs, fmt.Errorf("--metrics-bind-address and --health-probe-bind-address are both %s; give them different ports", c.metricsAddr))
 	}
+	if _, err := app.MetricsServerOptions(c.metricsServing()); err != nil {
+		errs = append(errs, fmt.Errorf("--metrics-cert-dir: %w", err))
+	}
 	if c.kubeAPIBurst > 0 && c.kubeAPIQPS == 0 {
 		errs = append(errs, errors.New("--kube-api-burst has no effect without --kube-api-qps"))
 	}
@@ -196,6 +204,11 @@ func (c config) validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// metricsServing is how the manager serves /metrics.
+func (c config) metricsServing() app.MetricsServing {
+	return app.MetricsServing{BindAddress: c.metricsAddr, Secure: c.metricsSecure, CertDir: c.metricsCertDir}
 }
 
 // burst is the client's burst: as given, or twice the QPS.

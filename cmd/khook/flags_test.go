@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+
+	"github.com/khook-dev/khook/app"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -24,6 +26,12 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	inPod := map[string]string{"POD_NAMESPACE": "kagent"}
+	certDir := t.TempDir()
+	for _, name := range []string{"tls.crt", "tls.key"} {
+		if err := os.WriteFile(filepath.Join(certDir, name), []byte("not checked at parse time"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	with := func(extra map[string]string) map[string]string {
 		env := map[string]string{"POD_NAMESPACE": "kagent"}
 		for k, v := range extra {
@@ -163,6 +171,46 @@ func TestParseFlags(t *testing.T) {
 		{"port 0 picks a free port, for both endpoints at once",
 			[]string{"--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0"}, inPod,
 			func(t *testing.T, c config) { equal(t, c.probeAddr, "127.0.0.1:0") }, ""},
+		{"metrics are served over HTTPS, with authentication and authorisation, by default", nil, inPod,
+			func(t *testing.T, c config) {
+				o, err := app.MetricsServerOptions(c.metricsServing())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !o.SecureServing || o.FilterProvider == nil || o.CertDir != "" {
+					t.Fatalf("metrics options = secure %v, filter %v, cert dir %q; want HTTPS behind the API server's authn/authz, self-signed",
+						o.SecureServing, o.FilterProvider != nil, o.CertDir)
+				}
+			}, ""},
+		{"--metrics-secure=false serves plain HTTP to anyone, as before", []string{"--metrics-secure=false"}, inPod,
+			func(t *testing.T, c config) {
+				o, err := app.MetricsServerOptions(c.metricsServing())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if o.SecureServing || o.FilterProvider != nil {
+					t.Fatalf("metrics options = secure %v, filter %v; want plain HTTP", o.SecureServing, o.FilterProvider != nil)
+				}
+			}, ""},
+		{"a metrics certificate directory with tls.crt and tls.key serves them", []string{"--metrics-cert-dir=" + certDir}, inPod,
+			func(t *testing.T, c config) {
+				o, err := app.MetricsServerOptions(c.metricsServing())
+				if err != nil {
+					t.Fatal(err)
+				}
+				equal(t, o.CertDir, certDir)
+				equal(t, o.CertName, "tls.crt")
+				equal(t, o.KeyName, "tls.key")
+			}, ""},
+		{"a metrics certificate directory without its files is an error, not a silent self-signed certificate",
+			[]string{"--metrics-cert-dir=" + t.TempDir()}, inPod, nil, "--metrics-cert-dir: metrics certificate directory"},
+		{"a metrics certificate directory with plain HTTP is an error, not ignored",
+			[]string{"--metrics-secure=false", "--metrics-cert-dir=" + certDir}, inPod, nil, "--metrics-cert-dir: a metrics certificate directory needs secure serving"},
+		{"100 agents have metrics series of their own by default", nil, inPod,
+			func(t *testing.T, c config) { equal(t, c.opts.MetricsMaxAgents, 100) }, ""},
+		{"the number of agents with series of their own is taken from the flag", []string{"--metrics-max-agents=20"}, inPod,
+			func(t *testing.T, c config) { equal(t, c.opts.MetricsMaxAgents, 20) }, ""},
+		{"no agent with series of its own is an error, not the default", []string{"--metrics-max-agents=0"}, inPod, nil, "-metrics-max-agents"},
 		{"the Lease's namespace is taken from the flag", []string{"--leader-election-namespace=khook-system"}, inPod,
 			func(t *testing.T, c config) { equal(t, c.leaderElectNamespace, "khook-system") }, ""},
 

@@ -16,7 +16,6 @@ import (
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/khook-dev/khook/api/v1alpha2"
 	"github.com/khook-dev/khook/app"
@@ -52,10 +51,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if err := v1alpha2.AddToScheme(scheme); err != nil {
 		return fmt.Errorf("building the scheme: %w", err)
 	}
+	metrics, err := app.MetricsServerOptions(c.metricsServing()) // checked by parseFlags
+	if err != nil {
+		return fmt.Errorf("--metrics-cert-dir: %w", err)
+	}
 	grace := c.opts.ShutdownTimeout + 15*time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
-		Metrics:                       metricsserver.Options{BindAddress: c.metricsAddr},
+		Metrics:                       metrics,
 		HealthProbeBindAddress:        c.probeAddr,
 		LeaderElection:                c.leaderElect,
 		LeaderElectionID:              "khook.kagent.dev",
@@ -86,7 +89,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			return fmt.Errorf("adding readiness check %s: %w", name, err)
 		}
 	}
-	ctrl.Log.Info("starting khook", "kagentURL", c.opts.KagentURL, "userID", c.opts.UserID, "leaderElection", c.leaderElect, "apiServer", cfg.Host)
+	ctrl.Log.Info("starting khook", "kagentURL", c.opts.KagentURL, "userID", c.opts.UserID, "leaderElection", c.leaderElect, "apiServer", cfg.Host,
+		"metricsSecure", c.metricsSecure)
 	return mgr.Start(ctx)
 }
 

@@ -504,8 +504,6 @@ type noMetrics struct{}
 func (noMetrics) SendFinished(hook.AgentRef, string, time.Duration) {}
 
 func (noMetrics) InvestigationFinished(hook.AgentRef, string, time.Duration) {}
-
-func (noMetrics) RetryScheduled(hook.AgentRef) {}
-
-func (noMetrics) QueueDepth(hook.AgentRef, int)           {}
-func (noMetrics) DeliveryUncertain(hook.AgentRef, string) {}
+func (noMetrics) RetryScheduled(hook.AgentRef)                               {}
+func (noMetrics) QueueDepth(hook.AgentRef, int)                              {}
+func (noMetrics) DeliveryUncertain(hook.AgentRef, string)                    {}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/khook-dev/khook/domain/event"
 )
@@ -47,6 +48,15 @@ type Configuration struct {
 	// AgentField is the field of the Hook's spec that named the agent, AgentFieldRef (when
 	// empty) or AgentFieldID; messages about the agent name it.
 	AgentField string
+	// Selector picks, by their labels, the resources whose trouble this configuration is about;
+	// a firing it does not match does not exist for the configuration. The zero Selector (no
+	// selector in the spec) matches every resource.
+	Selector Selector
+	// SelectorError, when set, says why the spec's selector could not be read or would be
+	// refused by Kubernetes: usually an *InvalidSelectorError naming the field below the
+	// selector ("matchExpressions[0].operator"). A configuration with a SelectorError must not
+	// be used: its Selector does not say what the author meant.
+	SelectorError error
 }
 
 // The fields of a Hook's event configuration that name an agent.
@@ -79,7 +89,25 @@ type Hook struct {
 	// AllowedAgentNamespaces is the list of agent namespaces the Hook's namespace allows its
 	// Hooks to call (set by a platform admin, see AgentPolicy); nil when it sets none.
 	AllowedAgentNamespaces *AllowList
+	// Limits bound how many investigations the Hook starts.
+	Limits Limits
 }
+
+// Limits bound the investigations of one Hook (spec.limits). The zero Limits bound nothing.
+type Limits struct {
+	// MaxInvestigationsPerHour is the Hook's budget, a token bucket that holds this many
+	// investigations and refills at this rate per hour; 0 means no budget.
+	MaxInvestigationsPerHour int
+	// Cooldown is how long after an investigation of a subject ends a new incident of the same
+	// subject starts none; 0 means none.
+	Cooldown time.Duration
+}
+
+// The largest values of Limits the Hook resource accepts.
+const (
+	MaxInvestigationsPerHourLimit = 10000
+	MaxCooldown                   = 7 * 24 * time.Hour
+)
 
 // ConfigurationsFor returns the configurations of h for event type t, in spec order.
 func (h Hook) ConfigurationsFor(t event.Type) []Configuration {

@@ -8,4 +8,8 @@
 //     namespaces named as cluster-event namespaces when the index is made (typically the
 //     controller's own namespace), and by no other Hook. Cluster-wide trouble therefore reaches
 //     only the team that runs khook, never every tenant.
+//
+// The index also counts the Hooks that name each agent: Upsert and Remove say which agents came
+// into use and which no Hook names any more, so that what is kept per agent (the metrics' series)
+// lives only as long as some Hook names the agent. Match never looks at those counts.
 package matching

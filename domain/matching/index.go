@@ -40,6 +40,9 @@ type Index struct {
 
 	mu      sync.Mutex // serialises writers
 	lastSet uint64
+	// agents counts, for each agent, the indexed Hooks that name it (a Hook naming it in several
+	// configurations counts once). Only writers use it; a lookup never does.
+	agents map[hook.AgentRef]int
 	// spaces maps each namespace ever indexed (and "" for events without one) to its current
 	// view. The map is replaced only when a namespace first appears; a view is replaced whenever
 	// a Hook of its namespace changes.
@@ -58,7 +61,7 @@ type view struct {
 // NewIndex returns an empty index. Events without a namespace match hooks in
 // clusterEventNamespaces only.
 func NewIndex(clusterEventNamespaces ...string) *Index {
-	x := &Index{cluster: map[string]bool{}}
+	x := &Index{cluster: map[string]bool{}, agents: map[hook.AgentRef]int{}}
 	for _, ns := range clusterEventNamespaces {
 		x.cluster[ns] = true
 	}
@@ -66,20 +69,77 @@ func NewIndex(clusterEventNamespaces ...string) *Index {
 	return x
 }
 
-// Upsert adds h or replaces the hook of the same ref.
-func (x *Index) Upsert(h hook.Hook) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.change(h.Ref, &h)
+// AgentChanges are the agents an Upsert or Remove brought into use (no indexed Hook named them
+// before) or out of use (no indexed Hook names them any more), each in the order of the Hook's
+// configurations. Whoever keeps something per agent (the metrics) keeps it only while it is used.
+type AgentChanges struct {
+	Used, Unused []hook.AgentRef
 }
 
-// Remove drops the hook ref; removing an unknown ref does nothing.
-func (x *Index) Remove(ref hook.Ref) {
+// Upsert adds h or replaces the hook of the same ref, and says which agents that brought into
+// or out of use.
+func (x *Index) Upsert(h hook.Hook) AgentChanges {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if _, ok := x.viewOf(ref.Namespace).hooks[ref.Name]; ok {
-		x.change(ref, nil)
+	before := x.viewOf(h.Ref.Namespace).hooks[h.Ref.Name]
+	x.change(h.Ref, &h)
+	return x.recount(before, h)
+}
+
+// Remove drops the hook ref, and says which agents no Hook names any more; removing an unknown
+// ref does nothing.
+func (x *Index) Remove(ref hook.Ref) AgentChanges {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	before, ok := x.viewOf(ref.Namespace).hooks[ref.Name]
+	if !ok {
+		return AgentChanges{}
 	}
+	x.change(ref, nil)
+	return x.recount(before, hook.Hook{})
+}
+
+// recount moves the agent counts from what before names to what after names. The caller holds
+// x.mu.
+func (x *Index) recount(before, after hook.Hook) AgentChanges {
+	var out AgentChanges
+	was, is := agentsOf(before), agentsOf(after)
+	for _, a := range is {
+		if slices.Contains(was, a) {
+			continue
+		}
+		if x.agents[a]++; x.agents[a] == 1 {
+			out.Used = append(out.Used, a)
+		}
+	}
+	for _, a := range was {
+		if slices.Contains(is, a) {
+			continue
+		}
+		if x.agents[a]--; x.agents[a] <= 0 {
+			delete(x.agents, a)
+			out.Unused = append(out.Unused, a)
+		}
+	}
+	return out
+}
+
+// agentsOf lists the distinct agents h names, in the order of its configurations.
+func agentsOf(h hook.Hook) []hook.AgentRef {
+	var out []hook.AgentRef
+	for _, c := range h.Configurations {
+		if !slices.Contains(out, c.Agent) {
+			out = append(out, c.Agent)
+		}
+	}
+	return out
+}
+
+// AgentsInUse is how many distinct agents the indexed Hooks name.
+func (x *Index) AgentsInUse() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.agents)
 }
 
 // change publishes a new view of ref's namespace in which ref is h (or gone when h is nil), and

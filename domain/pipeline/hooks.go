@@ -14,6 +14,7 @@ import (
 	"github.com/khook-dev/khook/domain/hook"
 	"github.com/khook-dev/khook/domain/incident"
 	"github.com/khook-dev/khook/domain/investigation"
+	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/status"
 	"github.com/khook-dev/khook/ports"
 )
@@ -75,7 +76,7 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 		usable.Configurations = append(usable.Configurations, c)
 	}
 	previous, known := p.deps.Index.Get(h.Ref)
-	p.deps.Index.Upsert(usable)
+	p.agentsChanged(p.deps.Index.Upsert(usable))
 	p.delivery.Configure(h.Ref, delivery.Assignment{Active: usable.Configurations, Held: held})
 	cond := status.Accepted(problems)
 	p.mu.Lock()
@@ -281,7 +282,7 @@ func (p *Pipeline) RemoveHook(ref hook.Ref) {
 }
 
 func (p *Pipeline) removeHook(ref hook.Ref) {
-	p.deps.Index.Remove(ref)
+	p.agentsChanged(p.deps.Index.Remove(ref))
 	p.deps.Metrics.FiringEntries(-p.deps.Store.Drop(ref))
 	p.delivery.Drop(ref)
 	p.incidents.Drop(ref)
@@ -298,6 +299,17 @@ func (p *Pipeline) removeHook(ref hook.Ref) {
 	delete(p.told, ref)
 	delete(p.backoff, ref)
 	p.mu.Unlock()
+}
+
+// agentsChanged tells the metrics which agents a Hook change brought into or out of use: they
+// keep series only for agents some Hook names.
+func (p *Pipeline) agentsChanged(c matching.AgentChanges) {
+	for _, a := range c.Used {
+		p.deps.Metrics.AgentUsed(a)
+	}
+	for _, a := range c.Unused {
+		p.deps.Metrics.AgentUnused(a)
+	}
 }
 
 func (p *Pipeline) knownList() string {

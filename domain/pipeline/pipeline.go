@@ -335,3 +335,5 @@ func (noMetrics) InvestigationFinished(hook.AgentRef, string, time.Duration) {}
 func (noMetrics) RetryScheduled(hook.AgentRef)                               {}
 func (noMetrics) QueueDepth(hook.AgentRef, int)                              {}
 func (noMetrics) DeliveryUncertain(hook.AgentRef, string)                    {}
+func (noMetrics) AgentUsed(hook.AgentRef)                                    {}
+func (noMetrics) AgentUnused(hook.AgentRef)                                  {}

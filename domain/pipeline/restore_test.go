@@ -47,6 +47,8 @@ func (noMetrics) InvestigationFinished(hook.AgentRef, string, time.Duration) {}
 func (noMetrics) RetryScheduled(hook.AgentRef)                               {}
 func (noMetrics) QueueDepth(hook.AgentRef, int)                              {}
 func (noMetrics) DeliveryUncertain(hook.AgentRef, string)                    {}
+func (noMetrics) AgentUsed(hook.AgentRef)                                    {}
+func (noMetrics) AgentUnused(hook.AgentRef)                                  {}
 
 // The reconciler and the start-up LoadAll may load the same Hook at once, each restoring it from
 // its status and then upserting it. Whatever the interleaving, the saved ledger must win: an

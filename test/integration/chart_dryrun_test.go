@@ -77,9 +77,10 @@ func TestTheChartWithEveryOptionIsAcceptedByTheAPIServer(t *testing.T) {
 		})
 	}
 	slices.Sort(kinds)
-	// Two ConfigMaps (dashboards, event sources), two Services (metrics, Alertmanager webhook),
-	// the webhook's token Secret and NetworkPolicy, and the agent policy's admission policy.
-	want := []string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget",
+	// Two ClusterRoles (khook's, the metrics reader), two ConfigMaps (dashboards, event sources),
+	// two Services (metrics, Alertmanager webhook), the webhook's token Secret and NetworkPolicy,
+	// and the agent policy's admission policy.
+	want := []string{"ClusterRole", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget",
 		"Role", "RoleBinding", "Secret", "Service", "Service", "ServiceAccount", "ServiceMonitor", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 	if !slices.Equal(kinds, want) {
 		t.Errorf("with every option on the chart renders %v, want %v", kinds, want)

@@ -13,7 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
@@ -80,6 +82,25 @@ func find(objs []*unstructured.Unstructured, kind string) *unstructured.Unstruct
 	return nil
 }
 
+// grants says whether ClusterRole name has a rule allowing verb on resource of group.
+func grants(t *testing.T, objs []*unstructured.Unstructured, name, group, resource, verb string) bool {
+	t.Helper()
+	role := findNamed(objs, "ClusterRole", name)
+	if role == nil {
+		t.Fatalf("no ClusterRole %s", name)
+	}
+	var r rbacv1.ClusterRole
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(role.Object, &r); err != nil {
+		t.Fatal(err)
+	}
+	for _, rule := range r.Rules {
+		if slices.Contains(rule.APIGroups, group) && slices.Contains(rule.Resources, resource) && slices.Contains(rule.Verbs, verb) {
+			return true
+		}
+	}
+	return false
+}
+
 func containerArgs(t *testing.T, objs []*unstructured.Unstructured) []string {
 	t.Helper()
 	d := find(objs, "Deployment")
@@ -107,6 +128,7 @@ func TestTheChartRefusesWhatItCannotRun(t *testing.T) {
 		{"no sends at once to an agent fails", []string{"delivery.maxSendsPerAgent=0"}, "/delivery/maxSendsPerAgent"},
 		{"a delivery guarantee khook does not know fails", []string{"delivery.guarantee=exactly-once"}, "/delivery/guarantee"},
 		{"a negative QPS fails", []string{"kubeApi.qps=-1"}, "/kubeApi/qps"},
+		{"no agent with metrics series of its own fails", []string{"metrics.maxAgents=0"}, "/metrics/maxAgents"},
 		{"leader election off with two replicas fails, saying why", []string{"replicaCount=2", "leaderElection.enabled=false"}, "keep leader election on"},
 		{"a burst without a QPS fails, saying why", []string{"kubeApi.burst=10"}, "kubeApi.burst is set but kubeApi.qps is 0"},
 		{"a ServiceMonitor without the metrics Service fails, saying why", []string{"metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"}, "needs metrics.service.enabled"},
@@ -189,6 +211,66 @@ func TestTheChartRendersWhatTheValuesAskFor(t *testing.T) {
 				var dash map[string]any
 				if err := json.Unmarshal([]byte(data["khook.json"]), &dash); err != nil || dash["uid"] != "khook-overview" {
 					t.Errorf("khook.json in the ConfigMap: %v (uid %v)", err, dash["uid"])
+				}
+			}},
+		{"by default /metrics is served over HTTPS to tokens allowed to get it, and agents beyond 100 count as other", nil, func(t *testing.T, objs []*unstructured.Unstructured) {
+			args := containerArgs(t, objs)
+			if !slices.Contains(args, "--metrics-secure=true") || !slices.Contains(args, "--metrics-max-agents=100") ||
+				slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--metrics-cert-dir") }) {
+				t.Errorf("args = %v", args)
+			}
+			if !grants(t, objs, "khook", "authentication.k8s.io", "tokenreviews", "create") ||
+				!grants(t, objs, "khook", "authorization.k8s.io", "subjectaccessreviews", "create") {
+				t.Error("khook's ClusterRole may not review tokens and access: every scrape would fail")
+			}
+			reader := findNamed(objs, "ClusterRole", "khook-metrics-reader")
+			if reader == nil {
+				t.Fatalf("no ClusterRole khook-metrics-reader among %v", kindsOf(objs))
+			}
+			rules, _, _ := unstructured.NestedSlice(reader.Object, "rules")
+			if fmt.Sprint(rules) != "[map[nonResourceURLs:[/metrics] verbs:[get]]]" {
+				t.Errorf("khook-metrics-reader rules = %v, want get on /metrics only", rules)
+			}
+		}},
+		{"metrics.secure=false serves plain HTTP and grants no reviews", []string{"metrics.secure=false", "metrics.serviceMonitor.enabled=true"}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			if args := containerArgs(t, objs); !slices.Contains(args, "--metrics-secure=false") {
+				t.Errorf("args = %v", args)
+			}
+			if grants(t, objs, "khook", "authentication.k8s.io", "tokenreviews", "create") || findNamed(objs, "ClusterRole", "khook-metrics-reader") != nil {
+				t.Error("plain HTTP metrics still grant token reviews or ship a reader role")
+			}
+			endpoints, _, _ := unstructured.NestedSlice(find(objs, "ServiceMonitor").Object, "spec", "endpoints")
+			if _, ok := endpoints[0].(map[string]any)["scheme"]; ok {
+				t.Errorf("the ServiceMonitor of plain HTTP metrics sets a scheme: %v", endpoints[0])
+			}
+		}},
+		{"the ServiceMonitor of secure metrics scrapes over HTTPS with Prometheus's token", []string{"metrics.serviceMonitor.enabled=true"}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			endpoints, _, _ := unstructured.NestedSlice(find(objs, "ServiceMonitor").Object, "spec", "endpoints")
+			e := endpoints[0].(map[string]any)
+			skip, _, _ := unstructured.NestedBool(e, "tlsConfig", "insecureSkipVerify")
+			if e["scheme"] != "https" || e["bearerTokenFile"] != "/var/run/secrets/kubernetes.io/serviceaccount/token" || !skip {
+				t.Errorf("endpoint = %v, want https with the service-account token, skipping verification of the self-signed certificate", e)
+			}
+		}},
+		{"a certificate Secret is mounted and served, and the ServiceMonitor verifies it with the CA given",
+			[]string{"metrics.certSecret=khook-metrics-tls", "metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.tlsConfig.serverName=khook-metrics.kagent.svc",
+				"metrics.serviceMonitor.tlsConfig.ca.secret.name=khook-metrics-tls", "metrics.serviceMonitor.tlsConfig.ca.secret.key=ca.crt"},
+			func(t *testing.T, objs []*unstructured.Unstructured) {
+				if args := containerArgs(t, objs); !slices.Contains(args, "--metrics-cert-dir=/etc/khook/metrics-certs") {
+					t.Errorf("args = %v", args)
+				}
+				volumes, _, _ := unstructured.NestedSlice(find(objs, "Deployment").Object, "spec", "template", "spec", "volumes")
+				if !strings.Contains(fmt.Sprint(volumes), "secretName:khook-metrics-tls") {
+					t.Errorf("volumes = %v", volumes)
+				}
+				containers, _, _ := unstructured.NestedSlice(find(objs, "Deployment").Object, "spec", "template", "spec", "containers")
+				if mounts, _, _ := unstructured.NestedSlice(containers[0].(map[string]any), "volumeMounts"); !strings.Contains(fmt.Sprint(mounts), "mountPath:/etc/khook/metrics-certs") {
+					t.Errorf("volumeMounts = %v", mounts)
+				}
+				endpoints, _, _ := unstructured.NestedSlice(find(objs, "ServiceMonitor").Object, "spec", "endpoints")
+				tls, _, _ := unstructured.NestedMap(endpoints[0].(map[string]any), "tlsConfig")
+				if _, skip := tls["insecureSkipVerify"]; skip || tls["serverName"] != "khook-metrics.kagent.svc" {
+					t.Errorf("tlsConfig = %v, want the given one in place of insecureSkipVerify", tls)
 				}
 			}},
 		{"the ServiceMonitor scrapes the metrics Service's port", []string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prom"}, func(t *testing.T, objs []*unstructured.Unstructured) {
