@@ -15,7 +15,7 @@ import (
 // has as many open investigations as it may, or one of its agents as many deliveries waiting.
 // It is asked while the incident opens; open counts the Hook's open investigations.
 func (p *Pipeline) backlogged(t matching.Target, open int) incident.Suppression {
-	b := p.opts.Backlog
+	b := p.opts.Investigations
 	if open >= b.MaxOpenPerHook {
 		return incident.Suppression{Reason: incident.Backlog,
 			Message: fmt.Sprintf("hook %s has %d investigations open, the most it may have", t.Hook, open)}
@@ -49,7 +49,7 @@ func (p *Pipeline) mayRecord(ref hook.Ref) bool {
 	defer p.mu.Unlock()
 	b := p.records[ref]
 	if b == nil {
-		n := p.opts.Backlog.SuppressedPerMinute
+		n := p.opts.Investigations.SuppressedPerMinute
 		b = &bucket{capacity: float64(n), tokens: float64(n), perSecond: float64(n) / 60, at: p.deps.Clock.Now()}
 		p.records[ref] = b
 	}

@@ -41,7 +41,7 @@ func (p *Pipeline) writeInvestigation(ctx context.Context, h hook.Hook, k incide
 		}
 		return nil
 	case errors.Is(err, ports.ErrHookGone):
-		intents.Failed(p.deps.Clock.Now().Add(p.opts.Backlog.Retention)) // the Hook's removal drops them
+		intents.Failed(p.deps.Clock.Now().Add(p.opts.Investigations.Retention)) // the Hook's removal drops them
 		return nil
 	case errors.Is(err, ports.ErrConflict):
 		intents.Failed(p.deps.Clock.Now())
@@ -123,7 +123,7 @@ func (p *Pipeline) retain(ctx context.Context) {
 		for name, at := range m {
 			done = append(done, investigation.Done{Name: name, EndedAt: at})
 		}
-		for _, name := range investigation.Expired(done, now, p.opts.Backlog.Retention, p.opts.Backlog.Kept) {
+		for _, name := range investigation.Expired(done, now, p.opts.Investigations.Retention, p.opts.Investigations.Kept) {
 			gone = append(gone, doomed{ref, name})
 		}
 	}

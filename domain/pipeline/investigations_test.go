@@ -116,7 +116,7 @@ func TestADeposedLeadersLateWriteIsTakenOverNotOverwritten(t *testing.T) {
 
 func TestFinishedInvestigationsAreRemovedAfterTheRetentionAndBeyondTheNewestKept(t *testing.T) {
 	h := newHook("apps", "one", onRestart(agentA, "x"))
-	f := newFixture(t, pipeline.Options{Backlog: pipeline.Backlog{Retention: 24 * time.Hour, Kept: 3}}, h)
+	f := newFixture(t, pipeline.Options{Investigations: pipeline.InvestigationLimits{Retention: 24 * time.Hour, Kept: 3}}, h)
 	for i := range 5 {
 		e := restart
 		e.ResourceName = fmt.Sprintf("web-%d", i)
@@ -144,7 +144,7 @@ func TestFinishedInvestigationsAreRemovedAfterTheRetentionAndBeyondTheNewestKept
 
 func TestAStormOfDistinctTroublePastTheBacklogIsSuppressedAndCountedNotQueued(t *testing.T) {
 	h := newHook("apps", "one", onRestart(agentA, "x"))
-	f := newFixture(t, pipeline.Options{Backlog: pipeline.Backlog{MaxOpenPerHook: 10, SuppressedPerMinute: 5},
+	f := newFixture(t, pipeline.Options{Investigations: pipeline.InvestigationLimits{MaxOpenPerHook: 10, SuppressedPerMinute: 5},
 		Delivery: delivery.Options{MaxSendsPerAgent: 1, MaxInvestigationsPerAgent: 1}}, h)
 	f.agent.OnSend = func(_ context.Context, req ports.AgentRequest, _ int) (ports.Task, error) {
 		return ports.Task{ID: "t-" + req.MessageID, State: ports.TaskWorking}, nil

@@ -50,52 +50,8 @@ type Options struct {
 	// namespace sets (hook.Hook.AllowedAgentNamespaces); a configuration calling another agent is
 	// reported on the Hook's status. The zero value leaves it to the namespaces' lists.
 	AgentPolicy hook.AgentPolicy
-	// Backlog bounds the investigations waiting or at work, and what is kept of finished ones.
-	Backlog Backlog
-}
-
-// Backlog bounds what a storm of distinct trouble may make khook hold: past MaxOpenPerHook
-// open investigations on one Hook, or MaxWaitingPerAgent deliveries waiting for one agent, a new
-// incident starts no investigation: it is recorded as suppressed (reason backlog) and counted,
-// not queued for days. Finished investigations are removed after Retention, and beyond the
-// newest Kept of each Hook.
-type Backlog struct {
-	MaxOpenPerHook     int
-	MaxWaitingPerAgent int
-	Retention          time.Duration
-	Kept               int
-	// SuppressedPerMinute bounds how many suppressed investigations of one Hook are written as
-	// objects a minute (a burst of as many); beyond it they are only counted.
-	SuppressedPerMinute int
-}
-
-// Defaults of Backlog.
-const (
-	DefaultMaxOpenPerHook      = 1000
-	DefaultMaxWaitingPerAgent  = 1000
-	DefaultRetention           = 7 * 24 * time.Hour
-	DefaultKept                = 500
-	DefaultSuppressedPerMinute = 60
-)
-
-// WithDefaults returns b with every zero field set to its default.
-func (b Backlog) WithDefaults() Backlog {
-	if b.MaxOpenPerHook <= 0 {
-		b.MaxOpenPerHook = DefaultMaxOpenPerHook
-	}
-	if b.MaxWaitingPerAgent <= 0 {
-		b.MaxWaitingPerAgent = DefaultMaxWaitingPerAgent
-	}
-	if b.Retention <= 0 {
-		b.Retention = DefaultRetention
-	}
-	if b.Kept <= 0 {
-		b.Kept = DefaultKept
-	}
-	if b.SuppressedPerMinute <= 0 {
-		b.SuppressedPerMinute = DefaultSuppressedPerMinute
-	}
-	return b
+	// Investigations bound the investigations open or waiting, and what is kept of finished ones.
+	Investigations InvestigationLimits
 }
 
 // Pipeline runs the use case: match an event to Hooks, deduplicate it, gather each Hook's
@@ -141,7 +97,10 @@ func New(deps Dependencies, opts Options) (*Pipeline, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	opts.Backlog = opts.Backlog.WithDefaults()
+	if err := opts.Investigations.Validate(); err != nil {
+		return nil, fmt.Errorf("pipeline: Options.Investigations: %w", err)
+	}
+	opts.Investigations = opts.Investigations.WithDefaults()
 	p := &Pipeline{
 		deps: deps, opts: opts, known: map[event.Type]bool{}, incidents: incident.NewRegistry(),
 		dirty: map[hook.Ref]bool{}, pending: map[hook.Ref]map[incident.Key]bool{}, versions: map[hook.Ref]map[string]string{},

@@ -40,7 +40,7 @@ func (l Limits) WithDefaults() Limits {
 // Notified says, for an event key, the investigation it belongs to and when its agents were
 // told: NotifiedAt once every agent had accepted, LastNotifiedAt when one last did.
 type Notified struct {
-	Investigation                string
+	Investigation              string
 	NotifiedAt, LastNotifiedAt time.Time
 }
 

@@ -87,15 +87,26 @@ func TestAnEventReachesTheAgentOnceAndIsRecordedOnTheHook(t *testing.T) {
 		t.Fatalf("agent received %+v\nwant text %q from tester@khook.dev over A2A 1.0", got, want)
 	}
 	eventually(t, 10*time.Second, func() error {
-		a, d, err := deliveryOf(t, ns, "restarts", "web-1", "kagent/k8s-agent")
+		inv, d, err := deliveryOf(t, ns, "restarts", "web-1", "kagent/k8s-agent")
 		if err != nil {
 			return err
 		}
-		if a.EventType != "pod-restart" || a.Status != v1alpha2.EventFiring || a.NotifiedAt == nil || a.Event == nil || a.Event.Reason != "BackOff" {
-			return fmt.Errorf("active event = %+v", a)
+		if inv.Spec.EventType != "pod-restart" || inv.Spec.Subject.Kind != "Pod" || inv.Spec.Event == nil || inv.Spec.Event.Reason != "BackOff" ||
+			inv.Status.Phase != "completed" || inv.Status.Agents != "kagent/k8s-agent" || !strings.HasPrefix(inv.Status.Summary, "echo: Pod web-1") ||
+			len(inv.OwnerReferences) != 1 || inv.OwnerReferences[0].Kind != "Hook" {
+			return fmt.Errorf("investigation = %+v", inv)
 		}
 		if d.State != "completed" || d.TaskID != got.TaskID || d.MessageID != got.MessageID || !strings.HasPrefix(d.Summary, "echo: Pod web-1") {
 			return fmt.Errorf("delivery = %+v", d)
+		}
+		var a v1alpha2.ActiveEvent
+		for _, e := range hookStatus(t, ns, "restarts").ActiveEvents {
+			if e.ResourceName == "web-1" {
+				a = e
+			}
+		}
+		if a.EventType != "pod-restart" || a.Status != v1alpha2.EventFiring || a.NotifiedAt == nil || a.Investigation != inv.Name {
+			return fmt.Errorf("the Hook's status summary = %+v, want the firing naming its investigation", a)
 		}
 		return nil
 	})
