@@ -35,7 +35,9 @@ func (r *registry) UpsertHook(_ context.Context, h hook.Hook) ports.Condition {
 	r.hooks[h.Ref] = h
 	return ports.Condition{Type: "Accepted", Status: true, Reason: "Accepted"}
 }
-func (r *registry) RestoreHook(hook.Hook, []ports.ActiveEvent, []ports.Investigation) bool { return false }
+func (r *registry) RestoreHook(hook.Hook, []ports.ActiveEvent, []ports.Investigation) bool {
+	return false
+}
 func (r *registry) RemoveHook(ref hook.Ref) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

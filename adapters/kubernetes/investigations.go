@@ -184,7 +184,7 @@ func fromInvestigation(obj *v1alpha2.Investigation) ports.Investigation {
 		Name: obj.Name, Hook: hook.Ref{Namespace: obj.Namespace, Name: obj.Spec.Hook.Name}, HookUID: obj.Spec.Hook.UID,
 		EventType: obj.Spec.EventType, GroupBy: obj.Spec.GroupBy, StartedAt: obj.Spec.StartedAt.UTC(), Event: fromAPISnapshot(obj.Spec.Event),
 		Subject: ports.Subject{Kind: obj.Spec.Subject.Kind, Namespace: obj.Spec.Subject.Namespace, Name: obj.Spec.Subject.Name, Fingerprint: obj.Spec.Subject.Fingerprint},
-		Phase: string(obj.Status.Phase), Reason: obj.Status.Reason, Message: obj.Status.Message, Members: obj.Status.Members,
+		Phase:   string(obj.Status.Phase), Reason: obj.Status.Reason, Message: obj.Status.Message, Members: obj.Status.Members,
 		MemberCount: int(obj.Status.MemberCount), LastSeen: timeOf(obj.Status.LastSeen), ResolvedAt: timeOf(obj.Status.ResolvedAt),
 		ResolvedReason: string(obj.Status.ResolvedReason), Version: obj.ResourceVersion,
 	}

@@ -165,6 +165,13 @@ func (p *Pipeline) writeFailed(ref hook.Ref) time.Time {
 	return wait.until
 }
 
+// forgetBackoffs lets every Hook's writes go at once (the final write at shutdown).
+func (p *Pipeline) forgetBackoffs() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.backoff)
+}
+
 // Defaults of the per-Hook write backoff.
 const (
 	DefaultStatusRetryInitial = time.Second

@@ -152,3 +152,26 @@ func TestRunStopsSendingAtShutdownAndWritesTheFinalStatus(t *testing.T) {
 		t.Fatalf("investigation %+v, want the firing recorded and its delivery pending for the next leader", inv)
 	}
 }
+
+func TestRunWritesAtShutdownWhatAHookBackingOffStillHasToWrite(t *testing.T) {
+	f := newFixture(t, pipeline.Options{StatusRetryInitial: time.Hour, StatusRetryMax: time.Hour}, newHook("apps", "one", onRestart(agentA, "x")))
+	ref := hook.Ref{Namespace: "apps", Name: "one"}
+	var mu sync.Mutex
+	failures := 0
+	f.inv.Fail = func(ports.Investigation) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures == 0 {
+			failures++
+			return context.Canceled // as when shutdown cancels a write under way
+		}
+		return nil
+	}
+	stop := f.run(t)
+	f.handle(restart)
+	f.until(t, 100*time.Millisecond, "the failed write", func() bool { mu.Lock(); defer mu.Unlock(); return failures > 0 })
+	stop() // the Hook's backoff of an hour is not over
+	if inv := f.investigation(t, ref, restart.ResourceName); len(inv.Deliveries) != 1 {
+		t.Fatalf("investigation %+v, want it written at shutdown with its delivery, backoff or not", inv)
+	}
+}
