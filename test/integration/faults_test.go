@@ -289,6 +289,11 @@ func (rc *requestCounter) statusWrites(ns, name string) (patches, updates int) {
 	return rc.get(http.MethodPatch + " " + path), rc.get(http.MethodPut + " " + path)
 }
 
+// investigationWrites counts the writes of Investigation name's status.
+func (rc *requestCounter) investigationWrites(ns, name string) int {
+	return rc.get(http.MethodPut + " " + fmt.Sprintf("/apis/kagent.dev/v1alpha2/namespaces/%s/investigations/%s/status", ns, name))
+}
+
 // The lists an informer makes of each type khook watches.
 const (
 	listEvents = "LIST /apis/events.k8s.io/v1/events"
@@ -361,14 +366,18 @@ func TestAnAPIServerRestartLosesNoEventAndRepeatsNone(t *testing.T) {
 		create(t, backOffEvent(ns, fmt.Sprintf("web-racing-%d", i)))
 	}
 
+	held, err := investigationOf(t, ns, "held", "db-held")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var during time.Time
 	fe.restartAPIServer(t, func() {
 		during = time.Now()
-		writes, _ := requests.statusWrites(ns, "held")
-		close(hold) // the investigation ends while khook cannot write its status
+		writes := requests.investigationWrites(ns, held.Name)
+		close(hold) // the investigation ends while khook cannot write it
 		// khook learns it by polling the agent, and tries to write it: the write fails.
 		eventually(t, 30*time.Second, func() error {
-			if n, _ := requests.statusWrites(ns, "held"); n == writes {
+			if n := requests.investigationWrites(ns, held.Name); n == writes {
 				return fmt.Errorf("khook has not tried to write the held investigation's end yet")
 			}
 			return nil

@@ -340,10 +340,14 @@ func deliveryOf(t testing.TB, ns, name, pod, agent string) (v1alpha2.Investigati
 	return inv, v1alpha2.Delivery{}, fmt.Errorf("%s has no delivery to %s: %+v", pod, agent, inv.Status.Deliveries)
 }
 
-// investigationOf returns the newest investigation of Hook name about pod, read from the API
-// server.
+// investigationOf returns the newest investigation of Hook name (as it is now: a Hook deleted
+// and created again is another) about pod, read from the API server.
 func investigationOf(t testing.TB, ns, name, pod string) (v1alpha2.Investigation, error) {
 	t.Helper()
+	var h v1alpha2.Hook
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &h); err != nil {
+		return v1alpha2.Investigation{}, err
+	}
 	var list v1alpha2.InvestigationList
 	if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
 		return v1alpha2.Investigation{}, err
@@ -351,10 +355,11 @@ func investigationOf(t testing.TB, ns, name, pod string) (v1alpha2.Investigation
 	var newest *v1alpha2.Investigation
 	for i := range list.Items {
 		inv := &list.Items[i]
-		if inv.Spec.Hook.Name != name || inv.Spec.Subject.Name != pod {
+		if inv.Spec.Hook.UID != string(h.UID) || inv.Spec.Subject.Name != pod {
 			continue
 		}
-		if newest == nil || inv.Spec.StartedAt.After(newest.Spec.StartedAt.Time) {
+		if newest == nil || inv.Spec.StartedAt.After(newest.Spec.StartedAt.Time) ||
+			inv.Spec.StartedAt.Equal(&newest.Spec.StartedAt) && inv.CreationTimestamp.After(newest.CreationTimestamp.Time) {
 			newest = inv
 		}
 	}
