@@ -39,9 +39,10 @@ type StatusWriter struct {
 var _ ports.HookStatusWriter = (*StatusWriter)(nil)
 
 // WriteActivity replaces status.activeEvents, omittedEvents, firingEvents and investigations,
-// unless they are unchanged (a status the previous release wrote, with its ledger, is replaced by
-// the summary once RestoreHook has moved the ledger to investigations). khook owns these fields, so it merge-patches them without a resource version: no
-// conflict with whoever writes the rest of the status (or the spec), no read-modify-write loop.
+// unless they are unchanged (a status the previous release wrote, with its ledger, is replaced
+// by the summary once RestoreHook has moved the ledger to investigations). khook owns these
+// fields, so it merge-patches them without a resource version: no conflict with whoever writes
+// the rest of the status (or the spec), no read-modify-write loop.
 func (w *StatusWriter) WriteActivity(ctx context.Context, ref hook.Ref, activity ports.HookActivity) error {
 	var h v1alpha2.Hook
 	if err := w.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &h); err != nil {
