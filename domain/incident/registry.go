@@ -52,20 +52,19 @@ type Incident struct {
 	Suppressed Suppression
 	Unrecorded bool
 
-	firing map[event.Key]bool // its members firing now, by key: true
+	firing int // its members firing now (each member's state is in hookIncidents.byMember)
 }
 
 // Open reports whether the incident is still firing.
 func (in *Incident) Open() bool { return !in.Resolved }
 
 // Firing counts its members firing now.
-func (in *Incident) Firing() int { return len(in.firing) }
+func (in *Incident) Firing() int { return in.firing }
 
 // clone returns a copy the caller may keep.
 func (in *Incident) clone() Incident {
 	c := *in
 	c.Members = slices.Clone(in.Members)
-	c.firing = nil
 	return c
 }
 
@@ -78,7 +77,7 @@ type Registry struct {
 // hookIncidents is one Hook's incidents, by key, and the incident each member belongs to.
 type hookIncidents struct {
 	byKey    map[Key]*Incident
-	byMember map[event.Key]*Incident
+	byMember map[event.Key]member
 	// live holds the incidents not suppressed: what a Hook's status walks, however many
 	// suppressed ones a storm left.
 	live         map[Key]*Incident
@@ -89,10 +88,18 @@ type hookIncidents struct {
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry { return &Registry{hooks: map[hook.Ref]*hookIncidents{}} }
 
+// member is what a Hook knows of one member: its incident, and whether it fires now. Kept per
+// member rather than per incident, so that an incident of one member (most of them) costs no
+// set of its own.
+type member struct {
+	incident *Incident
+	firing   bool
+}
+
 func (r *Registry) of(ref hook.Ref) *hookIncidents {
 	h := r.hooks[ref]
 	if h == nil {
-		h = &hookIncidents{byKey: map[Key]*Incident{}, byMember: map[event.Key]*Incident{}, live: map[Key]*Incident{}, suppressedBy: map[string]int{}}
+		h = &hookIncidents{byKey: map[Key]*Incident{}, byMember: map[event.Key]member{}, live: map[Key]*Incident{}, suppressedBy: map[string]int{}}
 		r.hooks[ref] = h
 	}
 	return h
@@ -108,11 +115,11 @@ type Opening struct {
 	Partial bool
 }
 
-// Fire records that member, whose latest occurrence is e, started firing at firstSeen as part of
+// Fire records that member m, whose latest occurrence is e, started firing at firstSeen as part of
 // incident k of Hook ref. When k has no open incident, one is opened (replacing a resolved one of
 // the same key, whose investigation is over), and opened is true; otherwise the member joins the
 // open one. It returns a copy of the incident.
-func (r *Registry) Fire(ref hook.Ref, k Key, member event.Key, e event.Event, firstSeen time.Time, how Opening) (inc Incident, opened bool) {
+func (r *Registry) Fire(ref hook.Ref, k Key, m event.Key, e event.Event, firstSeen time.Time, how Opening) (inc Incident, opened bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	h := r.of(ref)
@@ -121,7 +128,7 @@ func (r *Registry) Fire(ref hook.Ref, k Key, member event.Key, e event.Event, fi
 		if cur != nil {
 			h.forget(cur)
 		}
-		cur = &Incident{Key: k, StartedAt: firstSeen, First: e, Partial: how.Partial, firing: map[event.Key]bool{}}
+		cur = &Incident{Key: k, StartedAt: firstSeen, First: e, Partial: how.Partial}
 		if how.Suppress != nil {
 			cur.Suppressed = how.Suppress(h.open)
 		}
@@ -131,48 +138,55 @@ func (r *Registry) Fire(ref hook.Ref, k Key, member event.Key, e event.Event, fi
 		h.add(cur)
 		opened = true
 	}
-	if old := h.member(member); old != nil && old != cur {
-		delete(old.firing, member) // it moved: another subject's incident now (its Hook changed its grouping)
+	was, known := h.member(m)
+	if known && was.incident != cur && was.firing {
+		was.incident.firing-- // it moved: another subject's incident now (its Hook changed its grouping)
 	}
-	h.byMember[member] = cur
-	if !slices.Contains(cur.Members, member) {
+	if !known || was.incident != cur {
 		if len(cur.Members) < MaxMembers {
-			cur.Members = append(cur.Members, member)
+			cur.Members = append(cur.Members, m)
 		}
 		cur.MemberCount++
 	}
-	cur.firing[member] = true
+	if !known || was.incident != cur || !was.firing {
+		cur.firing++
+	}
+	h.byMember[m] = member{incident: cur, firing: true}
 	cur.LastSeen = maxTime(cur.LastSeen, firstSeen)
 	return cur.clone(), opened
 }
 
-// Seen records a sighting of a firing member at at (its incident's LastSeen).
-func (r *Registry) Seen(ref hook.Ref, member event.Key, at time.Time) {
+// Seen records a sighting of a firing member, key, at at (its incident's LastSeen).
+func (r *Registry) Seen(ref hook.Ref, key event.Key, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if h := r.hooks[ref]; h != nil {
-		if cur := h.member(member); cur != nil {
-			cur.LastSeen = maxTime(cur.LastSeen, at)
+		if m, ok := h.member(key); ok {
+			m.incident.LastSeen = maxTime(m.incident.LastSeen, at)
 		}
 	}
 }
 
-// Resolve records that member stopped firing at at, for why. When it was the last member of its
-// incident still firing, the incident resolves and closed is true. ok is false when the member
-// belongs to no incident of the Hook.
-func (r *Registry) Resolve(ref hook.Ref, member event.Key, why event.Resolution, at time.Time) (inc Incident, closed, ok bool) {
+// Resolve records that member key stopped firing at at, for why. When it was the last member of
+// its incident still firing, the incident resolves and closed is true. ok is false when the
+// member belongs to no incident of the Hook.
+func (r *Registry) Resolve(ref hook.Ref, key event.Key, why event.Resolution, at time.Time) (inc Incident, closed, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	h := r.hooks[ref]
 	if h == nil {
 		return Incident{}, false, false
 	}
-	cur := h.member(member)
-	if cur == nil {
+	m, known := h.member(key)
+	if !known {
 		return Incident{}, false, false
 	}
-	delete(cur.firing, member)
-	if len(cur.firing) == 0 && !cur.Resolved {
+	cur := m.incident
+	if m.firing {
+		cur.firing--
+		h.byMember[key] = member{incident: cur}
+	}
+	if cur.firing == 0 && !cur.Resolved {
 		cur.Resolved, cur.ResolvedAt, cur.Resolution = true, at, why
 		if cur.Suppressed.Reason == "" && h.live[cur.Key] == cur {
 			h.open--
@@ -182,26 +196,29 @@ func (r *Registry) Resolve(ref hook.Ref, member event.Key, why event.Resolution,
 	return cur.clone(), closed, true
 }
 
-// Forget drops member from its incident: its dedup entry was forgotten. When the incident is
-// resolved and no member of it is left, the incident is forgotten too, and gone is true.
-func (r *Registry) Forget(ref hook.Ref, member event.Key) (k Key, gone bool) {
+// Forget drops member key from its incident: its dedup entry was forgotten. When the incident
+// is resolved and no member of it is left, the incident is forgotten too, and gone is true.
+func (r *Registry) Forget(ref hook.Ref, key event.Key) (k Key, gone bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	h := r.hooks[ref]
 	if h == nil {
 		return Key{}, false
 	}
-	cur := h.member(member)
-	if cur == nil {
+	m, known := h.member(key)
+	if !known {
 		return Key{}, false
 	}
-	delete(h.byMember, member)
-	delete(cur.firing, member)
+	cur := m.incident
+	delete(h.byMember, key)
+	if m.firing {
+		cur.firing--
+	}
 	if !cur.Resolved {
 		return cur.Key, false
 	}
-	for _, m := range cur.Members {
-		if h.byMember[m] == cur {
+	for _, named := range cur.Members {
+		if h.byMember[named].incident == cur {
 			return cur.Key, false
 		}
 	}
@@ -234,7 +251,7 @@ func (h *hookIncidents) forget(cur *Incident) {
 	}
 	delete(h.byKey, cur.Key)
 	for _, m := range cur.Members {
-		if h.byMember[m] == cur {
+		if h.byMember[m].incident == cur {
 			delete(h.byMember, m)
 		}
 	}
@@ -250,14 +267,17 @@ func (h *hookIncidents) forget(cur *Incident) {
 	}
 }
 
-// member returns the incident member belongs to, or nil.
-func (h *hookIncidents) member(m event.Key) *Incident {
-	cur := h.byMember[m]
-	if cur != nil && h.byKey[cur.Key] != cur {
-		delete(h.byMember, m) // its incident was forgotten or replaced
-		return nil
+// member returns what h knows of member key, if its incident is still held.
+func (h *hookIncidents) member(key event.Key) (member, bool) {
+	m, ok := h.byMember[key]
+	if !ok {
+		return member{}, false
 	}
-	return cur
+	if h.byKey[m.incident.Key] != m.incident {
+		delete(h.byMember, key) // its incident was forgotten or replaced
+		return member{}, false
+	}
+	return m, true
 }
 
 // Get returns a copy of Hook ref's incident k.
@@ -272,13 +292,13 @@ func (r *Registry) Get(ref hook.Ref, k Key) (Incident, bool) {
 	return Incident{}, false
 }
 
-// Of returns the key of the incident member belongs to in Hook ref.
-func (r *Registry) Of(ref hook.Ref, member event.Key) (Key, bool) {
+// Of returns the key of the incident member key belongs to in Hook ref.
+func (r *Registry) Of(ref hook.Ref, key event.Key) (Key, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if h := r.hooks[ref]; h != nil {
-		if cur := h.member(member); cur != nil {
-			return cur.Key, true
+		if m, ok := h.member(key); ok {
+			return m.incident.Key, true
 		}
 	}
 	return Key{}, false
@@ -307,7 +327,7 @@ func (r *Registry) Restore(ref hook.Ref, incidents []Incident, firing func(Incid
 	for _, in := range incidents {
 		cur := in
 		cur.Members = slices.Clone(in.Members)
-		cur.firing = map[event.Key]bool{}
+		cur.firing = 0
 		if old := h.byKey[cur.Key]; old != nil {
 			if !old.StartedAt.Before(cur.StartedAt) {
 				continue // the newer of two investigations of one subject wins
@@ -315,9 +335,10 @@ func (r *Registry) Restore(ref hook.Ref, incidents []Incident, firing func(Incid
 			h.forget(old)
 		}
 		for _, m := range cur.Members {
-			h.byMember[m] = &cur
-			if !cur.Resolved && firing(cur, m) {
-				cur.firing[m] = true
+			fires := !cur.Resolved && firing(cur, m)
+			h.byMember[m] = member{incident: &cur, firing: fires}
+			if fires {
+				cur.firing++
 			}
 		}
 		h.add(&cur)
@@ -355,12 +376,15 @@ func (r *Registry) Live(ref hook.Ref) (live []Incident, suppressedBy map[string]
 }
 
 // Unrecord marks Hook ref's incident k as counted only, not written (see Incident.Unrecorded).
+// What only its written record would show — its first occurrence, its investigation's name, the
+// words of its suppression — is dropped: a storm past the backlog leaves many such incidents.
 func (r *Registry) Unrecord(ref hook.Ref, k Key) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if h := r.hooks[ref]; h != nil {
 		if cur := h.byKey[k]; cur != nil {
 			cur.Unrecorded = true
+			cur.First, cur.Name, cur.Suppressed.Message = event.Event{}, "", ""
 		}
 	}
 }

@@ -56,8 +56,8 @@ func TestAnIncidentNamesItsFirstMembersAndCountsThemAll(t *testing.T) {
 		r.Fire(ref, key, e.Key(), e, t0, incident.Opening{Name: named})
 	}
 	inc, _ := r.Get(ref, key)
-	if len(inc.Members) != incident.MaxMembers || inc.MemberCount != 70 || inc.Firing() != 0 {
-		t.Fatalf("%d members named, %d counted", len(inc.Members), inc.MemberCount)
+	if len(inc.Members) != incident.MaxMembers || inc.MemberCount != 70 || inc.Firing() != 70 {
+		t.Fatalf("%d members named, %d counted, %d firing; want 50, 70, 70", len(inc.Members), inc.MemberCount, inc.Firing())
 	}
 }
 

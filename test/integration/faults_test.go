@@ -241,10 +241,11 @@ func (p *partition) Heal() {
 	p.cut = false
 }
 
-// requestCounter counts a controller's requests to the API server.
+// requestCounter counts a controller's requests to the API server, and the writes it refused.
 type requestCounter struct {
-	mu     sync.Mutex
-	counts map[string]int
+	mu      sync.Mutex
+	counts  map[string]int
+	refused []string // "<method> <path>: <status>" of each write answered with an error
 }
 
 // counting returns cfg with every request counted, by method and path (the resource without its
@@ -255,7 +256,13 @@ func counting(cfg *rest.Config) (*rest.Config, *requestCounter) {
 	c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			rc.count(req)
-			return rt.RoundTrip(req)
+			resp, err := rt.RoundTrip(req)
+			if req.Method != http.MethodGet && err == nil && resp.StatusCode >= 400 {
+				rc.mu.Lock()
+				rc.refused = append(rc.refused, fmt.Sprintf("%s %s: %s", req.Method, req.URL.Path, resp.Status))
+				rc.mu.Unlock()
+			}
+			return resp, err
 		})
 	}
 	return c, rc
@@ -273,6 +280,26 @@ func (rc *requestCounter) count(req *http.Request) {
 	if req.Method == http.MethodGet && (q.Get("watch") != "true" || q.Get("sendInitialEvents") == "true") {
 		rc.counts["LIST "+req.URL.Path]++
 	}
+}
+
+// writes counts every request but reads.
+func (rc *requestCounter) writes() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	n := 0
+	for k, c := range rc.counts {
+		if !strings.HasPrefix(k, http.MethodGet+" ") && !strings.HasPrefix(k, "LIST ") {
+			n += c
+		}
+	}
+	return n
+}
+
+// refusedWrites lists the writes the API server answered with an error.
+func (rc *requestCounter) refusedWrites() []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return slices.Clone(rc.refused)
 }
 
 // get returns the count of key ("PATCH /apis/…", "LIST /api/v1/pods").
