@@ -65,7 +65,8 @@ func TestAStormOfDistinctTroubleHoldsABoundedHeap(t *testing.T) {
 		t.Skip("handles 50,000 distinct firings")
 	}
 	held, p := distinctStorm(t, distinctStormPods)
-	t.Logf("%d distinct firings on one Hook hold %.1f MiB (%d B each)", distinctStormPods, float64(held)/(1<<20), held/distinctStormPods)
+	t.Logf("%d distinct firings on one Hook hold %.1f MiB (%d B each); %d deliveries wait for the agent", distinctStormPods, float64(held)/(1<<20),
+		held/distinctStormPods, p.Delivery().QueueDepth(stormAgent))
 	if held > distinctStormHeapBound {
 		t.Errorf("the heap grew by %.1f MiB, more than %d MiB", float64(held)/(1<<20), distinctStormHeapBound>>20)
 	}
