@@ -48,6 +48,8 @@ const (
 	// DefaultPodEvictionTimeout is Kubernetes' own: the tolerations the DefaultTolerationSeconds
 	// admission plugin gives every Pod for the not-ready and unreachable taints.
 	DefaultPodEvictionTimeout = 300 * time.Second
+	// DefaultUnschedulableRetry is Kubernetes' own.
+	DefaultUnschedulableRetry = 5 * time.Minute
 	// DefaultStartTimeout bounds each component's start (the machine may be busy).
 	DefaultStartTimeout = 2 * time.Minute
 )
@@ -71,6 +73,11 @@ type Options struct {
 	// (the API server's --default-not-ready-toleration-seconds and
 	// --default-unreachable-toleration-seconds). Default DefaultPodEvictionTimeout, whole seconds.
 	PodEvictionTimeout time.Duration
+	// UnschedulableRetry: the scheduler tries a Pod it could not place again after this at the
+	// latest, even when no change in the cluster could help it (its deprecated but still served
+	// --pod-max-in-unschedulable-pods-duration). A failure that repeats is the Event's series.
+	// Default DefaultUnschedulableRetry.
+	UnschedulableRetry time.Duration
 	// StartTimeout bounds each component's start. Default DefaultStartTimeout.
 	StartTimeout time.Duration
 	// Verbosity is the components' log level (klog's -v). Default 2.
@@ -104,6 +111,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.PodEvictionTimeout == 0 {
 		o.PodEvictionTimeout = DefaultPodEvictionTimeout
+	}
+	if o.UnschedulableRetry == 0 {
+		o.UnschedulableRetry = DefaultUnschedulableRetry
 	}
 	if o.StartTimeout == 0 {
 		o.StartTimeout = DefaultStartTimeout
@@ -340,6 +350,7 @@ func (c *ControlPlane) startKubeScheduler(ctx context.Context) error {
 			"--secure-port=" + strconv.Itoa(ports[0]),
 			"--cert-dir=" + certDir,
 			"--leader-elect=false",
+			"--pod-max-in-unschedulable-pods-duration=" + c.opts.UnschedulableRetry.String(),
 			"--v=" + strconv.Itoa(c.opts.Verbosity),
 		}, nil, filepath.Join(c.dir, kubeSchedulerLog))
 	}, c.healthz)

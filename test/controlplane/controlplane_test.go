@@ -31,7 +31,8 @@ func TestMain(m *testing.M) {
 	}
 	started := time.Now()
 	var err error
-	cp, err = controlplane.New(controlplane.Options{})
+	// The unschedulable test waits for the scheduler's second try.
+	cp, err = controlplane.New(controlplane.Options{UnschedulableRetry: 10 * time.Second})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)
 		os.Exit(1)
@@ -294,6 +295,28 @@ func TestAnUnschedulablePodGetsTheSchedulersFailedSchedulingEvent(t *testing.T) 
 			return fmt.Errorf("the FailedScheduling Event is not the scheduler's about the pod: %+v", ev)
 		}
 		return nil
+	})
+	// The scheduler tries again (UnschedulableRetry: a Node it cannot use would not make it try,
+	// its queueing hints skip that), and again. The first Event is about the Pod before the
+	// scheduler wrote its PodScheduled condition, so the second try's is a new Event (the Pod's
+	// resourceVersion is in the recorder's key); the third is that Event's series.
+	controlplane.Eventually(t, timeout, func(ctx context.Context) error {
+		var list eventsv1.EventList
+		if err := cp.Client().List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		var failed []eventsv1.Event
+		for _, ev := range list.Items {
+			if ev.Reason == "FailedScheduling" && ev.Regarding.Name == pod.Name {
+				failed = append(failed, ev)
+			}
+		}
+		for _, ev := range failed {
+			if ev.Series != nil && ev.Series.Count >= 2 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no FailedScheduling Event with a series yet among %d: %+v", len(failed), failed)
 	})
 }
 
