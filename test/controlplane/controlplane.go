@@ -193,8 +193,9 @@ func New(opts Options) (c *ControlPlane, err error) {
 	c = &ControlPlane{opts: opts, dir: dir}
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("%w\nthe control plane's logs (%s):\n%s", err, dir, c.LogTails(40))
+			err = fmt.Errorf("%w\nthe control plane's logs (%s; set %s to keep them):\n%s", err, dir, KeepEnv, c.LogTails(40))
 			_ = c.Stop()
+			c = nil
 		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*opts.StartTimeout)
