@@ -1,5 +1,6 @@
 # khook — every command a developer or CI needs. Tools are pinned in go.mod (`go get -tool`);
-# the envtest control plane is built into a cache outside the clone by hack/envtest.sh.
+# the envtest control plane is built into a cache outside the clone by hack/envtest.sh, the real
+# one of the end-to-end tests (scheduler, controller-manager, kwok) by hack/controlplane.sh.
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -eu -o pipefail -c
 GO ?= go
@@ -11,6 +12,10 @@ all: test
 .PHONY: envtest
 envtest: ## Build (or reuse) kube-apiserver and etcd for envtest and print their directory.
 	@./hack/envtest.sh
+
+.PHONY: controlplane
+controlplane: ## Build (or reuse) kube-scheduler, kube-controller-manager and kwok (and envtest's binaries) and print their directory.
+	@./hack/controlplane.sh
 
 .PHONY: generate
 generate: ## Regenerate deepcopy, CRD YAML, mocks and wire_gen.go.
@@ -49,10 +54,10 @@ alerting: ## Install (or find) the real Alertmanager and Prometheus the source t
 	@./hack/alerting.sh
 
 .PHONY: test
-test: verify chart alerting ## Every test, with the race detector, on a real API server and a real A2A server.
-	@assets=$$(./hack/envtest.sh); \
-	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" KHOOK_HELM="$$(./hack/helm.sh)" \
+test: verify chart alerting ## Every test, with the race detector, on a real API server, a real control plane and a real A2A server.
+	@assets=$$(./hack/envtest.sh); controlplane=$$(./hack/controlplane.sh); \
+	echo "KUBEBUILDER_ASSETS=$$assets KHOOK_CONTROLPLANE_ASSETS=$$controlplane"; \
+	KUBEBUILDER_ASSETS="$$assets" KHOOK_CONTROLPLANE_ASSETS="$$controlplane" KHOOK_HELM="$$(./hack/helm.sh)" \
 	KHOOK_CHART_MANIFEST="$(CURDIR)/bin/chart.yaml" KHOOK_CHART_ALL_MANIFEST="$(CURDIR)/bin/chart-all.yaml" \
 	$(GO) test -race -count=1 ./...
 
@@ -80,4 +85,4 @@ build: ## Build the controller binary into bin/ exactly as the Dockerfile does (
 
 .PHONY: help
 help:
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "%-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "%-12s %s\n", $$1, $$2}'
