@@ -13,13 +13,15 @@ const (
 	MaxMapKeyBytes   = 128  // a metadata or tag key; longer ones are dropped
 	MaxMapValueBytes = 1024 // a metadata or tag value
 	MaxMapBytes      = 16 * 1024
+	MaxNameBytes     = 253 // a workload's or a Node's name: a Kubernetes name; longer ones are dropped
 )
 
 // Fits reports whether e is within the bounds above (its key aside: see KeyFits).
 func (e Event) Fits() bool {
 	return len(e.Message) <= MaxMessageBytes && len(e.Reason) <= MaxTextBytes && len(e.ResourceKind) <= MaxTextBytes &&
 		len(e.Source) <= MaxTextBytes && len(e.SourceType) <= MaxTextBytes && len(e.Severity) <= MaxTextBytes &&
-		len(e.Description) <= MaxTextBytes && mapFits(e.Metadata) && mapFits(e.Tags)
+		len(e.Description) <= MaxTextBytes && mapFits(e.Metadata) && mapFits(e.Tags) &&
+		len(e.Workload.Kind) <= MaxTextBytes && len(e.Workload.Name) <= MaxNameBytes && len(e.Node) <= MaxNameBytes
 }
 
 func mapFits(m map[string]string) bool {
@@ -37,7 +39,8 @@ func mapFits(m map[string]string) bool {
 }
 
 // Bounded returns e within the bounds above: texts cut on a UTF-8 boundary (into copies, so the
-// source's larger text is not kept alive), at most MaxMapEntries metadata and tags each (keys too
+// source's larger text is not kept alive), a workload or Node name longer than any Kubernetes name
+// dropped, at most MaxMapEntries metadata and tags each (keys too
 // long dropped, values cut, MaxMapBytes in all). Which keys are kept when there are too many
 // depends on map order; sources that care (the alert converter) bound their events themselves,
 // keeping what prompts need first. An event that fits is returned as it is.
@@ -51,6 +54,12 @@ func (e Event) Bounded() Event {
 	}
 	e.Metadata = boundedMap(e.Metadata)
 	e.Tags = boundedMap(e.Tags)
+	if len(e.Workload.Kind) > MaxTextBytes || len(e.Workload.Name) > MaxNameBytes {
+		e.Workload = Workload{} // no Kubernetes object is named so: the resource is its own subject
+	}
+	if len(e.Node) > MaxNameBytes {
+		e.Node = ""
+	}
 	return e
 }
 

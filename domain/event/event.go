@@ -18,6 +18,8 @@ const (
 	PodPending  Type = "pod-pending"
 	OOMKill     Type = "oom-kill"
 	ProbeFailed Type = "probe-failed"
+	// NodeNotReady: a Node's Ready condition has not been True for a grace period.
+	NodeNotReady Type = "node-not-ready"
 )
 
 // KubernetesTypes lists the event types that the built-in Kubernetes source provides.
@@ -83,7 +85,17 @@ type Event struct {
 	// Resolution, when set, says the trouble of this event's key has ended: the event resolves
 	// the firing instead of reporting trouble.
 	Resolution Resolution
+
+	// Workload is the controlling owner of the resource (a Pod's Deployment, StatefulSet,
+	// DaemonSet, CronJob, …), followed up the chain, in the resource's namespace; zero when it
+	// has none or the source does not know. Hooks that group by workload make it the subject.
+	Workload Workload
+	// Node is the Node the resource runs on (a Pod's); empty when none or unknown.
+	Node string
 }
+
+// Workload names a resource's controlling owner.
+type Workload struct{ Kind, Name string }
 
 // Resolves reports whether e ends trouble rather than reporting it.
 func (e Event) Resolves() bool { return e.Resolution != "" }
