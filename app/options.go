@@ -53,6 +53,9 @@ type Options struct {
 	// incidents are recorded as suppressed, reason backlog), and how long and how many finished
 	// ones are kept (see pipeline.InvestigationLimits); zero values mean the defaults.
 	Investigations pipeline.InvestigationLimits
+	// Inhibition: trouble of Pods on a Node that is not ready (or was, within its grace) starts
+	// no investigation, recorded as inhibited; Disabled turns it off (see pipeline.Inhibition).
+	Inhibition pipeline.Inhibition
 
 	// DedupWindow: an event not seen again for this long is resolved (default 10m).
 	DedupWindow time.Duration
@@ -288,7 +291,7 @@ func providePipeline(index *matching.Index, store *dedup.Store, renderer *templa
 	return pipeline.New(pipeline.Dependencies{
 		Index: index, Store: store, Renderer: renderer, Agent: agent, Audit: audit, Status: status, Investigations: investigations,
 		Clock: clk, Metrics: metrics, Logger: slog.New(logr.ToSlogHandler(log.WithName("pipeline"))),
-	}, pipeline.Options{KnownEventTypes: known, Delivery: o.Delivery, AgentPolicy: policy, Investigations: o.Investigations,
+	}, pipeline.Options{KnownEventTypes: known, Delivery: o.Delivery, AgentPolicy: policy, Investigations: o.Investigations, Inhibition: o.Inhibition,
 		StatusRetryInitial: o.StatusCoalesceDelay, StatusRetryMax: o.StatusFlushInterval})
 }
 
