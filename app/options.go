@@ -49,6 +49,11 @@ type Options struct {
 	// polling and the investigation deadline (see package delivery); zero values mean defaults.
 	Delivery delivery.Options
 
+	// Investigations bound the investigations open per Hook and waiting per agent (past them new
+	// incidents are recorded as suppressed, reason backlog), and how long and how many finished
+	// ones are kept (see pipeline.InvestigationLimits); zero values mean the defaults.
+	Investigations pipeline.InvestigationLimits
+
 	// DedupWindow: an event not seen again for this long is resolved (default 10m).
 	DedupWindow time.Duration
 	// CleanupInterval: how often quiet events are resolved and old ones forgotten (default 1m).
@@ -110,6 +115,7 @@ func (o Options) withDefaults() Options {
 	}
 	o.Delivery.SendTimeout = o.RequestTimeout
 	o.Delivery = o.Delivery.WithDefaults()
+	o.Investigations = o.Investigations.WithDefaults()
 	if o.DedupWindow <= 0 {
 		o.DedupWindow = dedup.DefaultWindow
 	}
@@ -150,6 +156,9 @@ func (o Options) Validate() error {
 	}
 	if err := o.Delivery.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("Options.Delivery.%w", err))
+	}
+	if err := o.Investigations.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("Options.Investigations.%w", err))
 	}
 	if _, err := o.agentPolicy(); err != nil {
 		errs = append(errs, fmt.Errorf("Options.AllowedAgentNamespaces: %w", err))
@@ -269,7 +278,7 @@ func (o Options) agentPolicy() (hook.AgentPolicy, error) {
 }
 
 func providePipeline(index *matching.Index, store *dedup.Store, renderer *templating.Renderer, agent ports.AgentCaller,
-	audit ports.AuditRecorder, status ports.HookStatusWriter, clk ports.Clock, metrics ports.Metrics,
+	audit ports.AuditRecorder, status ports.HookStatusWriter, investigations ports.InvestigationStore, clk ports.Clock, metrics ports.Metrics,
 	log logr.Logger, router *sources.Router, o Options) (*pipeline.Pipeline, error) {
 	known := router.EventTypes() // of the enabled sources, mapped types included
 	policy, err := o.agentPolicy()
@@ -277,9 +286,9 @@ func providePipeline(index *matching.Index, store *dedup.Store, renderer *templa
 		return nil, fmt.Errorf("Options.AllowedAgentNamespaces: %w", err)
 	}
 	return pipeline.New(pipeline.Dependencies{
-		Index: index, Store: store, Renderer: renderer, Agent: agent, Audit: audit, Status: status,
+		Index: index, Store: store, Renderer: renderer, Agent: agent, Audit: audit, Status: status, Investigations: investigations,
 		Clock: clk, Metrics: metrics, Logger: slog.New(logr.ToSlogHandler(log.WithName("pipeline"))),
-	}, pipeline.Options{KnownEventTypes: known, Delivery: o.Delivery, AgentPolicy: policy,
+	}, pipeline.Options{KnownEventTypes: known, Delivery: o.Delivery, AgentPolicy: policy, Investigations: o.Investigations,
 		StatusRetryInitial: o.StatusCoalesceDelay, StatusRetryMax: o.StatusFlushInterval})
 }
 

@@ -57,6 +57,11 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 		Clock:   v,
 		Metrics: metricsMetrics,
 	}
+	investigationStore := &kubernetes.InvestigationStore{
+		Client:  client,
+		Reader:  reader,
+		Metrics: metricsMetrics,
+	}
 	cache := provideCache(mgr)
 	withTicker := provideTickerClock(opts)
 	eventMaxAge := provideEventMaxAge(opts)
@@ -80,14 +85,15 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 	if err != nil {
 		return nil, err
 	}
-	pipeline, err := providePipeline(index, store, renderer, agentCaller, auditRecorder, statusWriter, v, metricsMetrics, logger, router, opts)
+	pipeline, err := providePipeline(index, store, renderer, agentCaller, auditRecorder, statusWriter, investigationStore, v, metricsMetrics, logger, router, opts)
 	if err != nil {
 		return nil, err
 	}
 	hookReconciler := &kubernetes.HookReconciler{
-		Client: client,
-		Hooks:  pipeline,
-		Status: statusWriter,
+		Client:         client,
+		Hooks:          pipeline,
+		Status:         statusWriter,
+		Investigations: investigationStore,
 	}
 	khook := &Khook{
 		Pipeline:   pipeline,

@@ -32,6 +32,9 @@ const (
 	AuditTemplateFailed AuditKind = "PromptRenderFailed"
 	// AuditHookNotAccepted: a configuration of the Hook is refused.
 	AuditHookNotAccepted AuditKind = "HookNotAccepted"
+	// AuditSuppressed: an incident started no investigation (the backlog, and to come a silence,
+	// a budget, a cooldown, an inhibition); once per incident, not per repeat.
+	AuditSuppressed AuditKind = "InvestigationSuppressed"
 )
 
 // ResourceRef names the resource an audit record is about, such as the Pod that crashed.

@@ -18,6 +18,11 @@ type Metrics interface {
 	// TemplateRefused counts a prompt refused at check time ("refused") or stopped while
 	// rendering ("budget", "error").
 	TemplateRefused(reason string)
+	// IncidentSuppressed counts an incident that started no investigation, by reason (backlog,
+	// silenced, rate-limited, cooldown, inhibited).
+	IncidentSuppressed(reason string)
+	// Investigations reports how many investigations khook holds, by phase, over every Hook.
+	Investigations(c InvestigationCounts)
 	// AgentUsed says that a Hook now names agent and none did before: its deliveries may be
 	// counted under its own name. Agents are named by tenants, so an implementation bounds
 	// how many it counts apart.

@@ -8,15 +8,26 @@ import (
 	"github.com/khook-dev/khook/domain/hook"
 )
 
-// HookActivity is what a Hook's status says about its events: the ones it shows, and how many
-// more it has but leaves out to stay within the API's size limits.
+// HookActivity is what a Hook's status says about its events and investigations: a bounded
+// summary. The ledger of each investigation is on the investigation itself.
 type HookActivity struct {
 	// HookUID, when known, is the UID of the Hook the activity belongs to: it is not written to
 	// a new Hook of the same name.
 	HookUID string
 	Events  []ActiveEvent
-	// Omitted counts the events held but not shown (the oldest beyond the cap).
+	// Omitted counts the events held but not shown (the least interesting beyond the cap).
 	Omitted int
+	// Firing counts the events firing, shown or not.
+	Firing int
+	// Investigations counts the Hook's investigations khook holds, by phase.
+	Investigations InvestigationCounts
+}
+
+// InvestigationCounts counts investigations by phase, and the suppressed ones by reason.
+type InvestigationCounts struct {
+	Pending, Working, Completed, Failed, InputRequired, Lost, Resolved, Suppressed int
+	// SuppressedBy counts the suppressed ones by reason (backlog, silenced, …).
+	SuppressedBy map[string]int
 }
 
 // ActiveEvent is one entry of a Hook's status.activeEvents: an event key, its firing, and the
@@ -39,9 +50,11 @@ type ActiveEvent struct {
 	NotifiedAt time.Time
 	// LastNotifiedAt is when an agent last accepted the firing.
 	LastNotifiedAt time.Time
-	// Event is what a retry needs to render the prompt again; nil when it is not kept.
-	Event *EventSnapshot
-	// Deliveries is the ledger: one entry per agent told (or to tell) of this firing.
+	// Investigation names the investigation of the incident the event belongs to.
+	Investigation string
+	// Event and Deliveries are what the previous release kept on the Hook (the event a retry
+	// renders, the ledger): read once to move them to investigations, never written again.
+	Event      *EventSnapshot
 	Deliveries []Delivery
 }
 

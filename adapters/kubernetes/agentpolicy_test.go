@@ -35,7 +35,9 @@ func (r *registry) UpsertHook(_ context.Context, h hook.Hook) ports.Condition {
 	r.hooks[h.Ref] = h
 	return ports.Condition{Type: "Accepted", Status: true, Reason: "Accepted"}
 }
-func (r *registry) RestoreHook(hook.Hook, []ports.ActiveEvent) bool { return false }
+func (r *registry) RestoreHook(hook.Hook, []ports.ActiveEvent, []ports.Investigation) bool {
+	return false
+}
 func (r *registry) RemoveHook(ref hook.Ref) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -59,7 +61,7 @@ func TestTheReconcilerLoadsAHookWithItsNamespacesAgentAllowListAndAgainWhenItCha
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &kubernetes.HookReconciler{Client: mgr.GetClient(), Hooks: reg, Status: &portstest.StatusWriter{}}
+	r := &kubernetes.HookReconciler{Client: mgr.GetClient(), Hooks: reg, Status: &portstest.StatusWriter{}, Investigations: &portstest.Investigations{}}
 	if err := r.SetupWithManager(mgr, "agentpolicy"); err != nil {
 		t.Fatal(err)
 	}

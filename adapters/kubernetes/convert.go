@@ -81,7 +81,8 @@ func LimitsToDomain(l *v1alpha2.HookLimits) hook.Limits {
 	return out
 }
 
-// ActiveEventsOf reads a Hook's status.activeEvents.
+// ActiveEventsOf reads a Hook's status.activeEvents (with the ledger the previous release kept
+// there, which RestoreHook moves to investigations).
 func ActiveEventsOf(s v1alpha2.HookStatus) []ports.ActiveEvent {
 	out := make([]ports.ActiveEvent, 0, len(s.ActiveEvents))
 	for _, a := range s.ActiveEvents {
@@ -89,48 +90,78 @@ func ActiveEventsOf(s v1alpha2.HookStatus) []ports.ActiveEvent {
 			EventType: a.EventType, Namespace: a.Namespace, ResourceName: a.ResourceName, Fingerprint: a.Fingerprint,
 			FirstSeen: a.FirstSeen.UTC(), LastSeen: a.LastSeen.UTC(), Status: string(a.Status),
 			ResolvedReason: string(a.ResolvedReason), ResolvedAt: timeOf(a.ResolvedAt), Occurrences: a.Occurrences,
-			NotifiedAt: timeOf(a.NotifiedAt), LastNotifiedAt: timeOf(a.LastNotifiedAt),
-		}
-		if ev := a.Event; ev != nil {
-			e.Event = &ports.EventSnapshot{ResourceKind: ev.ResourceKind, Reason: ev.Reason, Message: ev.Message, Timestamp: timeOf(ev.Timestamp),
-				Source: ev.Source, SourceType: ev.SourceType, Severity: ev.Severity, Description: ev.Description, Metadata: ev.Metadata, Tags: ev.Tags}
+			NotifiedAt: timeOf(a.NotifiedAt), LastNotifiedAt: timeOf(a.LastNotifiedAt), Investigation: a.Investigation,
+			Event: fromAPISnapshot(a.Event),
 		}
 		for _, d := range a.Deliveries {
-			e.Deliveries = append(e.Deliveries, ports.Delivery{Agent: d.Agent, MessageID: d.MessageID, ContextID: d.ContextID, TaskID: d.TaskID,
-				State: string(d.State), Summary: d.Summary, LastError: d.LastError, Cause: string(d.Cause), Attempts: int(d.Attempts), Reruns: int(d.Reruns),
-				SentAt: timeOf(d.SentAt), UpdatedAt: timeOf(d.UpdatedAt), NextAttemptAt: timeOf(d.NextAttemptAt)})
+			e.Deliveries = append(e.Deliveries, fromAPIDelivery(d))
 		}
 		out = append(out, e)
 	}
 	return out
 }
 
-// toAPIActiveEvents writes domain status entries in the API's shape.
+// toAPIActiveEvents writes a Hook's status summary in the API's shape.
 func toAPIActiveEvents(events []ports.ActiveEvent) []v1alpha2.ActiveEvent {
 	if len(events) == 0 {
 		return nil
 	}
 	out := make([]v1alpha2.ActiveEvent, 0, len(events))
 	for _, a := range events {
-		e := v1alpha2.ActiveEvent{
+		out = append(out, v1alpha2.ActiveEvent{
 			EventType: a.EventType, Namespace: a.Namespace, ResourceName: a.ResourceName, Fingerprint: a.Fingerprint,
 			FirstSeen: metav1.NewTime(a.FirstSeen), LastSeen: metav1.NewTime(a.LastSeen), Status: v1alpha2.EventStatus(a.Status),
 			ResolvedReason: v1alpha2.ResolvedReason(a.ResolvedReason), ResolvedAt: metaTimeOf(a.ResolvedAt), Occurrences: a.Occurrences,
-			NotifiedAt: metaTimeOf(a.NotifiedAt), LastNotifiedAt: metaTimeOf(a.LastNotifiedAt),
-		}
-		if ev := a.Event; ev != nil {
-			e.Event = &v1alpha2.EventSnapshot{ResourceKind: ev.ResourceKind, Reason: ev.Reason, Message: ev.Message, Timestamp: metaTimeOf(ev.Timestamp),
-				Source: ev.Source, SourceType: ev.SourceType, Severity: ev.Severity, Description: ev.Description, Metadata: ev.Metadata, Tags: ev.Tags}
-		}
-		for _, d := range a.Deliveries {
-			e.Deliveries = append(e.Deliveries, v1alpha2.Delivery{Agent: d.Agent, MessageID: d.MessageID, ContextID: d.ContextID, TaskID: d.TaskID,
-				State: v1alpha2.DeliveryState(d.State), Summary: d.Summary, LastError: d.LastError, Cause: v1alpha2.DeliveryCause(d.Cause),
-				Attempts: int32(d.Attempts), Reruns: int32(d.Reruns),
-				SentAt: metaTimeOf(d.SentAt), UpdatedAt: metaTimeOf(d.UpdatedAt), NextAttemptAt: metaTimeOf(d.NextAttemptAt)})
-		}
-		out = append(out, e)
+			NotifiedAt: metaTimeOf(a.NotifiedAt), LastNotifiedAt: metaTimeOf(a.LastNotifiedAt), Investigation: a.Investigation,
+		})
 	}
 	return out
+}
+
+// toAPICounts writes investigation counts in the API's shape; nil when there is nothing to count.
+func toAPICounts(c ports.InvestigationCounts) *v1alpha2.InvestigationCounts {
+	out := &v1alpha2.InvestigationCounts{Pending: int32(c.Pending), Working: int32(c.Working), Completed: int32(c.Completed),
+		Failed: int32(c.Failed), InputRequired: int32(c.InputRequired), Lost: int32(c.Lost), Resolved: int32(c.Resolved),
+		Suppressed: int32(c.Suppressed)}
+	for reason, n := range c.SuppressedBy {
+		if out.SuppressedBy == nil {
+			out.SuppressedBy = map[string]int32{}
+		}
+		out.SuppressedBy[reason] = int32(n)
+	}
+	if c.Pending+c.Working+c.Completed+c.Failed+c.InputRequired+c.Lost+c.Resolved+c.Suppressed == 0 {
+		return nil
+	}
+	return out
+}
+
+func fromAPISnapshot(ev *v1alpha2.EventSnapshot) *ports.EventSnapshot {
+	if ev == nil {
+		return nil
+	}
+	return &ports.EventSnapshot{ResourceKind: ev.ResourceKind, Reason: ev.Reason, Message: ev.Message, Timestamp: timeOf(ev.Timestamp),
+		Source: ev.Source, SourceType: ev.SourceType, Severity: ev.Severity, Description: ev.Description, Metadata: ev.Metadata, Tags: ev.Tags}
+}
+
+func toAPISnapshot(ev *ports.EventSnapshot) *v1alpha2.EventSnapshot {
+	if ev == nil {
+		return nil
+	}
+	return &v1alpha2.EventSnapshot{ResourceKind: ev.ResourceKind, Reason: ev.Reason, Message: ev.Message, Timestamp: metaTimeOf(ev.Timestamp),
+		Source: ev.Source, SourceType: ev.SourceType, Severity: ev.Severity, Description: ev.Description, Metadata: ev.Metadata, Tags: ev.Tags}
+}
+
+func fromAPIDelivery(d v1alpha2.Delivery) ports.Delivery {
+	return ports.Delivery{Agent: d.Agent, MessageID: d.MessageID, ContextID: d.ContextID, TaskID: d.TaskID,
+		State: string(d.State), Summary: d.Summary, LastError: d.LastError, Cause: string(d.Cause), Attempts: int(d.Attempts), Reruns: int(d.Reruns),
+		SentAt: timeOf(d.SentAt), UpdatedAt: timeOf(d.UpdatedAt), NextAttemptAt: timeOf(d.NextAttemptAt)}
+}
+
+func toAPIDelivery(d ports.Delivery) v1alpha2.Delivery {
+	return v1alpha2.Delivery{Agent: d.Agent, MessageID: d.MessageID, ContextID: d.ContextID, TaskID: d.TaskID,
+		State: v1alpha2.DeliveryState(d.State), Summary: d.Summary, LastError: d.LastError, Cause: v1alpha2.DeliveryCause(d.Cause),
+		Attempts: int32(d.Attempts), Reruns: int32(d.Reruns),
+		SentAt: metaTimeOf(d.SentAt), UpdatedAt: metaTimeOf(d.UpdatedAt), NextAttemptAt: metaTimeOf(d.NextAttemptAt)}
 }
 
 func timeOf(t *metav1.Time) time.Time {

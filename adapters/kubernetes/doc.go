@@ -3,10 +3,14 @@
 // package adapters/sources/kubernetes.)
 //
 //   - HookReconciler keeps the pipeline's hooks current as Hooks are created, changed and
-//     deleted, restores each Hook's dedup state from its status, and writes its Accepted
-//     condition.
-//   - StatusWriter writes status.activeEvents and conditions through the status subresource,
-//     skipping writes that would change nothing and retrying conflicts.
+//     deleted, restores each Hook's state from its investigations (read from the API server)
+//     and its status, and writes its Accepted condition.
+//   - InvestigationStore keeps each investigation as an Investigation resource in its Hook's
+//     namespace, owned by the Hook, labelled with its UID: created (spec, then status), its
+//     status then written over the resourceVersion last read (a conflict is ports.ErrConflict),
+//     read and listed from the API server itself, deleted by retention.
+//   - StatusWriter writes the Hook's status summary (activeEvents, counts) and conditions through
+//     the status subresource, skipping writes that would change nothing and retrying conflicts.
 //   - AuditRecorder records what happened as events.k8s.io/v1 Events regarding the Hook, one
 //     Event per state change, related to the affected resource, written by its own bounded,
 //     asynchronous writer (a manager Runnable): the pipeline never waits on the API server.
@@ -24,6 +28,8 @@
 //
 //	kagent.dev        hooks            get list watch
 //	kagent.dev        hooks/status     get update patch
+//	kagent.dev        investigations   get list watch create delete
+//	kagent.dev        investigations/status  get update
 //	kagent.dev        silences         get list watch
 //	kagent.dev        silences/status  get update patch
 //	events.k8s.io     events           create patch                  (record audit)

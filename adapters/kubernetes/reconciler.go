@@ -24,7 +24,7 @@ import (
 // HookRegistry is what the reconciler keeps current; *pipeline.Pipeline is one.
 type HookRegistry interface {
 	UpsertHook(ctx context.Context, h hook.Hook) ports.Condition
-	RestoreHook(h hook.Hook, active []ports.ActiveEvent) bool
+	RestoreHook(h hook.Hook, active []ports.ActiveEvent, investigations []ports.Investigation) bool
 	RemoveHook(ref hook.Ref)
 }
 
@@ -33,6 +33,8 @@ type HookReconciler struct {
 	Client client.Client
 	Hooks  HookRegistry
 	Status ports.HookStatusWriter
+	// Investigations gives back a Hook's investigations when it is loaded, from the API server.
+	Investigations ports.InvestigationStore
 }
 
 // uidChanged passes an update whose object has another UID than before.
@@ -47,8 +49,8 @@ var uidChanged = predicate.Funcs{
 
 // SetupWithManager registers the reconciler; it rejects missing dependencies.
 func (r *HookReconciler) SetupWithManager(mgr ctrl.Manager, name string) error {
-	if r.Client == nil || r.Hooks == nil || r.Status == nil {
-		return errors.New("hook reconciler: Client, Hooks and Status are required")
+	if r.Client == nil || r.Hooks == nil || r.Status == nil || r.Investigations == nil {
+		return errors.New("hook reconciler: Client, Hooks, Status and Investigations are required")
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		// Status writes (ours) change no generation and need no reconcile. A new UID under the
@@ -128,8 +130,13 @@ func (r *HookReconciler) load(ctx context.Context, h *v1alpha2.Hook) error {
 		return fmt.Errorf("loading hook %s: %w", ref, err)
 	}
 	domain.AllowedAgentNamespaces = allowed
-	if r.Hooks.RestoreHook(domain, ActiveEventsOf(h.Status)) {
-		ctrl.LoggerFrom(ctx).Info("restored dedup state from status", "hook", ref.String(), "activeEvents", len(h.Status.ActiveEvents))
+	investigations, err := r.Investigations.List(ctx, ref, string(h.UID))
+	if err != nil {
+		return fmt.Errorf("loading hook %s: %w", ref, err)
+	}
+	if r.Hooks.RestoreHook(domain, ActiveEventsOf(h.Status), investigations) {
+		ctrl.LoggerFrom(ctx).Info("restored the hook's state from its investigations and status", "hook", ref.String(),
+			"investigations", len(investigations), "activeEvents", len(h.Status.ActiveEvents))
 	}
 	cond := r.Hooks.UpsertHook(ctx, domain)
 	if err := r.Status.WriteConditions(ctx, ref, h.Generation, []ports.Condition{cond}); err != nil {

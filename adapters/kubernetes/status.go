@@ -38,9 +38,11 @@ type StatusWriter struct {
 
 var _ ports.HookStatusWriter = (*StatusWriter)(nil)
 
-// WriteActivity replaces status.activeEvents, omittedEvents and firingEvents, unless they are
-// unchanged. khook owns these fields, so it merge-patches them without a resource version: no
-// conflict with whoever writes the rest of the status (or the spec), no read-modify-write loop.
+// WriteActivity replaces status.activeEvents, omittedEvents, firingEvents and investigations,
+// unless they are unchanged (a status the previous release wrote, with its ledger, is replaced
+// by the summary once RestoreHook has moved the ledger to investigations). khook owns these
+// fields, so it merge-patches them without a resource version: no conflict with whoever writes
+// the rest of the status (or the spec), no read-modify-write loop.
 func (w *StatusWriter) WriteActivity(ctx context.Context, ref hook.Ref, activity ports.HookActivity) error {
 	var h v1alpha2.Hook
 	if err := w.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &h); err != nil {
@@ -55,18 +57,15 @@ func (w *StatusWriter) WriteActivity(ctx context.Context, ref hook.Ref, activity
 		return nil // the Hook was deleted and created again: this activity is the old one's
 	}
 	events := toAPIActiveEvents(activity.Events)
-	firing := int32(0)
-	for _, e := range events {
-		if e.Status == v1alpha2.EventFiring {
-			firing++
-		}
-	}
-	if equality.Semantic.DeepEqual(h.Status.ActiveEvents, events) && h.Status.FiringEvents == firing && h.Status.OmittedEvents == int32(activity.Omitted) {
+	firing := int32(activity.Firing)
+	counts := toAPICounts(activity.Investigations)
+	if equality.Semantic.DeepEqual(h.Status.ActiveEvents, events) && h.Status.FiringEvents == firing && h.Status.OmittedEvents == int32(activity.Omitted) &&
+		equality.Semantic.DeepEqual(h.Status.Investigations, counts) {
 		w.count("unchanged")
 		return nil
 	}
 	original := h.DeepCopy()
-	h.Status.ActiveEvents, h.Status.FiringEvents, h.Status.OmittedEvents = events, firing, int32(activity.Omitted)
+	h.Status.ActiveEvents, h.Status.FiringEvents, h.Status.OmittedEvents, h.Status.Investigations = events, firing, int32(activity.Omitted), counts
 	now := metav1.NewTime(w.Clock.Now())
 	h.Status.LastUpdated = &now
 	err := w.Client.Status().Patch(ctx, &h, client.MergeFrom(original))

@@ -18,6 +18,8 @@ import (
 	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
+	"github.com/khook-dev/khook/domain/incident"
+	"github.com/khook-dev/khook/domain/investigation"
 	khookstatus "github.com/khook-dev/khook/domain/status"
 	"github.com/khook-dev/khook/ports"
 )
@@ -36,10 +38,10 @@ func hostile(i int) event.Event {
 	return e.WithKeyBounded() // as the pipeline takes it
 }
 
-// Whatever the values, and whatever cap a too-large refusal halved the status to, the status
-// khook computes is one the API server takes: no value past the CRD's limits, no size past the
-// object limit, the ten-entry floor included.
-func TestHostileValuesNeverMakeAHooksStatusUnwritable(t *testing.T) {
+// Whatever the values, the status and the investigations khook computes are ones the API server
+// takes: no value past the CRD's limits, and a Hook's status well under 64 KiB, however many
+// hostile entries it summarises.
+func TestHostileValuesNeverMakeAHooksStatusOrAnInvestigationUnwritable(t *testing.T) {
 	ns := newNamespace(t)
 	h := &v1alpha2.Hook{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alerts"}, Spec: v1alpha2.HookSpec{EventConfigurations: []v1alpha2.EventConfiguration{
 		{EventType: "alert-firing", AgentRef: &v1alpha2.AgentReference{Name: "a", Namespace: "kagent"}, Prompt: "{{.Message}}"}}}}
@@ -47,28 +49,19 @@ func TestHostileValuesNeverMakeAHooksStatusUnwritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := hook.Ref{Namespace: ns, Name: "alerts"}
-	agent := hook.AgentRef{Namespace: "kagent", Name: "a"}
 	var entries []dedup.Entry
-	var records []delivery.Record
 	for i := range 200 {
 		e := hostile(i)
 		entries = append(entries, dedup.Entry{Hook: ref, Key: e.Key(), State: dedup.Firing, FirstSeen: t0, LastSeen: t0.Add(time.Duration(i) * time.Second),
 			Occurrences: 3, LastEvent: e})
-		state := delivery.Pending
-		if i%20 == 0 {
-			state = delivery.Working // a few at work: never cut by the cap
-		}
-		records = append(records, delivery.Record{Firing: delivery.Firing{Hook: ref, Key: e.Key(), FirstSeen: t0}, Agent: agent, MessageID: "m",
-			State: state, Summary: strings.Repeat("<", 2000), LastError: strings.Repeat("&", 2000), Cause: delivery.CauseAwaitingEvent})
 	}
+	notified := func(k event.Key) khookstatus.Notified {
+		return khookstatus.Notified{Investigation: strings.Repeat("i", 63), NotifiedAt: t0, LastNotifiedAt: t0}
+	}
+	a := khookstatus.Summary(entries, notified, 200, 60_000, ports.InvestigationCounts{Working: 5, Suppressed: 7, SuppressedBy: map[string]int{"backlog": 7}}, khookstatus.Limits{})
 	w := &kubernetes.StatusWriter{Client: k8s, Reader: k8s, Clock: clock.RealClock{}}
-	for _, limits := range []khookstatus.Limits{{}, {MaxEvents: 10}} {
-		a := khookstatus.Activity(entries, records, limits)
-		encoded, _ := json.Marshal(a)
-		t.Logf("cap %d: %d events, %d omitted, %d bytes encoded", limits.MaxEvents, len(a.Events), a.Omitted, len(encoded))
-		if err := w.WriteActivity(context.Background(), ref, a); err != nil {
-			t.Fatalf("with a cap of %d entries the API server refused the status: %v", limits.MaxEvents, err)
-		}
+	if err := w.WriteActivity(context.Background(), ref, a); err != nil {
+		t.Fatalf("the API server refused the status summary: %v", err)
 	}
 	var problems []khookstatus.Problem
 	for i := range 50 {
@@ -82,7 +75,32 @@ func TestHostileValuesNeverMakeAHooksStatusUnwritable(t *testing.T) {
 	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "alerts"}, &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Status.ActiveEvents) == 0 || len(got.Status.Conditions) == 0 {
-		t.Fatalf("status written without its events or condition: %d events, %d conditions", len(got.Status.ActiveEvents), len(got.Status.Conditions))
+	encoded, _ := json.Marshal(got.Status)
+	t.Logf("the Hook's status: %d events, %d omitted, %d bytes encoded", len(got.Status.ActiveEvents), got.Status.OmittedEvents, len(encoded))
+	if len(got.Status.ActiveEvents) == 0 || len(got.Status.Conditions) == 0 || len(encoded) > 64*1024 {
+		t.Fatalf("status of %d bytes with %d events and %d conditions, want both and under 64 KiB", len(encoded), len(got.Status.ActiveEvents), len(got.Status.Conditions))
+	}
+
+	// One investigation of the worst kind: its event hostile, fifty agents' answers hostile too.
+	e := hostile(0)
+	inc := incident.Incident{Key: incident.KeyOf(e, incident.ByResource), StartedAt: t0, First: e, Members: []event.Key{e.Key()}, MemberCount: 1, LastSeen: t0}
+	inc.Name = incident.InvestigationName(h.Name, string(h.UID), inc.Key, t0)
+	var records []delivery.Record
+	for i := range 50 {
+		r := delivery.Record{Firing: delivery.Firing{Hook: ref, Key: inc.Key, FirstSeen: t0}, Agent: hook.AgentRef{Namespace: "kagent", Name: fmt.Sprintf("a%02d", i)},
+			MessageID: strings.Repeat("m", 40), State: delivery.Completed, Summary: strings.Repeat("<", 2000), LastError: strings.Repeat("&", 2000),
+			Cause: delivery.CauseAwaitingEvent}
+		r.Prompt, r.PromptSHA256 = strings.Repeat("\u2028", delivery.MaxKeptPrompt/3), strings.Repeat("f", 64)
+		records = append(records, r)
+	}
+	store := &kubernetes.InvestigationStore{Client: k8s, Reader: k8s}
+	inv := investigation.View(ref, string(h.UID), incident.ByResource, inc, records)
+	v, err := store.Save(context.Background(), inv)
+	if err != nil {
+		t.Fatalf("the API server refused the investigation: %v", err)
+	}
+	inv.Version = v
+	if _, err := store.Save(context.Background(), inv); err != nil {
+		t.Fatalf("the API server refused the investigation's second write: %v", err)
 	}
 }

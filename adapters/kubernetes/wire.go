@@ -10,6 +10,8 @@ import (
 // clock, a logger, a ReportingInstance, a HookRegistry and the status and audit metrics.
 var ProviderSet = wire.NewSet(
 	wire.Struct(new(StatusWriter), "*"),
+	wire.Struct(new(InvestigationStore), "*"),
+	wire.Bind(new(ports.InvestigationStore), new(*InvestigationStore)),
 	wire.Bind(new(ports.HookStatusWriter), new(*StatusWriter)),
 	NewAuditRecorder,
 	wire.Bind(new(ports.AuditRecorder), new(*AuditRecorder)),

@@ -25,6 +25,13 @@ const (
 // StatusWriteResults are the results khook_status_writes_total counts, each present from start.
 var StatusWriteResults = []string{"written", "unchanged", "conflict", "too-large", "error"}
 
+// SuppressionReasons are the reasons khook_incidents_suppressed_total counts, each present from
+// start.
+var SuppressionReasons = []string{"backlog", "silenced", "rate-limited", "cooldown", "inhibited"}
+
+// InvestigationPhases are the phases khook_investigations reports, each present from start.
+var InvestigationPhases = []string{"pending", "working", "completed", "failed", "input-required", "lost", "resolved", "suppressed"}
+
 // TemplateRefusalReasons are the reasons khook_template_refusals_total counts, each present from
 // start: refused at check time, cut by a budget when rendered, or failed otherwise.
 var TemplateRefusalReasons = []string{"refused", "budget", "error"}
@@ -71,6 +78,8 @@ type Metrics struct {
 	received, matched, duplicates, firings *prometheus.CounterVec
 	firingEntries                          prometheus.Gauge
 	templateRefusals                       *prometheus.CounterVec
+	suppressed                             *prometheus.CounterVec
+	investigations                         *prometheus.GaugeVec
 
 	sends         *prometheus.CounterVec
 	sendDuration  *prometheus.HistogramVec
@@ -141,6 +150,8 @@ func NewWithRegistry(reg prometheus.Registerer, opts Options) (*Metrics, error) 
 	m.duplicates = counter("khook_events_duplicate_total", "Hook sightings suppressed as duplicates of a firing entry.", "event_type")
 	m.firings = counter("khook_firings_total", "New firings: entries that started firing, each of which its agents are told about.", "event_type")
 	m.firingEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "khook_firing_entries", Help: "Entries (hook, event key) firing now."})
+	m.suppressed = counter("khook_incidents_suppressed_total", "Incidents that started no investigation, by reason (backlog, silenced, rate-limited, cooldown, inhibited).", "reason")
+	m.investigations = gauge("khook_investigations", "Investigations khook holds, by phase (pending, working, completed, failed, input-required, lost, resolved, suppressed).", "phase")
 	m.templateRefusals = counter("khook_template_refusals_total", "Prompts refused: at check time (refused), when rendering exceeded a budget (budget) or failed otherwise (error).", "reason")
 
 	m.sends = counter("khook_agent_sends_total", "A2A sends finished, by agent and result (accepted, failed, permanent, uncertain).", "agent", "result")
@@ -172,6 +183,12 @@ func NewWithRegistry(reg prometheus.Registerer, opts Options) (*Metrics, error) 
 	for _, reason := range TemplateRefusalReasons {
 		m.templateRefusals.WithLabelValues(reason)
 	}
+	for _, reason := range SuppressionReasons {
+		m.suppressed.WithLabelValues(reason)
+	}
+	for _, phase := range InvestigationPhases {
+		m.investigations.WithLabelValues(phase)
+	}
 	for _, reason := range WebhookRefusalReasons {
 		m.webhookRefused.WithLabelValues(reason)
 	}
@@ -198,7 +215,7 @@ func registerAll(reg prometheus.Registerer, m *Metrics) error {
 		}
 		return c
 	}
-	counters := []**prometheus.CounterVec{&m.received, &m.matched, &m.duplicates, &m.firings, &m.templateRefusals,
+	counters := []**prometheus.CounterVec{&m.received, &m.matched, &m.duplicates, &m.firings, &m.templateRefusals, &m.suppressed,
 		&m.sends, &m.retries, &m.uncertain, &m.statusWrites, &m.sourceRestarts, &m.webhookRefused, &m.eventsDropped}
 	for _, p := range counters {
 		*p = reuse(*p).(*prometheus.CounterVec)
@@ -206,7 +223,7 @@ func registerAll(reg prometheus.Registerer, m *Metrics) error {
 	for _, p := range []**prometheus.HistogramVec{&m.sendDuration, &m.investigation} {
 		*p = reuse(*p).(*prometheus.HistogramVec)
 	}
-	for _, p := range []**prometheus.GaugeVec{&m.queueDepth, &m.breaker, &m.sourceUp} {
+	for _, p := range []**prometheus.GaugeVec{&m.queueDepth, &m.breaker, &m.sourceUp, &m.investigations} {
 		*p = reuse(*p).(*prometheus.GaugeVec)
 	}
 	for _, p := range []*prometheus.Gauge{&m.firingEntries} {
@@ -302,6 +319,18 @@ func (m *Metrics) FiringEntries(delta int) { m.firingEntries.Add(float64(delta))
 // TemplateRefused counts a prompt refused: "refused" at check time, "budget" or "error" at
 // render time.
 func (m *Metrics) TemplateRefused(reason string) { m.templateRefusals.WithLabelValues(reason).Inc() }
+
+// IncidentSuppressed counts an incident that started no investigation; reason is one of
+// SuppressionReasons.
+func (m *Metrics) IncidentSuppressed(reason string) { m.suppressed.WithLabelValues(reason).Inc() }
+
+// Investigations sets how many investigations khook holds, by phase.
+func (m *Metrics) Investigations(c ports.InvestigationCounts) {
+	for phase, n := range map[string]int{"pending": c.Pending, "working": c.Working, "completed": c.Completed, "failed": c.Failed,
+		"input-required": c.InputRequired, "lost": c.Lost, "resolved": c.Resolved, "suppressed": c.Suppressed} {
+		m.investigations.WithLabelValues(phase).Set(float64(n))
+	}
+}
 
 // SendFinished records one A2A send exchange: result is accepted, failed, permanent or
 // uncertain.

@@ -140,15 +140,46 @@ type ActiveEvent struct {
 	// LastNotifiedAt is when an agent last accepted this firing.
 	// +optional
 	LastNotifiedAt *metav1.Time `json:"lastNotifiedAt,omitempty"`
-	// Event is the latest occurrence of a firing event, kept so that an agent told after a
-	// restart gets the same prompt.
+	// Investigation names the Investigation (in the Hook's namespace) of the incident this event
+	// belongs to: its agents, their tasks and what they found are there.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Investigation string `json:"investigation,omitempty"`
+	// Event is what the previous release kept of a firing's latest occurrence. This release
+	// reads it once, when it moves the ledger to Investigations, and never writes it.
 	// +optional
 	Event *EventSnapshot `json:"event,omitempty"`
-	// Deliveries is the ledger of this firing: one entry per agent to tell.
+	// Deliveries is the ledger the previous release kept on the Hook. This release reads it once,
+	// when it moves it to Investigations, and never writes it.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=50
 	Deliveries []Delivery `json:"deliveries,omitempty"`
+}
+
+// InvestigationCounts counts a Hook's investigations by phase.
+type InvestigationCounts struct {
+	// +optional
+	Pending int32 `json:"pending,omitempty"`
+	// +optional
+	Working int32 `json:"working,omitempty"`
+	// +optional
+	Completed int32 `json:"completed,omitempty"`
+	// +optional
+	Failed int32 `json:"failed,omitempty"`
+	// +optional
+	InputRequired int32 `json:"inputRequired,omitempty"`
+	// +optional
+	Lost int32 `json:"lost,omitempty"`
+	// +optional
+	Resolved int32 `json:"resolved,omitempty"`
+	// Suppressed counts the incidents that started no investigation; SuppressedBy, by reason
+	// (backlog, silenced, rate-limited, cooldown, inhibited).
+	// +optional
+	Suppressed int32 `json:"suppressed,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxProperties=8
+	SuppressedBy map[string]int32 `json:"suppressedBy,omitempty"`
 }
 
 // EventSnapshot is what a prompt is rendered from, beyond the event's key.
@@ -238,9 +269,9 @@ type Delivery struct {
 
 // HookStatus is what the controller observed and did.
 type HookStatus struct {
-	// ActiveEvents are the event keys seen within the dedup window, firing or resolved, with
-	// the delivery ledger of each firing. At most a few hundred are shown (those with deliveries
-	// under way first, then firing, then resolved, the most recent first); omittedEvents counts
+	// ActiveEvents summarise the event keys seen within the dedup window, firing or resolved,
+	// each naming its Investigation. At most 50 are shown (firing first, then resolved, the most
+	// recent first), so that the status stays small whatever a storm does; omittedEvents counts
 	// the rest.
 	// +optional
 	// +listType=atomic
@@ -250,9 +281,13 @@ type HookStatus struct {
 	// object small.
 	// +optional
 	OmittedEvents int32 `json:"omittedEvents,omitempty"`
-	// FiringEvents counts the activeEvents that are firing (shown by kubectl get hooks).
+	// FiringEvents counts the events firing, shown or not (kubectl get hooks shows it).
 	// +optional
 	FiringEvents int32 `json:"firingEvents"`
+	// Investigations counts the Hook's investigations khook holds, by phase (kubectl get
+	// investigations lists them).
+	// +optional
+	Investigations *InvestigationCounts `json:"investigations,omitempty"`
 	// LastUpdated is when the controller last wrote this status.
 	// +optional
 	LastUpdated *metav1.Time `json:"lastUpdated,omitempty"`

@@ -101,6 +101,13 @@ func newFlagSet(c *config, getenv func(string) string) (*flag.FlagSet, error) {
 	countVar(fs, &c.opts.Delivery.MaxAttempts, "max-attempts", d.Delivery.MaxAttempts, "`number` of attempts before a delivery is given up (until the Hook or the agent changes)")
 	nonNegativeIntVar(fs, &c.opts.Delivery.RetryFailedInvestigations, "retry-failed-investigations", 0, "`number` of times an agent whose task failed, was rejected or was lost is asked again (each a new LLM run); 0 records the outcome and asks no more")
 
+	// Investigations: how many may be open or waiting, and what is kept of finished ones.
+	countVar(fs, &c.opts.Investigations.MaxOpenPerHook, "max-open-investigations-per-hook", d.Investigations.MaxOpenPerHook, "`number` of unfinished investigations per Hook; past it new incidents are recorded as suppressed (backlog), not queued")
+	countVar(fs, &c.opts.Investigations.MaxWaitingPerAgent, "max-waiting-per-agent", d.Investigations.MaxWaitingPerAgent, "`number` of deliveries waiting for one agent; past it new incidents are recorded as suppressed (backlog), not queued")
+	durationVar(fs, &c.opts.Investigations.Retention, "investigation-retention", d.Investigations.Retention, "how long (a `duration`) a finished Investigation is kept")
+	countVar(fs, &c.opts.Investigations.Kept, "investigations-kept-per-hook", d.Investigations.Kept, "`number` of finished Investigations kept per Hook, the newest")
+	countVar(fs, &c.opts.Investigations.SuppressedPerMinute, "suppressed-investigations-per-minute", d.Investigations.SuppressedPerMinute, "`number` of suppressed Investigations written per Hook a minute; beyond it they are only counted")
+
 	// Event sources beyond Kubernetes: the event-watcher configuration (docs/sources.md). ${VAR}s
 	// in sources' settings come from the environment; unset or empty ones are refused.
 	fs.Func("event-watcher-config", "event sources `file` (event-watcher-config.yaml, see docs/sources.md); without it the Kubernetes source runs alone", func(path string) error {

@@ -361,6 +361,50 @@ func (s *Store) Snapshot(ref hook.Ref) []Entry {
 	return out
 }
 
+// Top returns the n most interesting entries of hook ref — firing before resolved, the most
+// recently seen first — ordered that way, and how many entries the Hook has and how many of them
+// fire. Unlike Snapshot it keeps at most n entries whatever the Hook holds, and marks nothing
+// written: a Hook's status summary reads it.
+func (s *Store) Top(ref hook.Ref, n int) (top []Entry, firing, total int) {
+	rows := s.rowsOf(ref)
+	better := func(a, b Entry) bool {
+		if (a.State == Firing) != (b.State == Firing) {
+			return a.State == Firing
+		}
+		if !a.LastSeen.Equal(b.LastSeen) {
+			return a.LastSeen.After(b.LastSeen)
+		}
+		return a.Key.String() < b.Key.String()
+	}
+	for _, r := range rows {
+		sh := &s.shards[r.hash%shardCount]
+		sh.mu.Lock()
+		ent := r.entry(ref)
+		if ent == nil {
+			sh.mu.Unlock()
+			continue
+		}
+		e := r.export(ent)
+		sh.mu.Unlock()
+		total++
+		if e.State == Firing {
+			firing++
+		}
+		switch {
+		case len(top) < n:
+			top = append(top, e)
+		case n > 0 && better(e, top[len(top)-1]):
+			top[len(top)-1] = e
+		default:
+			continue
+		}
+		for i := len(top) - 1; i > 0 && better(top[i], top[i-1]); i-- { // keep top sorted: n is small
+			top[i], top[i-1] = top[i-1], top[i]
+		}
+	}
+	return top, firing, total
+}
+
 // Seen returns, in a stable order, the hooks whose entries were seen again since their last
 // Snapshot: their LastSeen and Occurrences changed, nothing else.
 func (s *Store) Seen() []hook.Ref {

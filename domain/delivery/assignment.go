@@ -98,7 +98,7 @@ func (e *Engine) place(fx *effects, en *entry) {
 			en.parked = false
 			if en.rec.Cause == CauseConfigurationRefused {
 				en.rec.Cause = ""
-				fx.changed(en.rec.Hook)
+				fx.changed(en)
 			}
 			e.enqueue(fx, en)
 		}
@@ -123,6 +123,6 @@ func (e *Engine) park(fx *effects, en *entry) {
 	e.transition(fx, en, Pending)
 	if e.assigned[en.rec.Hook].holds(en.rec.Key.Type, en.rec.Agent) && en.rec.Cause != CauseConfigurationRefused {
 		en.rec.Cause = CauseConfigurationRefused
-		fx.changed(en.rec.Hook)
+		fx.changed(en)
 	}
 }

@@ -74,7 +74,7 @@ func TestFiringsForAMissingAgentCostOneCallUntilItAppearsThenAreToldTogether(t *
 	if n := f.agent.Count("send", agentA); n > delivery.DefaultMaxSendsPerAgent {
 		t.Fatalf("%d calls to the missing agent for %d firings, want at most %d (the sends already under way)", n, firings, delivery.DefaultMaxSendsPerAgent)
 	}
-	records, _ := f.engine.Snapshot(hookX)
+	records := f.engine.Records(hookX)
 	for _, r := range records {
 		if r.State != delivery.Undeliverable || r.Cause != delivery.CauseAgentNotFound {
 			t.Fatalf("record %+v, want undeliverable for lack of the agent", r)
@@ -95,7 +95,7 @@ func TestFiringsForAMissingAgentCostOneCallUntilItAppearsThenAreToldTogether(t *
 	for range 4 {
 		f.after(2 * time.Minute) // the next probe (after a doubled backoff) is accepted, and everything goes
 	}
-	records, _ = f.engine.Snapshot(hookX)
+	records = f.engine.Records(hookX)
 	working := 0
 	for _, r := range records {
 		if r.State == delivery.Working {
@@ -131,14 +131,14 @@ func TestASendThatTimedOutIsTheSecondUncertainMoment(t *testing.T) {
 			fi := firing(hookX, "web-1")
 			ensure(f.engine, fi, agentA)
 			if tt.guarantee == delivery.AtMostOnce {
-				_, intents := f.engine.Snapshot(hookX)
-				intents.Written(map[event.Key]bool{fi.Key: true})
+				_, intents := f.engine.Snapshot(hookX, fi.Key)
+				intents.Written()
 			}
 			f.engine.Wait()
 			f.after(time.Minute)
 			if tt.guarantee == delivery.AtMostOnce {
-				_, intents := f.engine.Snapshot(hookX)
-				intents.Written(map[event.Key]bool{fi.Key: true})
+				_, intents := f.engine.Snapshot(hookX, fi.Key)
+				intents.Written()
 				f.engine.Wait()
 			}
 			sends := f.agent.Calls("send", agentA)
@@ -170,10 +170,10 @@ func TestAFailedStatusWriteGivesTheSlotsOfItsIntentsBackAtOnce(t *testing.T) {
 	x, y := firing(hookX, "web-1"), firing(hookY, "db-1")
 	ensure(f.engine, x, agentA) // takes A's only slot, waiting for hook x's write
 	ensure(f.engine, y, agentA)
-	_, intents := f.engine.Snapshot(hookX)
-	intents.Failed(t0.Add(time.Hour)) // hook x's status cannot be written
-	_, intents = f.engine.Snapshot(hookY)
-	intents.Written(map[event.Key]bool{y.Key: true})
+	_, intents := f.engine.Snapshot(hookX, x.Key)
+	intents.Failed(t0.Add(time.Hour)) // hook x's investigation cannot be written
+	_, intents = f.engine.Snapshot(hookY, y.Key)
+	intents.Written()
 	f.engine.Wait()
 	if got := prompts(f.agent.Calls("send", agentA)); len(got) != 1 || f.agent.Calls("send", agentA)[0].Request.Hook != hookY {
 		t.Fatalf("sends %v: want hook y's firing sent while hook x's write fails", got)

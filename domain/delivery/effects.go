@@ -2,8 +2,10 @@ package delivery
 
 import (
 	"context"
+	"slices"
 
 	"github.com/khook-dev/khook/domain/hook"
+	"github.com/khook-dev/khook/domain/incident"
 	"github.com/khook-dev/khook/ports"
 )
 
@@ -13,12 +15,18 @@ import (
 type effects struct {
 	e       *Engine
 	lanes   []*lane
-	refs    []hook.Ref
+	changes []change
 	records []auditItem
 	// sender: the lock is held by a goroutine that has just finished a send; next is the attempt
 	// it takes on (see startSend).
 	sender bool
 	next   *attempt
+}
+
+// change names an incident whose records changed.
+type change struct {
+	ref hook.Ref
+	key incident.Key
 }
 
 type auditItem struct {
@@ -32,7 +40,10 @@ func (e *Engine) begin() *effects {
 	return &effects{e: e}
 }
 
-func (fx *effects) changed(ref hook.Ref) { fx.refs = append(fx.refs, ref) }
+// changed notes that the records of en's incident changed.
+func (fx *effects) changed(en *entry) {
+	fx.changes = append(fx.changes, change{en.rec.Hook, en.rec.Key})
+}
 
 // pump asks for l to be pumped before the lock is released: a slot of it was freed.
 func (fx *effects) pump(l *lane) {
@@ -54,11 +65,9 @@ func (fx *effects) end() {
 		fx.e.pump(fx, l)
 	}
 	fx.e.mu.Unlock()
-	seen := map[hook.Ref]bool{}
-	for _, ref := range fx.refs {
-		if !seen[ref] {
-			seen[ref] = true
-			fx.e.deps.Changed(ref)
+	for i, c := range fx.changes {
+		if !slices.Contains(fx.changes[:i], c) {
+			fx.e.deps.Changed(c.ref, c.key)
 		}
 	}
 	for _, a := range fx.records {

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
+	"github.com/khook-dev/khook/domain/incident"
 	"github.com/khook-dev/khook/ports"
 )
 
@@ -42,8 +42,8 @@ type Dependencies struct {
 	Clock   ports.Clock
 	Metrics ports.DeliveryMetrics
 	Logger  *slog.Logger
-	// Changed is told of every Hook whose ledger changed, outside the engine's lock.
-	Changed func(hook.Ref)
+	// Changed is told of every incident whose records changed, outside the engine's lock.
+	Changed func(hook.Ref, incident.Key)
 	// Rand returns a number in [0, 1) for jitter.
 	Rand func() float64
 }
@@ -67,9 +67,7 @@ type entry struct {
 	// neither queued nor scheduled.
 	parked bool
 	// probe: scheduled (while undeliverable) to ask its absent agent again; see agentAbsent.
-	probe bool
-	// cuts counts the status writes in a row that left out its intent (at most once).
-	cuts      int
+	probe     bool
 	pollEvery time.Duration
 }
 
@@ -80,7 +78,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	closed   bool
-	ledger   map[hook.Ref]map[event.Key][]*entry
+	ledger   map[hook.Ref]map[incident.Key][]*entry
 	assigned map[hook.Ref]*assignment // what each Hook asks (Configure)
 	lanes    map[hook.AgentRef]*lane
 	timeline schedule
@@ -116,12 +114,12 @@ func New(deps Dependencies, opts Options) (*Engine, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	if deps.Changed == nil {
-		deps.Changed = func(hook.Ref) {}
+		deps.Changed = func(hook.Ref, incident.Key) {}
 	}
 	if deps.Rand == nil {
 		deps.Rand = rand.Float64
 	}
-	e := &Engine{deps: deps, opts: opts.WithDefaults(), ledger: map[hook.Ref]map[event.Key][]*entry{}, lanes: map[hook.AgentRef]*lane{},
+	e := &Engine{deps: deps, opts: opts.WithDefaults(), ledger: map[hook.Ref]map[incident.Key][]*entry{}, lanes: map[hook.AgentRef]*lane{},
 		assigned:      map[hook.Ref]*assignment{},
 		undeliverable: map[hook.AgentRef]map[*entry]struct{}{}}
 	e.sendCtx, e.cancelSend = context.WithCancel(context.Background())
@@ -149,7 +147,7 @@ func (e *Engine) Ensure(f Firing, alreadyTold bool) {
 	now := e.deps.Clock.Now()
 	byKey := e.ledger[f.Hook]
 	if byKey == nil {
-		byKey = map[event.Key][]*entry{}
+		byKey = map[incident.Key][]*entry{}
 		e.ledger[f.Hook] = byKey
 	}
 	current := byKey[f.Key]
@@ -167,7 +165,7 @@ func (e *Engine) Ensure(f Firing, alreadyTold bool) {
 			continue
 		}
 		e.detach(fx, en)
-		fx.changed(f.Hook)
+		fx.changed(en)
 	}
 	for _, a := range agents {
 		if slices.ContainsFunc(kept, func(k *entry) bool { return k.rec.Agent == a }) {
@@ -180,7 +178,7 @@ func (e *Engine) Ensure(f Firing, alreadyTold bool) {
 			e.enqueue(fx, en)
 		}
 		kept = append(kept, en)
-		fx.changed(f.Hook)
+		fx.changed(en)
 	}
 	if len(kept) > 1 {
 		sort.Slice(kept, func(i, j int) bool { return kept[i].rec.Agent.String() < kept[j].rec.Agent.String() })
@@ -191,7 +189,7 @@ func (e *Engine) Ensure(f Firing, alreadyTold bool) {
 // End stops trying to deliver firing (ref, key): records that wait (pending, parked, or for an
 // intent) and those that could not be delivered are abandoned: a firing that is over is not
 // undeliverable. Tasks the agents already work on are still followed to their end.
-func (e *Engine) End(ref hook.Ref, key event.Key) {
+func (e *Engine) End(ref hook.Ref, key incident.Key) {
 	fx := e.begin()
 	defer fx.end()
 	for _, en := range e.ledger[ref][key] {
@@ -214,7 +212,7 @@ func (e *Engine) End(ref hook.Ref, key event.Key) {
 
 // Forget takes firing (ref, key) out of the ledger: its entry was forgotten. A task an agent
 // still works on is followed to its end, for the audit trail.
-func (e *Engine) Forget(ref hook.Ref, key event.Key) {
+func (e *Engine) Forget(ref hook.Ref, key incident.Key) {
 	fx := e.begin()
 	defer fx.end()
 	for _, en := range e.ledger[ref][key] {
@@ -239,26 +237,51 @@ func (e *Engine) Drop(ref hook.Ref) {
 	delete(e.assigned, ref)
 }
 
-// Snapshot returns the ledger of hook ref, ordered by key and agent, and the at-most-once sends
-// waiting for a status write to hold their intent: tell them how the write went (see Intents).
-func (e *Engine) Snapshot(ref hook.Ref) (records []Record, intents Intents) {
+// Snapshot returns the records of Hook ref's incident key, ordered by agent, and the at-most-once
+// sends waiting for a write of them to hold their intent: tell them how the write went (see
+// Intents).
+func (e *Engine) Snapshot(ref hook.Ref, key incident.Key) (records []Record, intents Intents) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	intents.e = e
-	for _, list := range e.ledger[ref] {
-		for _, en := range list {
-			records = append(records, en.rec)
-			if en.awaitingIntent {
-				intents.waiting = append(intents.waiting, en)
-			}
+	for _, en := range e.ledger[ref][key] {
+		records = append(records, en.rec)
+		if en.awaitingIntent {
+			intents.waiting = append(intents.waiting, en)
 		}
 	}
-	sortRecords(records)
 	return records, intents
 }
 
-// Restore loads the ledger of hook ref read back from its status, unless the engine already holds
-// one (its own is newer). Pending records are scheduled, followed tasks are polled again, and a
+// Records returns every record of Hook ref, ordered by incident and agent.
+func (e *Engine) Records(ref hook.Ref) []Record {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Record
+	for _, list := range e.ledger[ref] {
+		for _, en := range list {
+			out = append(out, en.rec)
+		}
+	}
+	sortRecords(out)
+	return out
+}
+
+// Tally counts Hook ref's records by state, for its status.
+func (e *Engine) Tally(ref hook.Ref) map[State]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[State]int{}
+	for _, list := range e.ledger[ref] {
+		for _, en := range list {
+			out[en.rec.State]++
+		}
+	}
+	return out
+}
+
+// Restore loads the records of Hook ref read back after a restart (from its investigations),
+// unless the engine already holds records of the Hook (its own are newer). Pending records are scheduled, followed tasks are polled again, and a
 // send the last process did not see through is sent again (at least once) or recorded as unknown
 // (at most once).
 func (e *Engine) Restore(ref hook.Ref, records []Record) bool {
@@ -268,7 +291,7 @@ func (e *Engine) Restore(ref hook.Ref, records []Record) bool {
 		return false
 	}
 	now := e.deps.Clock.Now()
-	byKey := map[event.Key][]*entry{}
+	byKey := map[incident.Key][]*entry{}
 	for _, r := range records {
 		r.Hook = ref
 		en := &entry{slot: -1, rec: r}
@@ -449,7 +472,7 @@ func (e *Engine) transition(fx *effects, en *entry, state State) {
 	}
 	en.rec.UpdatedAt = e.deps.Clock.Now()
 	if !en.detached {
-		fx.changed(en.rec.Hook)
+		fx.changed(en)
 	}
 }
 

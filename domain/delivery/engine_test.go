@@ -14,6 +14,7 @@ import (
 	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
+	"github.com/khook-dev/khook/domain/incident"
 	"github.com/khook-dev/khook/ports"
 	"github.com/khook-dev/khook/ports/portstest"
 )
@@ -27,8 +28,8 @@ var (
 )
 
 func firing(ref hook.Ref, pod string) delivery.Firing {
-	return delivery.Firing{Hook: ref, Key: event.Key{Type: event.PodRestart, Namespace: "apps", ResourceName: pod}, FirstSeen: t0,
-		Resource: ports.ResourceRef{Kind: "Pod", Namespace: "apps", Name: pod}}
+	return delivery.Firing{Hook: ref, Key: incident.Key{Type: event.PodRestart, Subject: incident.Subject{Kind: "Pod", Namespace: "apps", Name: pod}},
+		FirstSeen: t0, Resource: ports.ResourceRef{Kind: "Pod", Namespace: "apps", Name: pod}}
 }
 
 // preparer renders "prompt for <agent>" unless told otherwise, and counts what it rendered.
@@ -104,7 +105,7 @@ func (f *fixture) after(d time.Duration) {
 
 func (f *fixture) record(t *testing.T, ref hook.Ref, agent hook.AgentRef) delivery.Record {
 	t.Helper()
-	records, _ := f.engine.Snapshot(ref)
+	records := f.engine.Records(ref)
 	for _, r := range records {
 		if r.Agent == agent {
 			return r
@@ -264,7 +265,7 @@ func TestARepeatedErrorBacksOffAndJitterSpreadsTheRetries(t *testing.T) {
 	}
 	ensure(e, firing(hookX, "web-1"), agentA)
 	e.Wait()
-	records, _ := e.Snapshot(hookX)
+	records := e.Records(hookX)
 	if got, want := records[0].NextAt.Sub(t0), 80*time.Second; got != want {
 		t.Fatalf("with the lowest jitter the next attempt is in %v, want %v", got, want)
 	}
@@ -335,7 +336,7 @@ func TestASlowAgentNeverDelaysAnotherAgent(t *testing.T) {
 	if d := f.engine.QueueDepth(agentA); d != 6 {
 		t.Fatalf("queue depth of the slow agent = %d, want 6 waiting", d)
 	}
-	records, _ := f.engine.Snapshot(hookX)
+	records := f.engine.Records(hookX)
 	waiting := 0
 	for _, r := range records {
 		if r.State == delivery.Pending {
@@ -489,15 +490,18 @@ func TestAnUncertainSendFollowsTheGuarantee(t *testing.T) {
 	}
 }
 
-// releaseIntents plays the status writer: it writes the ledger and says so.
+// releaseIntents plays the investigation writer: it writes each of ref's investigations and
+// says so.
 func releaseIntents(f *fixture, ref hook.Ref) {
 	f.engine.Wait()
-	records, written := f.engine.Snapshot(ref)
-	kept := map[event.Key]bool{}
-	for _, r := range records {
-		kept[r.Key] = true
+	written := map[incident.Key]bool{}
+	for _, r := range f.engine.Records(ref) {
+		if !written[r.Key] {
+			written[r.Key] = true
+			_, intents := f.engine.Snapshot(ref, r.Key)
+			intents.Written()
+		}
 	}
-	written.Written(kept)
 	f.engine.Wait()
 }
 
@@ -505,17 +509,11 @@ func TestAtMostOnceSendsOnlyOnceTheIntentIsWritten(t *testing.T) {
 	f := newFixture(t, delivery.Options{Guarantee: delivery.AtMostOnce})
 	ensure(f.engine, firing(hookX, "web-1"), agentA)
 	f.engine.Wait()
-	records, written := f.engine.Snapshot(hookX)
+	records, written := f.engine.Snapshot(hookX, firing(hookX, "web-1").Key)
 	if n := f.agent.Count("send", agentA); n != 0 || records[0].State != delivery.Sending {
 		t.Fatalf("before the intent is written: %d sends, ledger says %s; want 0 and sending", n, records[0].State)
 	}
-	written.Written(map[event.Key]bool{})
-	f.engine.Wait()
-	if n := f.agent.Count("send", agentA); n != 0 {
-		t.Fatalf("after a write that left the firing out: %d sends, want 0", n)
-	}
-	_, written = f.engine.Snapshot(hookX)
-	written.Written(map[event.Key]bool{records[0].Key: true})
+	written.Written()
 	f.engine.Wait()
 	if n := f.agent.Count("send", agentA); n != 1 {
 		t.Fatalf("after the intent is written: %d sends, want 1", n)
@@ -616,7 +614,7 @@ func TestANewFiringReplacesTheLedgerOfTheOldOne(t *testing.T) {
 	next.FirstSeen = t0.Add(time.Hour)
 	ensure(f.engine, next, agentA)
 	f.engine.Wait()
-	records, _ := f.engine.Snapshot(hookX)
+	records := f.engine.Records(hookX)
 	if len(records) != 1 || !records[0].FirstSeen.Equal(next.FirstSeen) {
 		t.Fatalf("ledger = %+v, want only the new firing", records)
 	}
@@ -633,7 +631,7 @@ func TestAnAgentRemovedFromTheHookIsNotToldButAnAddedOneIs(t *testing.T) {
 	ensure(f.engine, fi, agentA) // waits for A
 	ensure(f.engine, fi, agentB) // the Hook now names B instead
 	f.engine.Wait()
-	records, _ := f.engine.Snapshot(hookX)
+	records := f.engine.Records(hookX)
 	if len(records) != 1 || records[0].Agent != agentB {
 		t.Fatalf("ledger = %+v, want only B", records)
 	}
@@ -654,7 +652,7 @@ func TestADroppedHookIsNeitherSentNorFollowed(t *testing.T) {
 	if n := f.agent.Count("get", agentA); n != 0 {
 		t.Fatalf("a deleted Hook's task was polled %d times", n)
 	}
-	if records, _ := f.engine.Snapshot(hookX); len(records) != 0 {
+	if records := f.engine.Records(hookX); len(records) != 0 {
 		t.Fatalf("ledger of a dropped hook = %+v", records)
 	}
 }
@@ -690,7 +688,7 @@ func TestShutdownLetsSendsUnderWayFinishAndStartsNothingNew(t *testing.T) {
 	if n := f.agent.Count("send", hook.AgentRef{}); n != 1 {
 		t.Fatalf("%d sends, want the one under way and nothing new", n)
 	}
-	records, _ := f.engine.Snapshot(hookX)
+	records := f.engine.Records(hookX)
 	if len(records) != 3 || records[0].State != delivery.Completed || records[1].State != delivery.Pending || records[2].State != delivery.Pending {
 		t.Fatalf("ledger after shutdown: %+v, want completed, then pending twice (due for the next leader)", records)
 	}

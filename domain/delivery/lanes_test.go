@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/khook-dev/khook/domain/delivery"
-	"github.com/khook-dev/khook/domain/event"
 )
 
 // Every way a slot of an agent's lane is freed must let the next firing waiting for that agent
@@ -50,39 +49,5 @@ func TestEveryFreedSlotLetsTheNextFiringOfItsAgentGo(t *testing.T) {
 				t.Fatalf("hook y's firing still waits (%+v) although A has a free slot", r)
 			}
 		})
-	}
-}
-
-// At most once, a send waits for a status write that holds its intent. A write that left the
-// intent out (the status had no room for it) must not leave the send holding its agent's slot.
-func TestASendWhoseIntentAWriteLeftOutGivesItsSlotBack(t *testing.T) {
-	f := newFixture(t, delivery.Options{Guarantee: delivery.AtMostOnce, MaxSendsPerAgent: 1, RetryInitial: time.Minute})
-	web1 := firing(hookX, "web-1")
-	ensure(f.engine, web1, agentA)
-	ensure(f.engine, firing(hookY, "db-0"), agentA)
-	_, written := f.engine.Snapshot(hookX)
-	written.Written(map[event.Key]bool{}) // the write cut hook x's firing
-	f.engine.Wait()
-	if x, y := f.record(t, hookX, agentA), f.record(t, hookY, agentA); x.State != delivery.Pending || y.State != delivery.Sending {
-		t.Fatalf("after the cut: x %s, y %s; want x pending again and y's intent taking the slot", x.State, y.State)
-	}
-	releaseIntents(f, hookY) // y is sent and its task followed: the slot is free again
-	if x := f.record(t, hookX, agentA); x.State != delivery.Sending {
-		t.Fatalf("x is %s once the slot is free again, want its intent taken again", x.State)
-	}
-
-	_, written = f.engine.Snapshot(hookX)
-	written.Written(map[event.Key]bool{}) // cut a second time in a row: x waits before it tries again
-	f.engine.Wait()
-	if x := f.record(t, hookX, agentA); x.State != delivery.Pending || !x.NextAt.After(f.clock.Now()) {
-		t.Fatalf("after a second cut x is %+v, want pending with a wait, so that no write loop follows", x)
-	}
-	f.after(2 * time.Minute)
-	releaseIntents(f, hookX)
-	if n := len(f.agent.Calls("send", agentA)); n != 2 {
-		t.Fatalf("%d sends, want y's and then x's once a write held its intent", n)
-	}
-	if x := f.record(t, hookX, agentA); x.Attempts != 1 {
-		t.Fatalf("x made %d attempts, want the cuts not counted as attempts", x.Attempts)
 	}
 }

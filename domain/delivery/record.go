@@ -6,9 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
-	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
+	"github.com/khook-dev/khook/domain/incident"
 	"github.com/khook-dev/khook/ports"
 )
 
@@ -55,6 +56,19 @@ func (s State) Accepted() bool {
 		return true
 	}
 	return false
+}
+
+// MaxKeptPrompt bounds how much of a prompt a record keeps.
+const MaxKeptPrompt = 4096
+
+// keptPrompt returns the start of prompt (cut on a UTF-8 boundary) and its SHA-256 in hex.
+func keptPrompt(prompt string) (start, sum string) {
+	h := sha256.Sum256([]byte(prompt))
+	n := min(len(prompt), MaxKeptPrompt)
+	for n < len(prompt) && n > 0 && !utf8.RuneStart(prompt[n]) {
+		n--
+	}
+	return prompt[:n], hex.EncodeToString(h[:])
 }
 
 // Cause says why a delivery is undeliverable, abandoned or waiting, where its state alone does
@@ -127,15 +141,16 @@ func (s State) Final() bool {
 	return true
 }
 
-// Firing names one firing of one event key for one hook.
+// Firing names one incident of one Hook, from its start: what its agents are told of.
 type Firing struct {
 	Hook hook.Ref
 	// HookUID tells apart a Hook from a deleted one of the same name (empty when unknown).
 	HookUID string
-	Key     event.Key
-	// FirstSeen is when the firing started; with Hook and Key it names the firing.
+	// Key is the incident: its event type and subject.
+	Key incident.Key
+	// FirstSeen is when the incident started; with Hook and Key it names the firing.
 	FirstSeen time.Time
-	// Resource is the affected resource, for the audit trail.
+	// Resource is the affected resource (the subject), for the audit trail.
 	Resource ports.ResourceRef
 }
 
@@ -160,6 +175,9 @@ type Record struct {
 	// Reruns counts the times the agent was asked again after its task failed, was rejected or
 	// lost (Options.RetryFailedInvestigations).
 	Reruns int
+	// Prompt is the start of the prompt the latest attempt sent (at most MaxKeptPrompt bytes),
+	// PromptSHA256 the hash of the whole, in hex.
+	Prompt, PromptSHA256 string
 	// SentAt is when the agent accepted the latest attempt.
 	SentAt time.Time
 	// UpdatedAt is when State last changed.
@@ -169,17 +187,19 @@ type Record struct {
 }
 
 // MessageID names the message telling agent of firing f: stable across attempts and restarts,
-// different for the next firing of the key and for a Hook recreated under the same name. It is
-// the first half of the SHA-256 of "uid|hook|key|agent|firstSeen" (names as their String methods
-// spell them, firstSeen in Unix seconds), in hex.
+// different for the next incident of the subject and for a Hook recreated under the same name.
+// It is the first half of the SHA-256 of "uid|namespace/hook|type/namespace/name[@fingerprint]|
+// agent|firstSeen" (the subject's namespace, name and fingerprint; firstSeen in Unix seconds), in
+// hex: for an incident of one resource, the id the previous release gave the resource's firing.
 func MessageID(f Firing, agent hook.AgentRef) string {
 	var buf [512]byte // enough for most names: no allocation but the id's own
 	b := append(buf[:0], f.HookUID...)
-	for _, part := range []string{"|", f.Hook.Namespace, "/", f.Hook.Name, "|", string(f.Key.Type), "/", f.Key.Namespace, "/", f.Key.ResourceName} {
+	s := f.Key.Subject
+	for _, part := range []string{"|", f.Hook.Namespace, "/", f.Hook.Name, "|", string(f.Key.Type), "/", s.Namespace, "/", s.Name} {
 		b = append(b, part...)
 	}
-	if f.Key.Fingerprint != "" {
-		b = append(append(b, '@'), f.Key.Fingerprint...)
+	if s.Fingerprint != "" {
+		b = append(append(b, '@'), s.Fingerprint...)
 	}
 	b = append(append(append(append(append(b, '|'), agent.Namespace...), '/'), agent.Name...), '|')
 	b = strconv.AppendInt(b, f.FirstSeen.Unix(), 10)

@@ -104,7 +104,7 @@ func TestOnlyWhatFailedForLackOfTheAgentIsRevivedWhenItWorksAgain(t *testing.T) 
 			if n := f.prepare.prepared(hookX); tt.wantRender >= 0 && n != tt.wantRender {
 				t.Fatalf("hook x's prompts were rendered %d times, want %d", n, tt.wantRender)
 			}
-			records, _ := f.engine.Snapshot(hookX)
+			records := f.engine.Records(hookX)
 			for _, r := range records {
 				if r.State != tt.wantState {
 					t.Fatalf("hook x's record %+v, want %s", r, tt.wantState)

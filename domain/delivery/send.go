@@ -123,6 +123,7 @@ func (e *Engine) sendOnce(a attempt) *attempt {
 	fx.sender = true
 	e.freeSend(fx, rec.Agent)
 	en.busy = false
+	en.rec.Prompt, en.rec.PromptSHA256 = keptPrompt(req.Prompt)
 	e.sent(fx, en, task, err, took)
 	fx.end()
 	return fx.next
@@ -140,7 +141,7 @@ func (e *Engine) prepareFailed(fx *effects, en *entry, err error) {
 		en.rec.LastError, en.rec.Cause = err.Error(), CauseAwaitingEvent
 		e.transition(fx, en, Pending)
 		e.schedule(en, e.deps.Clock.Now().Add(e.opts.RetryInitial))
-		fx.changed(en.rec.Hook)
+		fx.changed(en)
 	default:
 		e.settle(fx, en, Undeliverable, CausePrompt, err.Error())
 		fx.audit(en, ports.AuditUndeliverable, true, fmt.Sprintf("agent %s was not told of %s: the prompt cannot be rendered: %v", en.rec.Agent, en.rec.Key.Describe(), err))

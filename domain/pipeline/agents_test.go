@@ -114,7 +114,7 @@ func TestTheMetricsAreToldWhichAgentsTheHooksName(t *testing.T) {
 			clk := clocktesting.NewFakeClock(t0)
 			p, err := pipeline.New(pipeline.Dependencies{
 				Index: matching.NewIndex(), Store: dedup.NewStore(clk, 10*time.Minute), Renderer: templating.NewRenderer(),
-				Agent: &portstest.Agent{Clock: clk}, Audit: &portstest.AuditLog{}, Status: &portstest.StatusWriter{}, Clock: clk, Metrics: use,
+				Agent: &portstest.Agent{Clock: clk}, Audit: &portstest.AuditLog{}, Status: &portstest.StatusWriter{}, Investigations: &portstest.Investigations{}, Clock: clk, Metrics: use,
 			}, pipeline.Options{KnownEventTypes: event.KubernetesTypes})
 			if err != nil {
 				t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
+	"github.com/khook-dev/khook/domain/incident"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/pipeline"
 	"github.com/khook-dev/khook/domain/templating"
@@ -38,7 +39,7 @@ func newMocked(t *testing.T, clk *clocktesting.FakeClock, agent ports.AgentCalle
 	t.Helper()
 	p, err := pipeline.New(pipeline.Dependencies{
 		Index: matching.NewIndex(), Store: dedup.NewStore(clk, 10*time.Minute), Renderer: templating.NewRenderer(),
-		Agent: agent, Audit: &portstest.AuditLog{}, Status: status, Clock: clk,
+		Agent: agent, Audit: &portstest.AuditLog{}, Status: status, Investigations: &portstest.Investigations{}, Clock: clk,
 	}, pipeline.Options{KnownEventTypes: event.KubernetesTypes})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ func (m *mocked) after(d time.Duration) {
 // told matches the request telling agent of the firing of hook h's event e that began at
 // firstSeen: its agent and its message id.
 func told(h hook.Hook, e event.Event, firstSeen time.Time, agent hook.AgentRef) gomock.Matcher {
-	f := delivery.Firing{Hook: h.Ref, HookUID: h.UID, Key: e.Key(), FirstSeen: firstSeen}
+	f := delivery.Firing{Hook: h.Ref, HookUID: h.UID, Key: incident.KeyOf(e, incident.ByResource), FirstSeen: firstSeen}
 	return message{agent: agent, id: delivery.MessageID(f, agent), firing: firstSeen}
 }
 

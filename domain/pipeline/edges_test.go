@@ -98,7 +98,7 @@ func TestAHookEditRacingANewFiringTellsTheAgentTheHookNowNames(t *testing.T) {
 		t.Fatalf("prompts = %q, want the agent the Hook now names, told once", got)
 	}
 	f.flush(t, false)
-	if got := deliveriesOf(f.status.Activity(edited.Ref)); got != "kagent/b=completed" {
+	if got := deliveriesOf(f.inv.All(edited.Ref)); got != "kagent/b=completed" {
 		t.Fatalf("the ledger says %q, want the agent the Hook now names, told", got)
 	}
 }
@@ -138,7 +138,7 @@ func TestAPromptTypoLeavesTheLedgerAloneAndItsFixTellsNobodyAgain(t *testing.T) 
 	}
 	f.after(time.Second)
 	f.flush(t, false)
-	if got := deliveriesOf(f.status.Activity(ref)); got != "kagent/a=completed kagent/b=completed" {
+	if got := deliveriesOf(f.inv.All(ref)); got != "kagent/a=completed kagent/b=completed" {
 		t.Fatalf("with the typo the ledger says %q, want both agents' records kept", got)
 	}
 	f.p.UpsertHook(context.Background(), fixed)
@@ -154,11 +154,11 @@ func TestARestartWithAPromptTypoKeepsTheRestoredLedger(t *testing.T) {
 	saved := []ports.ActiveEvent{{EventType: string(event.PodRestart), Namespace: "apps", ResourceName: "web-1", Status: string(dedup.Firing),
 		FirstSeen: t0, LastSeen: t0, Occurrences: 1, Event: &ports.EventSnapshot{ResourceKind: "Pod", Reason: "BackOff", Message: "crashing", Timestamp: t0},
 		Deliveries: []ports.Delivery{{Agent: agentA.String(), MessageID: "m-1", TaskID: "task-1", State: "completed", Attempts: 1, SentAt: t0}}}}
-	f.p.RestoreHook(typo, saved)
+	f.p.RestoreHook(typo, saved, nil)
 	f.p.UpsertHook(context.Background(), typo)
 	f.after(time.Second)
 	f.flush(t, false)
-	if got := deliveriesOf(f.status.Activity(typo.Ref)); got != "kagent/a=completed" {
+	if got := deliveriesOf(f.inv.All(typo.Ref)); got != "kagent/a=completed" {
 		t.Fatalf("after a restart with the typo the ledger says %q, want the restored record", got)
 	}
 	fixed := newHook("apps", "one", onRestart(agentA, "A {{.ResourceName}}"))
@@ -170,18 +170,20 @@ func TestARestartWithAPromptTypoKeepsTheRestoredLedger(t *testing.T) {
 	}
 }
 
-// At most once, a send waits for its intent to be written to the Hook's status. A Hook whose
-// status cannot be written must not keep its agent's slots from other Hooks.
+// At most once, a send waits for its intent to be written to its investigation. A Hook whose
+// writes fail must not keep its agent's slots from other Hooks.
 func TestAnUnwritableStatusDoesNotBlockTheAgentForOtherHooks(t *testing.T) {
 	opts := pipeline.Options{Delivery: delivery.Options{Guarantee: delivery.AtMostOnce, MaxSendsPerAgent: 1, MaxInvestigationsPerAgent: 1}}
 	x, y := newHook("apps", "x", onRestart(agentA, "x")), newHook("apps", "y", onRestart(agentA, "y"))
 	f := newFixture(t, opts, x, y)
-	f.status.Fail = func(ref hook.Ref, _ ports.HookActivity) error {
+	refused := func(ref hook.Ref) error {
 		if ref == x.Ref {
 			return errors.New("admission webhook refused the write")
 		}
 		return nil
 	}
+	f.status.Fail = func(ref hook.Ref, _ ports.HookActivity) error { return refused(ref) }
+	f.inv.Fail = func(inv ports.Investigation) error { return refused(inv.Hook) }
 	f.p.Handle(context.Background(), restart)
 	for range 5 {
 		_ = f.p.FlushStatus(context.Background(), false)
@@ -200,7 +202,7 @@ func TestARestoredDeliveryWithoutItsEventWaitsForTheNextSightOfIt(t *testing.T) 
 	saved := []ports.ActiveEvent{{EventType: string(event.PodRestart), Namespace: "apps", ResourceName: "web-1", Status: string(dedup.Firing),
 		FirstSeen: t0.Add(-time.Minute), LastSeen: t0, Occurrences: 3,
 		Deliveries: []ports.Delivery{{Agent: agentA.String(), MessageID: "m-1", State: "pending", Attempts: 1}}}}
-	f.p.RestoreHook(h, saved)
+	f.p.RestoreHook(h, saved, nil)
 	f.p.UpsertHook(context.Background(), h)
 	f.after(time.Second)
 	for _, c := range f.agent.Calls("send", agentA) {
@@ -263,7 +265,7 @@ func TestAnInvestigationTheAgentRanAndFailedIsAnOutcomeNotResent(t *testing.T) {
 			}
 			f.flush(t, false)
 			ref := hook.Ref{Namespace: "apps", Name: "one"}
-			if got := deliveriesOf(f.status.Activity(ref)); got != "kagent/a="+string(tt.wantState) {
+			if got := deliveriesOf(f.inv.All(ref)); got != "kagent/a="+string(tt.wantState) {
 				t.Fatalf("ledger %q, want state %s", got, tt.wantState)
 			}
 			if f.audit.Count(ports.AuditUndeliverable) != 0 || f.audit.Count(ports.AuditInvestigationEnded) != 1 {
@@ -273,11 +275,11 @@ func TestAnInvestigationTheAgentRanAndFailedIsAnOutcomeNotResent(t *testing.T) {
 	}
 }
 
-// deliveriesOf renders the ledger of an activity as "agent=state …".
-func deliveriesOf(a ports.HookActivity) string {
+// deliveriesOf renders the ledgers of investigations as "agent=state …".
+func deliveriesOf(investigations []ports.Investigation) string {
 	var out []string
-	for _, e := range a.Events {
-		for _, d := range e.Deliveries {
+	for _, inv := range investigations {
+		for _, d := range inv.Deliveries {
 			out = append(out, d.Agent+"="+d.State)
 		}
 	}

@@ -4,51 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/khook-dev/khook/domain/hook"
 	"github.com/khook-dev/khook/domain/pipeline"
-	"github.com/khook-dev/khook/domain/status"
 	"github.com/khook-dev/khook/ports"
 )
-
-func TestACapHalvedByATooLargeRefusalGrowsBackWhileWritesSucceed(t *testing.T) {
-	f := newFixture(t, pipeline.Options{StatusLimits: status.Limits{MaxEvents: 100}}, newHook("apps", "one", onRestart(agentA, "x")))
-	ref := hook.Ref{Namespace: "apps", Name: "one"}
-	var mu sync.Mutex
-	room := 20 // how many entries the API server takes, for now
-	f.status.Fail = func(_ hook.Ref, a ports.HookActivity) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(a.Events) > room {
-			return fmt.Errorf("request entity too large: %w", ports.ErrStatusTooLarge)
-		}
-		return nil
-	}
-	for i := range 80 {
-		e := restart
-		e.ResourceName = fmt.Sprintf("web-%d", i)
-		f.handle(e)
-	}
-	_ = f.p.FlushStatus(context.Background(), false) // 80: refused
-	_ = f.p.FlushStatus(context.Background(), true)  // 40: refused
-	f.flush(t, true)                                 // 20
-	if a := f.status.Activity(ref); len(a.Events) != 20 {
-		t.Fatalf("written %d events, want 20 after two refusals", len(a.Events))
-	}
-	mu.Lock()
-	room = 1000 // whatever took the room is gone
-	mu.Unlock()
-	for range 20 { // a minute's full flushes, each writing the Hook (its events are seen again)
-		f.handle(restart)
-		f.flush(t, true)
-	}
-	if a := f.status.Activity(ref); len(a.Events) != 80 || a.Omitted != 0 {
-		t.Fatalf("written %d events, %d omitted; want the cap back to 100, so all 80 shown", len(a.Events), a.Omitted)
-	}
-}
 
 func TestAFailedStatusWriteIsSignalledToBeTriedAgainSoon(t *testing.T) {
 	tests := []struct {

@@ -3,13 +3,17 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/khook-dev/khook/domain/dedup"
 	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
+	"github.com/khook-dev/khook/domain/incident"
+	"github.com/khook-dev/khook/domain/investigation"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/status"
 	"github.com/khook-dev/khook/ports"
@@ -98,53 +102,164 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 	return cond
 }
 
-// reconcile makes the ledger of every firing entry of h name the agents h now tells of its type
-// (see delivery.Engine.Ensure): added agents are told, removed ones are not (their tasks at work
-// are still followed), held ones keep their records.
+// reconcile makes the records of every open incident of h name the agents h now tells of its
+// type (see delivery.Engine.Ensure): added agents are told, removed ones are not (their tasks at
+// work are still followed), held ones keep their records.
 func (p *Pipeline) reconcile(h hook.Hook, toldBeforeLedger []event.Key) {
 	told := map[event.Key]bool{}
 	for _, k := range toldBeforeLedger {
 		told[k] = true
 	}
-	for _, e := range p.deps.Store.Snapshot(h.Ref) {
-		if e.State != dedup.Firing {
+	live, _ := p.incidents.Live(h.Ref)
+	for _, inc := range live {
+		if inc.Resolved {
 			continue
 		}
-		f := delivery.Firing{Hook: h.Ref, HookUID: h.UID, Key: e.Key, FirstSeen: e.FirstSeen, Resource: resourceOf(e.LastEvent)}
-		p.delivery.Ensure(f, told[e.Key])
+		alreadyTold := len(inc.Members) > 0 && told[inc.Members[0]]
+		p.delivery.Ensure(delivery.Firing{Hook: h.Ref, HookUID: h.UID, Key: inc.Key, FirstSeen: inc.StartedAt, Resource: subjectResource(inc.Key)}, alreadyTold)
 	}
 	p.markDirty(h.Ref)
 }
 
-// RestoreHook loads a hook's entries and delivery ledger from its status, unless this process
-// already holds newer state for it. It reports whether it restored anything. Call it before
-// UpsertHook, which then tells the agents the restored firings still owe a message.
+// RestoreHook loads what a Hook had before a restart or a leader change: its investigations (read
+// from the API server, which holds the last leader's writes) with their incidents and records,
+// and its status. From a status the previous release wrote, which kept each firing's ledger on
+// the Hook, it takes the ledger too, and writes it as investigations once (an investigation
+// already written wins). It restores nothing when this process already holds newer state for the
+// Hook, and reports whether it restored anything. Call it before UpsertHook, which then tells the
+// agents the restored incidents still owe a message.
 //
 // The reconciler and the start-up load may load one Hook at once. RestoreHook is atomic with
 // respect to UpsertHook and RemoveHook of the same Hook, so that no UpsertHook can see the
-// restored entries before their ledger is restored: it would build fresh pending records, the
-// engine would then keep those instead of the saved ledger, and agents already told would be
-// told again.
-func (p *Pipeline) RestoreHook(h hook.Hook, active []ports.ActiveEvent) bool {
+// restored entries before their records are restored: it would build fresh pending records, the
+// engine would then keep those instead of the saved ones, and agents already told would be told
+// again.
+func (p *Pipeline) RestoreHook(h hook.Hook, active []ports.ActiveEvent, investigations []ports.Investigation) bool {
 	defer p.hookLocks.lock(h.Ref)()
 	p.forgetIfRecreated(h)
 	ref := h.Ref
-	restored := status.Restore(ref, active)
-	for i := range restored.Records {
-		restored.Records[i].HookUID = h.UID
+	legacy := status.Restore(h, active)
+	var incidents []incident.Incident
+	var records []delivery.Record
+	written := map[string]bool{}
+	versions := map[string]string{}
+	for _, inv := range investigations {
+		if inv.HookUID != "" && h.UID != "" && inv.HookUID != h.UID {
+			continue // a deleted Hook's, of the same name
+		}
+		inc, recs := investigation.Read(inv)
+		for i := range recs {
+			recs[i].HookUID = h.UID
+		}
+		incidents = append(incidents, inc)
+		records = append(records, recs...)
+		written[inc.Name] = true
+		versions[inv.Name] = inv.Version
 	}
-	firing, ok := p.deps.Store.Restore(ref, restored.Entries)
-	if !ok {
+	var upgraded []incident.Key
+	for _, inc := range legacy.Incidents {
+		if !written[inc.Name] {
+			incidents = append(incidents, inc)
+			upgraded = append(upgraded, inc.Key)
+		}
+	}
+	for _, r := range legacy.Records {
+		if slices.Contains(upgraded, r.Key) {
+			r.HookUID = h.UID
+			records = append(records, r)
+		}
+	}
+	entries := membersEntries(ref, incidents, legacy.Entries)
+	firing, ok := p.deps.Store.Restore(ref, entries)
+	if !ok && len(incidents) == 0 {
+		return false
+	}
+	if !p.incidents.Restore(ref, incidents, func(inc incident.Incident, member event.Key) bool {
+		e, ok := p.deps.Store.Get(ref, member)
+		return ok && e.State == dedup.Firing
+	}) && !ok {
 		return false
 	}
 	p.deps.Metrics.FiringEntries(firing)
-	p.delivery.Restore(ref, restored.Records)
-	if len(restored.ToldBeforeLedger) > 0 {
-		p.mu.Lock()
-		p.told[ref] = restored.ToldBeforeLedger
-		p.mu.Unlock()
+	p.delivery.Restore(ref, records)
+	p.mu.Lock()
+	for name, v := range versions {
+		m := p.versions[ref]
+		if m == nil {
+			m = map[string]string{}
+			p.versions[ref] = m
+		}
+		m[name] = v
 	}
+	if len(legacy.ToldBeforeLedger) > 0 {
+		p.told[ref] = legacy.ToldBeforeLedger
+	}
+	p.mu.Unlock()
+	for _, inc := range incidents {
+		var recs []delivery.Record
+		for _, r := range records {
+			if r.Key == inc.Key {
+				recs = append(recs, r)
+			}
+		}
+		if investigation.Finished(inc, recs) {
+			p.finished(ref, inc.Name, investigation.EndedAt(inc, recs))
+		}
+	}
+	for _, k := range upgraded {
+		p.markInvestigation(ref, k) // written once as an investigation
+	}
+	p.openUnheld(h, legacy.Entries)
 	return true
+}
+
+// membersEntries returns the dedup entries the restored incidents' members make, firing while
+// their incident is open, beside those of the status (which win: they say when each was seen).
+func membersEntries(ref hook.Ref, incidents []incident.Incident, fromStatus []dedup.Entry) []dedup.Entry {
+	out := slices.Clone(fromStatus)
+	have := map[event.Key]bool{}
+	for _, e := range fromStatus {
+		have[e.Key] = true
+	}
+	for _, inc := range incidents {
+		for _, m := range inc.Members {
+			if have[m] {
+				continue
+			}
+			have[m] = true
+			e := dedup.Entry{Hook: ref, Key: m, State: dedup.Firing, FirstSeen: inc.StartedAt, LastSeen: maxTime(inc.LastSeen, inc.StartedAt),
+				Occurrences: 1, Partial: inc.Partial}
+			e.LastEvent = inc.First
+			e.LastEvent.Type, e.LastEvent.Namespace, e.LastEvent.ResourceName, e.LastEvent.Fingerprint = m.Type, m.Namespace, m.ResourceName, m.Fingerprint
+			if inc.Resolved {
+				e.State, e.ResolvedAt, e.Resolution = dedup.Resolved, inc.ResolvedAt, inc.Resolution
+			}
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// openUnheld opens an incident for each firing entry of a restored status that belongs to none
+// (an entry no agent was to be told of, or one told before khook kept a ledger), so that every
+// firing has one.
+func (p *Pipeline) openUnheld(h hook.Hook, entries []dedup.Entry) {
+	for _, e := range entries {
+		if e.State != dedup.Firing {
+			continue
+		}
+		if _, ok := p.incidents.Of(h.Ref, e.Key); ok {
+			continue
+		}
+		key := incident.KeyOf(e.LastEvent, incident.ByResource)
+		inc, opened := p.incidents.Fire(h.Ref, key, e.Key, e.LastEvent, e.FirstSeen, incident.Opening{
+			Name:    func(k incident.Key, at time.Time) string { return incident.InvestigationName(h.Ref.Name, h.UID, k, at) },
+			Partial: e.Partial,
+		})
+		if opened && !inc.Unrecorded {
+			p.markInvestigation(h.Ref, key)
+		}
+	}
 }
 
 // forgetIfRecreated drops what the pipeline holds for h's name when it belongs to another Hook
@@ -170,10 +285,15 @@ func (p *Pipeline) removeHook(ref hook.Ref) {
 	p.agentsChanged(p.deps.Index.Remove(ref))
 	p.deps.Metrics.FiringEntries(-p.deps.Store.Drop(ref))
 	p.delivery.Drop(ref)
+	p.incidents.Drop(ref)
 	p.mu.Lock()
 	delete(p.dirty, ref)
-	delete(p.deferred, ref)
-	delete(p.limits, ref)
+	delete(p.pending, ref)
+	delete(p.versions, ref)
+	delete(p.done, ref)
+	delete(p.records, ref)
+	p.total = subCounts(p.total, p.counts[ref])
+	delete(p.counts, ref)
 	delete(p.written, ref)
 	delete(p.problems, ref)
 	delete(p.told, ref)
@@ -236,4 +356,11 @@ func (l *keyedLocks) lock(ref hook.Ref) (unlock func()) {
 		}
 		l.mu.Unlock()
 	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -104,6 +104,7 @@ func (p *Pipeline) Run(ctx context.Context, clk clock.WithTicker, t Timing, beat
 			}
 			finalCtx, cancelFinal := context.WithTimeout(context.Background(), t.FinalWrite)
 			defer cancelFinal()
+			p.forgetBackoffs() // the last write is the last chance: no Hook waits it out
 			write(finalCtx, true)
 			return nil
 		case <-p.Changed():

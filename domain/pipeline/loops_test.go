@@ -104,8 +104,8 @@ func TestRunRunsDueDeliveriesWhileAStatusWriteIsHeldUp(t *testing.T) {
 	})
 	releaseOnce.Do(func() { close(release) })
 	stop()
-	if got := f.status.Activity(ref); len(got.Events) != 1 || got.Events[0].Deliveries[0].State != string(delivery.Working) {
-		t.Fatalf("the final status write says %+v, want the retried delivery working", got.Events)
+	if got := f.investigation(t, ref, "web-1"); got.Deliveries[0].State != string(delivery.Working) {
+		t.Fatalf("the final write says %+v, want the retried delivery working", got.Deliveries)
 	}
 }
 
@@ -148,7 +148,30 @@ func TestRunStopsSendingAtShutdownAndWritesTheFinalStatus(t *testing.T) {
 	if err := f.p.FlushStatus(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
-	if a := f.status.Activity(ref); len(a.Events) != 1 || a.Events[0].Deliveries[0].State != string(delivery.Pending) {
-		t.Fatalf("status %+v, want the firing recorded and its delivery pending for the next leader", a.Events)
+	if inv := f.investigation(t, ref, "after-the-stop"); inv.Deliveries[0].State != string(delivery.Pending) {
+		t.Fatalf("investigation %+v, want the firing recorded and its delivery pending for the next leader", inv)
+	}
+}
+
+func TestRunWritesAtShutdownWhatAHookBackingOffStillHasToWrite(t *testing.T) {
+	f := newFixture(t, pipeline.Options{StatusRetryInitial: time.Hour, StatusRetryMax: time.Hour}, newHook("apps", "one", onRestart(agentA, "x")))
+	ref := hook.Ref{Namespace: "apps", Name: "one"}
+	var mu sync.Mutex
+	failures := 0
+	f.inv.Fail = func(ports.Investigation) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures == 0 {
+			failures++
+			return context.Canceled // as when shutdown cancels a write under way
+		}
+		return nil
+	}
+	stop := f.run(t)
+	f.handle(restart)
+	f.until(t, 100*time.Millisecond, "the failed write", func() bool { mu.Lock(); defer mu.Unlock(); return failures > 0 })
+	stop() // the Hook's backoff of an hour is not over
+	if inv := f.investigation(t, ref, restart.ResourceName); len(inv.Deliveries) != 1 {
+		t.Fatalf("investigation %+v, want it written at shutdown with its delivery, backoff or not", inv)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
+	"github.com/khook-dev/khook/domain/incident"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/status"
 	"github.com/khook-dev/khook/domain/templating"
@@ -20,15 +21,16 @@ import (
 // Dependencies are the ports and domain parts the pipeline works with. Every field is required
 // but Metrics and Logger.
 type Dependencies struct {
-	Index    *matching.Index
-	Store    *dedup.Store
-	Renderer *templating.Renderer
-	Agent    ports.AgentCaller
-	Audit    ports.AuditRecorder
-	Status   ports.HookStatusWriter
-	Clock    ports.Clock
-	Metrics  ports.Metrics
-	Logger   *slog.Logger
+	Index          *matching.Index
+	Store          *dedup.Store
+	Renderer       *templating.Renderer
+	Agent          ports.AgentCaller
+	Audit          ports.AuditRecorder
+	Status         ports.HookStatusWriter
+	Investigations ports.InvestigationStore
+	Clock          ports.Clock
+	Metrics        ports.Metrics
+	Logger         *slog.Logger
 }
 
 // Options tune the pipeline.
@@ -40,42 +42,50 @@ type Options struct {
 	Delivery delivery.Options
 	// StatusLimits bound what a Hook's status shows.
 	StatusLimits status.Limits
-	// StatusRetryInitial and StatusRetryMax space out the writes of a Hook whose status writes
-	// fail: the first wait, doubling up to the second (defaults 1s and 1m). Each Hook backs off
-	// on its own.
+	// StatusRetryInitial and StatusRetryMax space out the writes of a Hook whose status or
+	// investigation writes fail: the first wait, doubling up to the second (defaults 1s and 1m).
+	// Each Hook backs off on its own.
 	StatusRetryInitial, StatusRetryMax time.Duration
 	// AgentPolicy says which agents the Hooks of a namespace may call, with the list each Hook's
 	// namespace sets (hook.Hook.AllowedAgentNamespaces); a configuration calling another agent is
 	// reported on the Hook's status. The zero value leaves it to the namespaces' lists.
 	AgentPolicy hook.AgentPolicy
+	// Investigations bound the investigations open or waiting, and what is kept of finished ones.
+	Investigations InvestigationLimits
 }
 
-// Pipeline runs the use case: match an event to Hooks, deduplicate it, hand each new firing to
-// the delivery engine, and keep each Hook's status. Make one with New.
+// Pipeline runs the use case: match an event to Hooks, deduplicate it, gather each Hook's
+// firings into incidents, hand each new incident to the delivery engine, and keep each
+// incident's investigation and each Hook's status. Make one with New.
 type Pipeline struct {
-	deps     Dependencies
-	opts     Options
-	known    map[event.Type]bool
-	delivery *delivery.Engine
+	deps      Dependencies
+	opts      Options
+	known     map[event.Type]bool
+	delivery  *delivery.Engine
+	incidents *incident.Registry
 	// hookLocks makes RestoreHook, UpsertHook and RemoveHook of one Hook atomic to each other.
 	hookLocks keyedLocks
 
 	mu       sync.Mutex
-	dirty    map[hook.Ref]bool // state changed: write soon
-	deferred map[hook.Ref]bool // the API refused the last write as too large: write with the next full flush
-	limits   map[hook.Ref]status.Limits
-	written  map[hook.Ref]ports.Condition // the Delivering condition last written
+	dirty    map[hook.Ref]bool                  // the Hook's status changed: write soon
+	pending  map[hook.Ref]map[incident.Key]bool // investigations changed: write soon
+	versions map[hook.Ref]map[string]string     // the version each investigation was last read or written as
+	done     map[hook.Ref]map[string]time.Time  // finished investigations, by name, when they ended (retention)
+	records  map[hook.Ref]*bucket               // suppressed investigations a Hook may still write as objects
+	written  map[hook.Ref]ports.Condition       // the Delivering condition last written
 	problems map[hook.Ref][]status.Problem
 	told     map[hook.Ref][]event.Key // restored firings told before the ledger existed
 	backoff  map[hook.Ref]writeBackoff
+	counts   map[hook.Ref]ports.InvestigationCounts // as each Hook's status last said
+	total    ports.InvestigationCounts              // over every Hook
 	changed  chan struct{}
 }
 
 // New returns a pipeline, or an error naming a missing dependency or a wrong option.
 func New(deps Dependencies, opts Options) (*Pipeline, error) {
 	for name, missing := range map[string]bool{
-		"Index": deps.Index == nil, "Store": deps.Store == nil, "Renderer": deps.Renderer == nil,
-		"Agent": deps.Agent == nil, "Audit": deps.Audit == nil, "Status": deps.Status == nil, "Clock": deps.Clock == nil,
+		"Index": deps.Index == nil, "Store": deps.Store == nil, "Renderer": deps.Renderer == nil, "Agent": deps.Agent == nil,
+		"Audit": deps.Audit == nil, "Status": deps.Status == nil, "Investigations": deps.Investigations == nil, "Clock": deps.Clock == nil,
 	} {
 		if missing {
 			return nil, fmt.Errorf("pipeline: dependency %s is nil", name)
@@ -87,11 +97,16 @@ func New(deps Dependencies, opts Options) (*Pipeline, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := opts.Investigations.Validate(); err != nil {
+		return nil, fmt.Errorf("pipeline: Options.Investigations: %w", err)
+	}
+	opts.Investigations = opts.Investigations.WithDefaults()
 	p := &Pipeline{
-		deps: deps, opts: opts, known: map[event.Type]bool{},
-		dirty: map[hook.Ref]bool{}, deferred: map[hook.Ref]bool{}, limits: map[hook.Ref]status.Limits{},
+		deps: deps, opts: opts, known: map[event.Type]bool{}, incidents: incident.NewRegistry(),
+		dirty: map[hook.Ref]bool{}, pending: map[hook.Ref]map[incident.Key]bool{}, versions: map[hook.Ref]map[string]string{},
+		done: map[hook.Ref]map[string]time.Time{}, records: map[hook.Ref]*bucket{},
 		written: map[hook.Ref]ports.Condition{}, problems: map[hook.Ref][]status.Problem{}, told: map[hook.Ref][]event.Key{},
-		backoff: map[hook.Ref]writeBackoff{},
+		backoff: map[hook.Ref]writeBackoff{}, counts: map[hook.Ref]ports.InvestigationCounts{},
 		changed: make(chan struct{}, 1),
 	}
 	for _, t := range opts.KnownEventTypes {
@@ -99,7 +114,7 @@ func New(deps Dependencies, opts Options) (*Pipeline, error) {
 	}
 	engine, err := delivery.New(delivery.Dependencies{
 		Agent: deps.Agent, Prepare: preparer{p}, Audit: deps.Audit, Clock: deps.Clock, Metrics: deps.Metrics,
-		Logger: deps.Logger.With("part", "delivery"), Changed: p.markDirty,
+		Logger: deps.Logger.With("part", "delivery"), Changed: p.markInvestigation,
 	}, opts.Delivery)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
@@ -111,8 +126,9 @@ func New(deps Dependencies, opts Options) (*Pipeline, error) {
 // Handle processes one event: trouble, or its end. It returns at once; agents are told in the
 // background. Parts of its key longer than Kubernetes and the Hook CRD allow are bounded first
 // (event.Event.WithKeyBounded); the rest of e is kept as it is: the sources' router bounds what
-// every source sends (event.Event.Bounded), and an embedder calling Handle itself should too. A repeat of trouble firing for every Hook it matches (an event storm) costs one
-// lookup and one count, however many Hooks match.
+// every source sends (event.Event.Bounded), and an embedder calling Handle itself should too.
+// A repeat of trouble firing for every Hook it matches (an event storm) costs one lookup and one
+// count, however many Hooks match.
 func (p *Pipeline) Handle(ctx context.Context, e event.Event) {
 	if !e.KeyFits() {
 		e = e.WithKeyBounded() // an alert's labels are anything: its key must fit the status
@@ -142,45 +158,82 @@ func (p *Pipeline) Handle(ctx context.Context, e event.Event) {
 	p.deps.Metrics.EventHandled(e.Source, e.Type, len(m.Hooks), firing, duplicates)
 }
 
+// fire records a new firing of e's key for Hook t: it joins its subject's open incident, or opens
+// one, whose agents are then told (unless the backlog suppresses it).
 func (p *Pipeline) fire(ctx context.Context, t matching.Target, e event.Event, firstSeen time.Time) {
 	p.deps.Metrics.FiringEntries(1)
-	if p.deps.Logger.Enabled(ctx, slog.LevelInfo) {
-		p.deps.Logger.Info("event firing", "hook", t.Hook.String(), "key", e.Key().String(), "reason", e.Reason)
-	}
-	p.deps.Audit.Record(ctx, t.Hook, ports.AuditRecord{Kind: ports.AuditFiring, Resource: resourceOf(e), HookUID: t.UID,
-		Message: e.Key().Describe() + ": " + e.Message})
+	key := incident.KeyOf(e, incident.ByResource)
+	inc, opened := p.incidents.Fire(t.Hook, key, e.Key(), e, firstSeen, incident.Opening{
+		Name: func(k incident.Key, at time.Time) string {
+			return incident.InvestigationName(t.Hook.Name, t.UID, k, at)
+		},
+		Suppress: func(open int) incident.Suppression { return p.backlogged(t, open) },
+	})
 	p.markDirty(t.Hook)
-	f := delivery.Firing{Hook: t.Hook, HookUID: t.UID, Key: e.Key(), FirstSeen: firstSeen, Resource: resourceOf(e)}
+	if !opened {
+		if !inc.Unrecorded {
+			p.markInvestigation(t.Hook, key) // a member joined
+		}
+		return
+	}
+	subject := subjectResource(key)
+	if inc.Suppressed.Reason != "" {
+		p.suppressed(ctx, t, inc)
+		return
+	}
+	if p.deps.Logger.Enabled(ctx, slog.LevelInfo) {
+		p.deps.Logger.Info("incident opened", "hook", t.Hook.String(), "incident", key.String(), "investigation", inc.Name, "reason", e.Reason)
+	}
+	p.deps.Audit.Record(ctx, t.Hook, ports.AuditRecord{Kind: ports.AuditFiring, Resource: subject, HookUID: t.UID,
+		Message: key.Describe() + ": " + e.Message + " (investigation " + inc.Name + ")"})
+	p.markInvestigation(t.Hook, key)
+	f := delivery.Firing{Hook: t.Hook, HookUID: t.UID, Key: key, FirstSeen: inc.StartedAt, Resource: subject}
 	p.delivery.Ensure(f, false) // to the agents the Hook names now, whatever the event matched
-
 }
 
-func (p *Pipeline) ended(ctx context.Context, ref hook.Ref, key event.Key, why event.Resolution, resource ports.ResourceRef) {
+// ended records that member's trouble ended for Hook ref; when it was the last member of its
+// incident still firing, the incident resolves: what waits for its agents is abandoned.
+func (p *Pipeline) ended(ctx context.Context, ref hook.Ref, member event.Key, why event.Resolution, resource ports.ResourceRef) {
 	p.deps.Metrics.FiringEntries(-1)
-	p.deps.Logger.Info("event resolved", "hook", ref.String(), "key", key.String(), "why", string(why))
-	h, _ := p.deps.Index.Get(ref)
-	p.deps.Audit.Record(ctx, ref, ports.AuditRecord{Kind: ports.AuditResolved, Resource: resource, HookUID: h.UID,
-		Message: fmt.Sprintf("%s resolved: %s", key.Describe(), explain(why, p.deps.Store.Window()))})
-	p.delivery.End(ref, key)
 	p.markDirty(ref)
+	inc, closed, ok := p.incidents.Resolve(ref, member, why, p.deps.Clock.Now())
+	if !ok {
+		return
+	}
+	p.markInvestigation(ref, inc.Key)
+	if !closed {
+		return
+	}
+	p.deps.Logger.Info("incident resolved", "hook", ref.String(), "incident", inc.Key.String(), "why", string(why))
+	if inc.Suppressed.Reason == "" {
+		h, _ := p.deps.Index.Get(ref)
+		p.deps.Audit.Record(ctx, ref, ports.AuditRecord{Kind: ports.AuditResolved, Resource: resource, HookUID: h.UID,
+			Message: fmt.Sprintf("%s resolved: %s", inc.Key.Describe(), explain(why, p.deps.Store.Window()))})
+	}
+	p.delivery.End(ref, inc.Key)
 }
 
 // RunDue starts the deliveries whose time has come: retries, polls of followed tasks,
 // investigation deadlines.
 func (p *Pipeline) RunDue() { p.delivery.RunDue() }
 
-// Sweep resolves events not seen for the dedup window and forgets old resolved ones.
+// Sweep resolves events not seen for the dedup window and forgets old resolved ones (and the
+// incidents left with no member), then removes the finished investigations retention no longer
+// keeps.
 func (p *Pipeline) Sweep(ctx context.Context) {
 	resolved, forgotten, changed := p.deps.Store.Sweep()
 	for _, e := range resolved {
 		p.ended(ctx, e.Hook, e.Key, event.Quiet, ports.ResourceRef{Kind: e.LastEvent.ResourceKind, Namespace: e.Key.Namespace, Name: e.Key.ResourceName})
 	}
 	for _, e := range forgotten {
-		p.delivery.Forget(e.Hook, e.Key)
+		if key, gone := p.incidents.Forget(e.Hook, e.Key); gone {
+			p.delivery.Forget(e.Hook, key)
+		}
 	}
 	for _, ref := range changed {
 		p.markDirty(ref)
 	}
+	p.retain(ctx)
 }
 
 // Stop makes the pipeline start no more sends or polls: the process is stopping, or has lost its
@@ -211,6 +264,11 @@ func resourceOf(e event.Event) ports.ResourceRef {
 	return ports.ResourceRef{Kind: e.ResourceKind, Namespace: e.Namespace, Name: e.ResourceName}
 }
 
+// subjectResource is an incident's subject as the audit trail names a resource.
+func subjectResource(k incident.Key) ports.ResourceRef {
+	return ports.ResourceRef{Kind: k.Subject.Kind, Namespace: k.Subject.Namespace, Name: k.Subject.Name}
+}
+
 func explain(why event.Resolution, window time.Duration) string {
 	switch why {
 	case event.Recovered:
@@ -229,6 +287,8 @@ type noMetrics struct{}
 func (noMetrics) EventHandled(string, event.Type, int, int, int)             {}
 func (noMetrics) FiringEntries(int)                                          {}
 func (noMetrics) TemplateRefused(string)                                     {}
+func (noMetrics) IncidentSuppressed(string)                                  {}
+func (noMetrics) Investigations(ports.InvestigationCounts)                   {}
 func (noMetrics) SendFinished(hook.AgentRef, string, time.Duration)          {}
 func (noMetrics) InvestigationFinished(hook.AgentRef, string, time.Duration) {}
 func (noMetrics) RetryScheduled(hook.AgentRef)                               {}

@@ -38,12 +38,20 @@ type fixture struct {
 	agent  *portstest.Agent
 	audit  *portstest.AuditLog
 	status *portstest.StatusWriter
+	inv    *portstest.Investigations
 }
 
 func newFixture(t *testing.T, opts pipeline.Options, hooks ...hook.Hook) *fixture {
 	t.Helper()
+	return newFixtureWith(t, opts, &portstest.Investigations{}, hooks...)
+}
+
+// newFixtureWith is newFixture on a given store of investigations: a second fixture on the same
+// store plays khook restarted, or a new leader, on the same API server.
+func newFixtureWith(t *testing.T, opts pipeline.Options, inv *portstest.Investigations, hooks ...hook.Hook) *fixture {
+	t.Helper()
 	clk := clocktesting.NewFakeClock(t0)
-	f := &fixture{clock: clk, audit: &portstest.AuditLog{}, status: &portstest.StatusWriter{}, agent: &portstest.Agent{Clock: clk,
+	f := &fixture{clock: clk, audit: &portstest.AuditLog{}, status: &portstest.StatusWriter{}, inv: inv, agent: &portstest.Agent{Clock: clk,
 		OnSend: func(_ context.Context, req ports.AgentRequest, _ int) (ports.Task, error) {
 			return ports.Task{ID: "task-" + req.Agent.Name, State: ports.TaskCompleted, Summary: "done"}, nil
 		}}}
@@ -52,7 +60,7 @@ func newFixture(t *testing.T, opts pipeline.Options, hooks ...hook.Hook) *fixtur
 	}
 	p, err := pipeline.New(pipeline.Dependencies{
 		Index: matching.NewIndex(), Store: dedup.NewStore(f.clock, 10*time.Minute), Renderer: templating.NewRenderer(),
-		Agent: f.agent, Audit: f.audit, Status: f.status, Clock: f.clock,
+		Agent: f.agent, Audit: f.audit, Status: f.status, Investigations: f.inv, Clock: f.clock,
 	}, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +101,18 @@ func (f *fixture) flush(t *testing.T, full bool) {
 	if err := f.p.FlushStatus(context.Background(), full); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// investigation returns ref's investigation about resource name (written by the last flush).
+func (f *fixture) investigation(t *testing.T, ref hook.Ref, name string) ports.Investigation {
+	t.Helper()
+	for _, inv := range f.inv.All(ref) {
+		if inv.Subject.Name == name {
+			return inv
+		}
+	}
+	t.Fatalf("no investigation of %s about %s among %+v", ref, name, f.inv.All(ref))
+	return ports.Investigation{}
 }
 
 func prompts(calls []portstest.Call) []string {
@@ -172,8 +192,10 @@ func TestTheSourceSayingTroubleEndedResolvesItAndAbandonsWaitingDeliveries(t *te
 	}
 	f.flush(t, false)
 	e := f.status.Activity(ref).Events[0]
-	if e.Status != "resolved" || e.ResolvedReason != "recovered" || e.Deliveries[0].State != string(delivery.Abandoned) {
-		t.Fatalf("status entry = %+v", e)
+	inv := f.investigation(t, ref, "web-1")
+	if e.Status != "resolved" || e.ResolvedReason != "recovered" || inv.Deliveries[0].State != string(delivery.Abandoned) ||
+		inv.ResolvedReason != "recovered" || inv.Phase != "resolved" {
+		t.Fatalf("status entry = %+v, investigation %+v", e, inv)
 	}
 	if r := f.audit.Records(ports.AuditResolved); len(r) != 1 || !strings.Contains(r[0].Message, "the resource recovered") {
 		t.Fatalf("resolved audit = %+v", r)
@@ -250,7 +272,7 @@ func TestEditingAHookWhileItsEventFiresTellsAddedAgentsAndUsesTheNewPrompt(t *te
 	}
 	f.p.UpsertHook(context.Background(), newHook("apps", "one", onRestart(agentB, "for B")))
 	f.flush(t, false)
-	if d := f.status.Activity(ref).Events[0].Deliveries; len(d) != 1 || d[0].Agent != "kagent/b" {
+	if d := f.investigation(t, ref, "web-1").Deliveries; len(d) != 1 || d[0].Agent != "kagent/b" {
 		t.Fatalf("after A was removed from the Hook the ledger shows %+v", d)
 	}
 }
@@ -268,11 +290,11 @@ func TestARestartedPipelineTellsOnlyTheAgentsItStillOwesAMessage(t *testing.T) {
 	crash.Metadata = map[string]string{"container": "app"}
 	first.handle(crash)
 	first.flush(t, false)
-	saved := first.status.Activity(h.Ref).Events
+	saved, investigations := first.status.Activity(h.Ref).Events, first.inv.All(h.Ref)
 
 	second := newFixture(t, pipeline.Options{})
 	second.clock.SetTime(t0.Add(2 * time.Minute))
-	if !second.p.RestoreHook(h, saved) {
+	if !second.p.RestoreHook(h, saved, investigations) {
 		t.Fatal("nothing restored")
 	}
 	second.p.UpsertHook(context.Background(), h)
@@ -288,8 +310,8 @@ func TestARestartedPipelineTellsOnlyTheAgentsItStillOwesAMessage(t *testing.T) {
 	if len(got) != 1 || got[0].Request.Prompt != "B web-1: Back-off restarting failed container (app)" {
 		t.Fatalf("agent B got %+v, want one message with the full prompt", got)
 	}
-	if got[0].Request.MessageID != saved[0].Deliveries[1].MessageID {
-		t.Fatalf("B's message id changed across the restart: %s vs %s", got[0].Request.MessageID, saved[0].Deliveries[1].MessageID)
+	if want := investigations[0].Deliveries[1].MessageID; got[0].Request.MessageID != want {
+		t.Fatalf("B's message id changed across the restart: %s vs %s", got[0].Request.MessageID, want)
 	}
 }
 
@@ -297,42 +319,12 @@ func TestAStatusWrittenBeforeTheLedgerExistedTellsNobodyAgain(t *testing.T) {
 	h := newHook("apps", "one", onRestart(agentA, "x"))
 	f := newFixture(t, pipeline.Options{})
 	f.p.RestoreHook(h, []ports.ActiveEvent{{EventType: "pod-restart", Namespace: "apps", ResourceName: "web-1", Status: "firing",
-		FirstSeen: t0, LastSeen: t0, NotifiedAt: t0}})
+		FirstSeen: t0, LastSeen: t0, NotifiedAt: t0}}, nil)
 	f.p.UpsertHook(context.Background(), h)
 	f.p.Wait()
 	f.handle(restart)
 	if n := f.agent.Count("send", agentA); n != 0 {
 		t.Fatalf("%d sends for a firing the old status said was notified", n)
-	}
-}
-
-func TestAStatusTheAPIRefusesAsTooLargeIsWrittenSmallerWithTheNextFullFlush(t *testing.T) {
-	f := newFixture(t, pipeline.Options{StatusLimits: status.Limits{MaxEvents: 100}}, newHook("apps", "one", onRestart(agentA, "x")))
-	ref := hook.Ref{Namespace: "apps", Name: "one"}
-	attempts := 0
-	f.status.Fail = func(_ hook.Ref, a ports.HookActivity) error {
-		attempts++
-		if len(a.Events) > 20 {
-			return fmt.Errorf("request entity too large: %w", ports.ErrStatusTooLarge)
-		}
-		return nil
-	}
-	for i := range 80 {
-		e := restart
-		e.ResourceName = fmt.Sprintf("web-%d", i)
-		f.handle(e)
-	}
-	if err := f.p.FlushStatus(context.Background(), false); !errors.Is(err, ports.ErrStatusTooLarge) {
-		t.Fatalf("first flush = %v", err)
-	}
-	f.flush(t, false)
-	if attempts != 1 {
-		t.Fatalf("%d write attempts; a refused write must wait for the next full flush", attempts)
-	}
-	_ = f.p.FlushStatus(context.Background(), true) // 40 events: refused again
-	f.flush(t, true)                                // 20 events
-	if a := f.status.Activity(ref); len(a.Events) != 20 || a.Omitted != 60 {
-		t.Fatalf("written %d events, %d omitted; want 20 and 60", len(a.Events), a.Omitted)
 	}
 }
 
@@ -394,7 +386,12 @@ func TestAHookRecreatedWhileASendIsUnderWayKeepsItsOwnLedger(t *testing.T) {
 	releaseOnce.Do(func() { close(release) })
 	f.p.Wait()
 	f.flush(t, false)
-	d := f.status.Activity(h.Ref).Events[0].Deliveries
+	var d []ports.InvestigationDelivery
+	for _, inv := range f.inv.All(h.Ref) {
+		if inv.HookUID == "uid-two" {
+			d = append(d, inv.Deliveries...)
+		}
+	}
 	if len(d) != 1 || d[0].TaskID != "new-task" || d[0].State != string(delivery.Working) {
 		t.Fatalf("the recreated hook's ledger = %+v; the old send's outcome must not land on it", d)
 	}
@@ -439,8 +436,8 @@ func TestAfterShutdownAFiringIsRecordedForTheNextLeaderButNobodyIsTold(t *testin
 	}
 	f.flush(t, false) // the final status write
 	states := map[string]string{}
-	for _, e := range f.status.Activity(ref).Events {
-		states[e.ResourceName] = e.Deliveries[0].State
+	for _, inv := range f.inv.All(ref) {
+		states[inv.Subject.Name] = inv.Deliveries[0].State
 	}
 	if states["web-1"] != string(delivery.Completed) || states["late"] != string(delivery.Pending) {
 		t.Fatalf("the status written at shutdown says %v, want web-1 completed and late pending for the next leader", states)
@@ -453,7 +450,7 @@ func TestNewRejectsMissingDependenciesAndWrongOptions(t *testing.T) {
 	}
 	clk := clocktesting.NewFakeClock(t0)
 	_, err := pipeline.New(pipeline.Dependencies{Index: matching.NewIndex(), Store: dedup.NewStore(clk, 0), Renderer: templating.NewRenderer(),
-		Agent: &portstest.Agent{}, Audit: &portstest.AuditLog{}, Status: &portstest.StatusWriter{}, Clock: clk},
+		Agent: &portstest.Agent{}, Audit: &portstest.AuditLog{}, Status: &portstest.StatusWriter{}, Investigations: &portstest.Investigations{}, Clock: clk},
 		pipeline.Options{Delivery: delivery.Options{Guarantee: "twice"}})
 	if err == nil || !strings.Contains(err.Error(), `Guarantee "twice"`) {
 		t.Fatalf("New with a wrong guarantee = %v", err)
@@ -467,7 +464,7 @@ func TestAHookRecreatedUnseenUnderTheSameNameStartsFromItsOwnStatus(t *testing.T
 	recreated := newHook("apps", "one", onRestart(agentA, "v2: {{.ResourceName}}"))
 	recreated.UID = "uid-recreated" // same name and generation, another Hook
 
-	f.p.RestoreHook(recreated, nil) // the new Hook's status is empty
+	f.p.RestoreHook(recreated, nil, nil) // the new Hook's status is empty
 	f.p.UpsertHook(context.Background(), recreated)
 	f.handle(restart) // the trouble goes on: for the new Hook it is news
 

@@ -15,22 +15,29 @@ import (
 )
 
 // preparer renders a record's message when its turn comes, from the configuration the delivery
-// engine holds for the agent at that moment and the firing's latest occurrence; never from an
-// event whose details were not kept across a restart.
+// engine holds for the agent at that moment and the incident's latest occurrence (its first
+// member's, or the one that opened it); never from an event whose details were not kept across a
+// restart.
 type preparer struct{ p *Pipeline }
 
 var _ delivery.Preparer = preparer{}
 
 func (pr preparer) Prepare(r delivery.Record, c hook.Configuration) (ports.AgentRequest, error) {
 	p := pr.p
-	e, ok := p.deps.Store.Get(r.Hook, r.Key)
-	if !ok || e.State != dedup.Firing || e.FirstSeen.Unix() != r.FirstSeen.Unix() {
+	inc, ok := p.incidents.Get(r.Hook, r.Key)
+	if !ok || inc.Resolved || inc.StartedAt.Unix() != r.FirstSeen.Unix() {
 		return ports.AgentRequest{}, delivery.ErrGone
 	}
-	if e.Partial {
+	ev, partial := inc.First, inc.Partial
+	if len(inc.Members) > 0 { // the first member's latest occurrence, when the dedup store has it
+		if e, ok := p.deps.Store.Get(r.Hook, inc.Members[0]); ok && e.State == dedup.Firing && !e.Partial {
+			ev, partial = e.LastEvent, false
+		}
+	}
+	if partial {
 		return ports.AgentRequest{}, delivery.ErrAwaitingEvent
 	}
-	prompt, err := p.deps.Renderer.Render(c.Prompt, e.LastEvent)
+	prompt, err := p.deps.Renderer.Render(c.Prompt, ev)
 	if err != nil {
 		reason := "error"
 		if errors.Is(err, templating.ErrBudgetExceeded) {
@@ -41,7 +48,6 @@ func (pr preparer) Prepare(r delivery.Record, c hook.Configuration) (ports.Agent
 			Message: fmt.Sprintf("prompt for agent %s on %s: %v", r.Agent, r.Key.Describe(), err)})
 		return ports.AgentRequest{}, fmt.Errorf("rendering the prompt of hook %s: %w", r.Hook, err)
 	}
-	ev := e.LastEvent
 	return ports.AgentRequest{
 		Hook: r.Hook, Agent: r.Agent, Prompt: prompt, MessageID: r.MessageID, ContextID: r.ContextID,
 		EventType: string(ev.Type), ResourceName: ev.ResourceName, EventTime: ev.Timestamp, Metadata: metadataFor(r.Hook, ev),

@@ -40,6 +40,8 @@ type noMetrics struct{}
 func (noMetrics) EventHandled(string, event.Type, int, int, int)             {}
 func (noMetrics) FiringEntries(int)                                          {}
 func (noMetrics) TemplateRefused(string)                                     {}
+func (noMetrics) IncidentSuppressed(string)                                  {}
+func (noMetrics) Investigations(ports.InvestigationCounts)                   {}
 func (noMetrics) SendFinished(hook.AgentRef, string, time.Duration)          {}
 func (noMetrics) InvestigationFinished(hook.AgentRef, string, time.Duration) {}
 func (noMetrics) RetryScheduled(hook.AgentRef)                               {}
@@ -58,12 +60,22 @@ func TestRestoringAndUpsertingAHookTwiceAtOnceTellsNoAgentAgain(t *testing.T) {
 			FirstSeen: t0, LastSeen: t0, Occurrences: 1, Event: &ports.EventSnapshot{ResourceKind: "Pod", Reason: "BackOff", Message: "crashing", Timestamp: t0},
 			Deliveries: []ports.Delivery{{Agent: agentA.String(), MessageID: "m-1", TaskID: "task-1", State: state, Attempts: 1, SentAt: t0}}}}
 	}
+	investigation := func(state string) []ports.Investigation {
+		return []ports.Investigation{{Name: "one-inv", Hook: h.Ref, HookUID: h.UID, EventType: string(event.PodRestart),
+			Subject: ports.Subject{Kind: "Pod", Namespace: "apps", Name: "web-1"}, StartedAt: t0, LastSeen: t0, Members: []string{"apps/web-1"}, MemberCount: 1,
+			Event:      &ports.EventSnapshot{ResourceKind: "Pod", Reason: "BackOff", Message: "crashing", Timestamp: t0},
+			Deliveries: []ports.InvestigationDelivery{{Delivery: ports.Delivery{Agent: agentA.String(), MessageID: "m-1", TaskID: "task-1", State: state, Attempts: 1, SentAt: t0}}},
+			Version:    "7"}}
+	}
 	tests := []struct {
-		name   string
-		status []ports.ActiveEvent
+		name           string
+		status         []ports.ActiveEvent
+		investigations []ports.Investigation
 	}{
-		{"an agent the ledger says was told", saved("completed")},
-		{"an agent the ledger says is at work on the firing", saved("working")},
+		{"an agent the previous release's ledger says was told", saved("completed"), nil},
+		{"an agent the previous release's ledger says is at work on the firing", saved("working"), nil},
+		{"an agent the investigation says was told", nil, investigation("completed")},
+		{"an agent the investigation says is at work on the firing", nil, investigation("working")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,7 +88,7 @@ func TestRestoringAndUpsertingAHookTwiceAtOnceTellsNoAgentAgain(t *testing.T) {
 					return ports.Task{ID: "task-2", State: ports.TaskWorking}, nil
 				}}
 				p, err := pipeline.New(pipeline.Dependencies{Index: matching.NewIndex(), Store: dedup.NewStore(clk, 10*time.Minute),
-					Renderer: templating.NewRenderer(), Agent: agent, Audit: &portstest.AuditLog{}, Status: &portstest.StatusWriter{},
+					Renderer: templating.NewRenderer(), Agent: agent, Audit: &portstest.AuditLog{}, Status: &portstest.StatusWriter{}, Investigations: &portstest.Investigations{},
 					Clock: clk, Metrics: slowGauge{told: told}}, pipeline.Options{})
 				if err != nil {
 					t.Fatal(err)
@@ -88,7 +100,7 @@ func TestRestoringAndUpsertingAHookTwiceAtOnceTellsNoAgentAgain(t *testing.T) {
 					go func() {
 						defer wg.Done()
 						<-start
-						p.RestoreHook(h, tt.status)
+						p.RestoreHook(h, tt.status, tt.investigations)
 						p.UpsertHook(context.Background(), h)
 					}()
 				}

@@ -59,7 +59,7 @@ func stormPipelineWithClocks(b *testing.B, total, matches int, storeClock, clk c
 	b.Helper()
 	p, err := pipeline.New(pipeline.Dependencies{
 		Index: matching.NewIndex(), Store: dedup.NewStore(storeClock, 10*time.Minute), Renderer: templating.NewRenderer(),
-		Agent: instantAgent{}, Audit: nopAudit{}, Status: nopStatus{}, Clock: clk,
+		Agent: instantAgent{}, Audit: nopAudit{}, Status: nopStatus{}, Investigations: nopInvestigations{}, Clock: clk,
 	}, pipeline.Options{KnownEventTypes: event.KubernetesTypes})
 	if err != nil {
 		b.Fatal(err)
@@ -185,3 +185,15 @@ func (nopStatus) WriteActivity(context.Context, hook.Ref, ports.HookActivity) er
 func (nopStatus) WriteConditions(context.Context, hook.Ref, int64, []ports.Condition) error {
 	return nil
 }
+
+// nopInvestigations writes nothing, as fast as it can: the storm measures khook, not a store.
+type nopInvestigations struct{}
+
+func (nopInvestigations) Save(context.Context, ports.Investigation) (string, error) { return "1", nil }
+func (nopInvestigations) Get(context.Context, hook.Ref, string) (ports.Investigation, bool, error) {
+	return ports.Investigation{}, false, nil
+}
+func (nopInvestigations) List(context.Context, hook.Ref, string) ([]ports.Investigation, error) {
+	return nil, nil
+}
+func (nopInvestigations) Delete(context.Context, hook.Ref, string) error { return nil }

@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -108,6 +109,13 @@ func run() error {
 		return fmt.Errorf("applying %s: %w", sampleHook, err)
 	}
 	step("applied the sample Hook (%s):\n%s", sampleHook, indent(string(raw)))
+	if err := waitFor(30*time.Second, func() bool { // kubectl get hooks: ACCEPTED True
+		var h v1alpha2.Hook
+		return c.Get(ctx, client.ObjectKeyFromObject(&hook), &h) == nil && meta.IsStatusConditionTrue(h.Status.Conditions, "Accepted")
+	}); err != nil {
+		return errors.New("the sample Hook was never accepted")
+	}
+	step("the Hook is accepted (kubectl get hooks: ACCEPTED True)")
 
 	ev := &eventsv1.Event{
 		ObjectMeta:          metav1.ObjectMeta{Namespace: "default", Name: "checkout-7d4b9c-x2k8f.18a2b3c4d5e6f708"},
@@ -134,31 +142,44 @@ func run() error {
 	}
 	step("agent kagent/k8s-agent received (user %s, A2A %s, session %s):\n%s", got.UserID, got.A2AVersion, got.ContextID, indent(got.Text))
 
-	var current v1alpha2.Hook
+	var current v1alpha2.Investigation
 	ledger := func(state string) error {
 		return waitFor(30*time.Second, func() bool {
-			if err := c.Get(ctx, client.ObjectKeyFromObject(&hook), &current); err != nil || len(current.Status.ActiveEvents) != 1 {
+			var list v1alpha2.InvestigationList
+			if err := c.List(ctx, &list, client.InNamespace(hook.Namespace)); err != nil || len(list.Items) != 1 {
 				return false
 			}
-			d := current.Status.ActiveEvents[0].Deliveries
+			current = list.Items[0]
+			d := current.Status.Deliveries
 			return len(d) == 1 && string(d[0].State) == state
 		})
 	}
 	if err := ledger("working"); err != nil {
-		return errors.New("the Hook's ledger never showed the agent at work")
+		return errors.New("the Investigation never showed the agent at work")
 	}
-	d := current.Status.ActiveEvents[0].Deliveries[0]
-	step("the agent accepted at once (task %s); khook follows it without waiting: ledger state %q", d.TaskID, d.State)
+	d := current.Status.Deliveries[0]
+	step("the agent accepted at once (task %s); khook follows it without waiting: investigation %s, state %q", d.TaskID, current.Name, d.State)
 	if err := ledger("completed"); err != nil {
-		return errors.New("the Hook's ledger never showed the investigation completed")
+		return errors.New("the Investigation never showed the investigation completed")
 	}
 	current.ManagedFields = nil
-	current.SetGroupVersionKind(v1alpha2.GroupVersion.WithKind("Hook"))
+	current.SetGroupVersionKind(v1alpha2.GroupVersion.WithKind("Investigation"))
 	out, err := yaml.Marshal(&current)
 	if err != nil {
 		return err
 	}
-	step("investigation completed; kubectl get hook pod-trouble -o yaml\n%s", indent(string(out)))
+	step("investigation completed; kubectl get investigation %s -o yaml\n%s", current.Name, indent(string(out)))
+	var summary v1alpha2.Hook
+	if err := waitFor(30*time.Second, func() bool {
+		return c.Get(ctx, client.ObjectKeyFromObject(&hook), &summary) == nil && summary.Status.Investigations != nil && summary.Status.Investigations.Completed == 1
+	}); err != nil {
+		return errors.New("the Hook's status never counted the completed investigation")
+	}
+	out, err = yaml.Marshal(summary.Status)
+	if err != nil {
+		return err
+	}
+	step("the Hook's status summarises it (kubectl get hook pod-trouble -o yaml, status:)\n%s", indent(string(out)))
 
 	var events eventsv1.EventList
 	if err := c.List(ctx, &events, client.InNamespace("default")); err != nil {

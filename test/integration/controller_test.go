@@ -2,7 +2,10 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -87,18 +91,38 @@ func TestAnEventReachesTheAgentOnceAndIsRecordedOnTheHook(t *testing.T) {
 		t.Fatalf("agent received %+v\nwant text %q from tester@khook.dev over A2A 1.0", got, want)
 	}
 	eventually(t, 10*time.Second, func() error {
-		a, d, err := deliveryOf(t, ns, "restarts", "web-1", "kagent/k8s-agent")
+		inv, d, err := deliveryOf(t, ns, "restarts", "web-1", "kagent/k8s-agent")
 		if err != nil {
 			return err
 		}
-		if a.EventType != "pod-restart" || a.Status != v1alpha2.EventFiring || a.NotifiedAt == nil || a.Event == nil || a.Event.Reason != "BackOff" {
-			return fmt.Errorf("active event = %+v", a)
+		if inv.Spec.EventType != "pod-restart" || inv.Spec.Subject.Kind != "Pod" || inv.Spec.Event == nil || inv.Spec.Event.Reason != "BackOff" ||
+			inv.Status.Phase != "completed" || inv.Status.Agents != "kagent/k8s-agent" || !strings.HasPrefix(inv.Status.Summary, "echo: Pod web-1") ||
+			len(inv.OwnerReferences) != 1 || inv.OwnerReferences[0].Kind != "Hook" {
+			return fmt.Errorf("investigation = %+v", inv)
 		}
 		if d.State != "completed" || d.TaskID != got.TaskID || d.MessageID != got.MessageID || !strings.HasPrefix(d.Summary, "echo: Pod web-1") {
 			return fmt.Errorf("delivery = %+v", d)
 		}
+		var a v1alpha2.ActiveEvent
+		for _, e := range hookStatus(t, ns, "restarts").ActiveEvents {
+			if e.ResourceName == "web-1" {
+				a = e
+			}
+		}
+		if a.EventType != "pod-restart" || a.Status != v1alpha2.EventFiring || a.NotifiedAt == nil || a.Investigation != inv.Name {
+			return fmt.Errorf("the Hook's status summary = %+v, want the firing naming its investigation", a)
+		}
 		return nil
 	})
+	// What kubectl get inv -n NS shows.
+	columns, rows := investigationTable(t, ns)
+	if want := []string{"Name", "Hook", "Type", "Kind", "Subject", "State", "Agents", "Summary", "Age"}; !slices.Equal(columns, want) {
+		t.Fatalf("kubectl get inv shows columns %v, want %v", columns, want)
+	}
+	if len(rows) != 1 || rows[0][1] != "restarts" || rows[0][2] != "pod-restart" || rows[0][4] != "web-1" || rows[0][5] != "completed" ||
+		rows[0][6] != "kagent/k8s-agent" || !strings.HasPrefix(rows[0][7], "echo: Pod web-1") {
+		t.Fatalf("kubectl get inv shows %v", rows)
+	}
 	eventually(t, 10*time.Second, func() error {
 		reasons := auditReasons(t, ns, "restarts")
 		for _, want := range []string{"EventFiring", "AgentAccepted", "InvestigationCompleted"} {
@@ -518,4 +542,43 @@ func TestEventsOlderThanTheWindowAtStartUpAreHistoryNotNews(t *testing.T) {
 	if n := receivedFor(agent, "kagent/k8s-agent", "crashed-just-now"); n != 1 {
 		t.Fatalf("a recent Event listed at start-up was received %d times, want once", n)
 	}
+}
+
+// investigationTable reads the Investigations of ns as kubectl get does (a Table from the API
+// server, the CRD's printer columns): the column names and each row's cells as text.
+func investigationTable(t *testing.T, ns string) (columns []string, rows [][]string) {
+	t.Helper()
+	httpClient, err := rest.HTTPClientFor(restConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodGet, strings.TrimSuffix(restConfig.Host, "/")+"/apis/kagent.dev/v1alpha2/namespaces/"+ns+"/investigations", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/json;as=Table;g=meta.k8s.io;v=v1")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("reading the table: %s %v: %.500s", resp.Status, err, body)
+	}
+	var table metav1.Table
+	if err := json.Unmarshal(body, &table); err != nil {
+		t.Fatalf("reading the table: %v: %.500s", err, body)
+	}
+	for _, c := range table.ColumnDefinitions {
+		columns = append(columns, c.Name)
+	}
+	for _, r := range table.Rows {
+		var cells []string
+		for _, c := range r.Cells {
+			cells = append(cells, fmt.Sprint(c))
+		}
+		rows = append(rows, cells)
+	}
+	return columns, rows
 }

@@ -93,10 +93,14 @@ func TestTenFiringsOnASlowAgentDoNotDelayAFiringForAnotherAgent(t *testing.T) {
 		t.Fatal("the instant agent was never told")
 	}
 	eventually(t, 10*time.Second, func() error {
+		var list v1alpha2.InvestigationList
+		if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
 		waiting := 0
-		for _, a := range hookStatus(t, ns, "slow").ActiveEvents {
-			for _, d := range a.Deliveries {
-				if d.State == "pending" {
+		for _, inv := range list.Items {
+			for _, d := range inv.Status.Deliveries {
+				if inv.Spec.Hook.Name == "slow" && d.State == "pending" {
 					waiting++
 				}
 			}
@@ -384,6 +388,9 @@ func grantKhook(t *testing.T, user string) *rbacv1.ClusterRole {
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: user}, Rules: []rbacv1.PolicyRule{
 		{APIGroups: []string{"kagent.dev"}, Resources: []string{"hooks"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"kagent.dev"}, Resources: []string{"hooks/status"}, Verbs: []string{"get", "update", "patch"}},
+		{APIGroups: []string{"kagent.dev"}, Resources: []string{"investigations"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"kagent.dev"}, Resources: []string{"investigations"}, Verbs: []string{"create", "delete"}},
+		{APIGroups: []string{"kagent.dev"}, Resources: []string{"investigations/status"}, Verbs: []string{"get", "update"}},
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"get", "list", "watch", "create", "patch"}},
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}}, // their agent policy annotation
@@ -400,7 +407,7 @@ func grantKhook(t *testing.T, user string) *rbacv1.ClusterRole {
 	return role
 }
 
-// revokeStatusWrites takes hooks/status out of user's role and waits until the API server
+// revokeStatusWrites takes the writes of Hook status and Investigations out of user's role and waits until the API server
 // enforces it.
 func revokeStatusWrites(t *testing.T, role *rbacv1.ClusterRole, user string) {
 	var current rbacv1.ClusterRole
@@ -408,21 +415,33 @@ func revokeStatusWrites(t *testing.T, role *rbacv1.ClusterRole, user string) {
 		t.Errorf("reading role: %v", err)
 		return
 	}
-	current.Rules = slices.DeleteFunc(current.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "hooks/status") })
+	current.Rules = slices.DeleteFunc(current.Rules, func(r rbacv1.PolicyRule) bool { // every write of what khook records
+		return slices.Contains(r.Resources, "hooks/status") || slices.Contains(r.Resources, "investigations/status") ||
+			slices.Contains(r.Verbs, "create") && slices.Contains(r.Resources, "investigations")
+	})
 	if err := k8s.Update(context.Background(), &current); err != nil {
 		t.Errorf("revoking status writes: %v", err)
 		return
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user,
-			ResourceAttributes: &authorizationv1.ResourceAttributes{Group: "kagent.dev", Resource: "hooks", Subresource: "status", Verb: "patch"}}}
-		if err := k8s.Create(context.Background(), review); err == nil && !review.Status.Allowed {
+		if !allowed(user, "hooks", "status", "patch") && !allowed(user, "investigations", "", "create") && !allowed(user, "investigations", "status", "update") {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Errorf("status writes still allowed for %s", user)
+}
+
+// allowed says whether user may verb the kagent.dev resource (and subresource); an error reading
+// it counts as allowed, so that revokeStatusWrites waits on.
+func allowed(user, resource, subresource, verb string) bool {
+	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Group: "kagent.dev", Resource: resource, Subresource: subresource, Verb: verb}}}
+	if err := k8s.Create(context.Background(), review); err != nil {
+		return true
+	}
+	return review.Status.Allowed
 }
 
 // condition returns the Hook's condition of type typ (zero if absent).

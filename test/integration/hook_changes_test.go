@@ -134,8 +134,8 @@ func TestAHookEditedOrDeletedWhileItsEventsFireTellsWhatTheHookSaysNow(t *testin
 			check: func(t *testing.T, ns string) error {
 				for _, pod := range []string{"web-1", "web-2"} {
 					a, d, err := deliveryOf(t, ns, "edited", pod, "kagent/agent-after")
-					if err != nil || len(a.Deliveries) != 1 || d.State != "completed" {
-						return fmt.Errorf("the ledger of %s is %+v (%v), want the new agent only, completed", pod, a.Deliveries, err)
+					if err != nil || len(a.Status.Deliveries) != 1 || d.State != "completed" {
+						return fmt.Errorf("the ledger of %s is %+v (%v), want the new agent only, completed", pod, a.Status.Deliveries, err)
 					}
 				}
 				return nil
@@ -298,8 +298,8 @@ func TestAHookDeletedAndRecreatedWhileACallIsUnderWayStartsAFreshLedger(t *testi
 	// The recreated Hook's status shows its own firing only, whatever became of the old call.
 	completedOnStatus(t, ns, "recreated", "kagent/recreate-agent", "web-1")
 	a, d, _ := deliveryOf(t, ns, "recreated", "web-1", "kagent/recreate-agent")
-	if d.MessageID != second.MessageID || d.TaskID != second.TaskID || len(a.Deliveries) != 1 {
-		t.Fatalf("the recreated Hook's ledger of web-1 is %+v, want its own message %s and task %s", a.Deliveries, second.MessageID, second.TaskID)
+	if d.MessageID != second.MessageID || d.TaskID != second.TaskID || len(a.Status.Deliveries) != 1 {
+		t.Fatalf("the recreated Hook's ledger of web-1 is %+v, want its own message %s and task %s", a.Status.Deliveries, second.MessageID, second.TaskID)
 	}
 	for _, e := range hookStatus(t, ns, "recreated").ActiveEvents {
 		if e.ResourceName == "web-2" {

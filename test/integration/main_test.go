@@ -326,18 +326,45 @@ func auditEvents(t testing.TB, ns, name string) []eventsv1.Event {
 
 // delivery returns the ledger line of agent for the active event of pod on Hook name, or an
 // error saying what is there instead.
-func deliveryOf(t testing.TB, ns, name, pod, agent string) (v1alpha2.ActiveEvent, v1alpha2.Delivery, error) {
+func deliveryOf(t testing.TB, ns, name, pod, agent string) (v1alpha2.Investigation, v1alpha2.Delivery, error) {
 	t.Helper()
-	for _, a := range hookStatus(t, ns, name).ActiveEvents {
-		if a.ResourceName != pod {
+	inv, err := investigationOf(t, ns, name, pod)
+	if err != nil {
+		return inv, v1alpha2.Delivery{}, err
+	}
+	for _, d := range inv.Status.Deliveries {
+		if d.Agent == agent {
+			return inv, d.Delivery, nil
+		}
+	}
+	return inv, v1alpha2.Delivery{}, fmt.Errorf("%s has no delivery to %s: %+v", pod, agent, inv.Status.Deliveries)
+}
+
+// investigationOf returns the newest investigation of Hook name (as it is now: a Hook deleted
+// and created again is another) about pod, read from the API server.
+func investigationOf(t testing.TB, ns, name, pod string) (v1alpha2.Investigation, error) {
+	t.Helper()
+	var h v1alpha2.Hook
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &h); err != nil {
+		return v1alpha2.Investigation{}, err
+	}
+	var list v1alpha2.InvestigationList
+	if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		return v1alpha2.Investigation{}, err
+	}
+	var newest *v1alpha2.Investigation
+	for i := range list.Items {
+		inv := &list.Items[i]
+		if inv.Spec.Hook.UID != string(h.UID) || inv.Spec.Subject.Name != pod {
 			continue
 		}
-		for _, d := range a.Deliveries {
-			if d.Agent == agent {
-				return a, d, nil
-			}
+		if newest == nil || inv.Spec.StartedAt.After(newest.Spec.StartedAt.Time) ||
+			inv.Spec.StartedAt.Equal(&newest.Spec.StartedAt) && inv.CreationTimestamp.After(newest.CreationTimestamp.Time) {
+			newest = inv
 		}
-		return a, v1alpha2.Delivery{}, fmt.Errorf("%s has no delivery to %s: %+v", pod, agent, a.Deliveries)
 	}
-	return v1alpha2.ActiveEvent{}, v1alpha2.Delivery{}, fmt.Errorf("no active event for %s", pod)
+	if newest == nil {
+		return v1alpha2.Investigation{}, fmt.Errorf("no investigation of %s about %s", name, pod)
+	}
+	return *newest, nil
 }
