@@ -17,8 +17,18 @@ import (
 // then its status over the version last read or written, so that a deposed leader's late write
 // fails instead of overwriting the new leader's. On a conflict the object is read again, what the
 // other writer knew that this process does not (an agent that accepted) is taken over, and it is
-// written again at the next flush.
+// written once more at once: a create whose answer was lost (a cancelled request the API server
+// carried out, the shutdown's last write among them) is then complete in this one write. A second
+// conflict waits for the next flush.
 func (p *Pipeline) writeInvestigation(ctx context.Context, h hook.Hook, k incident.Key) error {
+	err := p.writeInvestigationOnce(ctx, h, k)
+	if errors.Is(err, ports.ErrConflict) {
+		err = p.writeInvestigationOnce(ctx, h, k)
+	}
+	return err
+}
+
+func (p *Pipeline) writeInvestigationOnce(ctx context.Context, h hook.Hook, k incident.Key) error {
 	inc, ok := p.incidents.Get(h.Ref, k)
 	if !ok || inc.Unrecorded {
 		return nil // forgotten meanwhile, or only counted

@@ -237,3 +237,21 @@ func names(all []ports.Investigation) string {
 	sort.Strings(out)
 	return strings.Join(out, " ")
 }
+
+// A create the API server carried out but whose answer was lost (the request was cancelled, as at
+// shutdown) leaves an Investigation this process does not know it wrote: the next write conflicts,
+// reads it back and completes it in the same flush, the shutdown's only one.
+func TestAnInvestigationWhoseCreateAnswerWasLostIsCompletedInTheSameWrite(t *testing.T) {
+	h := newHook("apps", "one", onRestart(agentA, "x"))
+	f := newFixture(t, pipeline.Options{}, h)
+	key := incident.KeyOf(restart, incident.ByResource)
+	name := incident.InvestigationName(h.Ref.Name, h.UID, key, t0)
+	f.inv.Put(ports.Investigation{Name: name, Hook: h.Ref, HookUID: h.UID, EventType: "pod-restart",
+		Subject: ports.Subject{Kind: "Pod", Namespace: "apps", Name: "web-1"}, StartedAt: t0}) // its spec, no status
+	f.handle(restart)
+	f.flush(t, false)
+	got := f.investigation(t, h.Ref, "web-1")
+	if len(got.Deliveries) != 1 || got.Deliveries[0].State != "completed" {
+		t.Fatalf("after one write the investigation says %+v, want the agent's completed delivery", got.Deliveries)
+	}
+}

@@ -93,6 +93,14 @@ func TestAnEventStormWritesEachHooksStatusAtMostOncePerIntervalAndRepeatsWriteNo
 	began := time.Now()
 	storm(podsPerHook)
 	eventually(t, 5*time.Minute, everyHookShows(podsPerHook, 1, namespaces...))
+	eventually(t, time.Minute, func() error { // and counts every investigation completed: nothing left to write
+		for _, ns := range namespaces {
+			if c := hookStatus(t, ns, "storm").Investigations; c == nil || int(c.Completed) != podsPerHook {
+				return fmt.Errorf("hook %s counts %+v, want %d completed", ns, c, podsPerHook)
+			}
+		}
+		return nil
+	})
 	took := time.Since(began)
 	if got := len(agent.Received()); got != hooks*podsPerHook {
 		t.Fatalf("the agents received %d messages, want %d: one per firing", got, hooks*podsPerHook)
@@ -113,6 +121,7 @@ func TestAnEventStormWritesEachHooksStatusAtMostOncePerIntervalAndRepeatsWriteNo
 	// 2. Three repeats of every key change nothing worth writing at once. A new firing on one
 	// Hook afterwards is the barrier: once it shows, any write the repeats had asked for would
 	// have been made.
+	settled(t, func() int { return requests.writes() }) // the writes phase 1 asked for are done
 	before = writes()
 	for range 3 {
 		storm(podsPerHook)
@@ -138,6 +147,23 @@ func TestAnEventStormWritesEachHooksStatusAtMostOncePerIntervalAndRepeatsWriteNo
 	for _, ns := range namespaces[1:] {
 		if n := after[ns] - before[ns]; n != 1 {
 			t.Errorf("hook %s: %d status writes in the full flush, want 1", ns, n)
+		}
+	}
+}
+
+// settled waits until count has not moved for three seconds (the status writes of a storm go on
+// for a while after every Hook shows its firings: khook writes Hooks one after the other).
+func settled(t *testing.T, count func() int) {
+	t.Helper()
+	last, since := count(), time.Now()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Since(since) < 3*time.Second {
+		if time.Now().After(deadline) {
+			t.Fatalf("khook's writes never settled (%d so far)", last)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if n := count(); n != last {
+			last, since = n, time.Now()
 		}
 	}
 }
