@@ -32,7 +32,8 @@ func CacheByObject() map[client.Object]cache.ByObject {
 // TransformPod is a cache transform (toolscache.TransformFunc) that keeps of a Pod what khook
 // reads and drops the rest, managed fields included:
 //
-//	metadata  name, namespace, uid, resourceVersion, creationTimestamp, deletionTimestamp
+//	metadata  name, namespace, uid, resourceVersion, creationTimestamp, deletionTimestamp, and
+//	          the controller's owner reference (apiVersion, kind, name, uid, controller)
 //	spec      nodeName, schedulingGates, and the name and restartPolicy of the sidecars (init
 //	          containers with restartPolicy Always); regular and other init containers go
 //	status    phase; the PodScheduled and ContainersReady conditions (type, status, reason,
@@ -40,8 +41,10 @@ func CacheByObject() map[client.Object]cache.ByObject {
 //	          restartCount, state (waiting reason; running startedAt; terminated exitCode,
 //	          reason, finishedAt) and lastState.terminated (the same three)
 //
-// Labels, annotations, owner references, images, resources, volumes, environment, IPs,
-// termination messages and ephemeral containers are dropped. It changes the Pod in place
+// Labels, annotations, owner references other than the controller's, images, resources,
+// volumes, environment, IPs, termination messages and ephemeral containers are dropped. The
+// node and the controller say which node and which workload a Pod's trouble belongs to
+// (event.Event's Node and Workload). It changes the Pod in place
 // (client-go allows it: the transform sees the object first), is idempotent, unwraps a
 // toolscache.DeletedFinalStateUnknown, and strips only the managed fields of anything else.
 func TransformPod(obj any) (any, error) {
@@ -54,7 +57,7 @@ func TransformPod(obj any) (any, error) {
 	}
 	m := &pod.ObjectMeta
 	pod.ObjectMeta = metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
-		CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp}
+		CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp, OwnerReferences: controllerRef(m.OwnerReferences)}
 	pod.Spec = corev1.PodSpec{NodeName: pod.Spec.NodeName, SchedulingGates: pod.Spec.SchedulingGates, InitContainers: sidecars(pod.Spec.InitContainers)}
 	pod.Status = corev1.PodStatus{
 		Phase:                 pod.Status.Phase,
@@ -125,6 +128,24 @@ func stripManagedFields(obj any) (any, error) {
 		o.SetManagedFields(nil)
 	}
 	return obj, nil
+}
+
+// controllerRef keeps of refs the controller's (the one marked controller, wherever it is in the
+// list), without blockOwnerDeletion: nil when there is none. A Pod has usually one owner, its
+// controller; its slice is then reused.
+func controllerRef(refs []metav1.OwnerReference) []metav1.OwnerReference {
+	for i, r := range refs {
+		if r.Controller == nil || !*r.Controller {
+			continue
+		}
+		kept := metav1.OwnerReference{APIVersion: r.APIVersion, Kind: r.Kind, Name: r.Name, UID: r.UID, Controller: r.Controller}
+		if len(refs) == 1 {
+			refs[i] = kept
+			return refs
+		}
+		return []metav1.OwnerReference{kept}
+	}
+	return nil
 }
 
 // sidecars keeps the init containers with restartPolicy Always, by name: containersOf tells a

@@ -184,7 +184,7 @@ func (t *tracker) podGone(pod *corev1.Pod, now time.Time) []event.Event {
 		r := rec.reports[typ]
 		// Trouble resolved by silence is resolved already once a window has passed.
 		if r != nil && (r.level || now.Sub(r.sentAt) < t.policy.Window) {
-			out = append(out, deletion(k.namespace, k.name, typ, now))
+			out = append(out, deletion(pod, typ, now))
 		}
 	}
 	return out
@@ -207,6 +207,11 @@ func (t *tracker) kubeEvent(ev *eventsv1.Event, e event.Event, pod *corev1.Pod, 
 	}
 	k := podKey{namespace: e.Namespace, name: e.ResourceName}
 	rec := t.pods[k]
+	known := pod
+	if known == nil && rec != nil && rec.pod != nil && (ev.Regarding.UID == "" || ev.Regarding.UID == rec.uid) {
+		known = rec.pod // the cache has not got the pod (yet, or any more); the tracker has
+	}
+	e = withSubject(e, known)
 	if e.Type == event.PodPending {
 		if rec == nil {
 			rec = &podRecord{reports: map[event.Type]*report{}}
