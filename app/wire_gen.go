@@ -60,6 +60,7 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 	cache := provideCache(mgr)
 	withTicker := provideTickerClock(opts)
 	eventMaxAge := provideEventMaxAge(opts)
+	ownerLookup := kubernetes2.NewMetadataOwners(reader)
 	eventSource := &kubernetes2.EventSource{
 		Cache:   cache,
 		Filter:  index,
@@ -67,6 +68,7 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 		MaxAge:  eventMaxAge,
 		Log:     logger,
 		Metrics: metricsMetrics,
+		Owners:  ownerLookup,
 	}
 	source := alertmanager.New(logger, metricsMetrics)
 	prometheusSource := prometheus.New(logger)

@@ -10,6 +10,9 @@
 //   - The decisions are pure functions of (pod, now) in pods.go; a tracker (tracker.go)
 //     remembers what was reported and turns a decision into a firing, a re-assertion or a
 //     resolution. FromEvent maps an Event to a khook event.
+//   - Every event about a Pod names its node and its workload (event.Event's Node and
+//     Workload): the Pod's controller, or for a ReplicaSet or a Job the controller of that
+//     (a Deployment, a CronJob), read once with a metadata GET and kept, bounded (owners.go).
 //   - The cache transforms (cache.go, CacheByObject) keep of each Pod and Event only what this
 //     package reads; app.CacheOptions gives them to the manager's cache.
 //
@@ -21,7 +24,10 @@
 //
 //	events.k8s.io     events           get list watch
 //	""                pods             get list watch
+//	apps              replicasets      get
+//	batch             jobs             get
 //
 // Events and Pods are watched cluster-wide through one informer each, and events in namespaces
-// without Hooks are dropped before any work is done for them.
+// without Hooks are dropped before any work is done for them. ReplicaSets and Jobs are not
+// watched: the owner of the one a Pod in trouble names is read once (owners.go).
 package kubernetes

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -49,6 +50,9 @@ type EventSource struct {
 	Log    logr.Logger
 	// Metrics counts the Events dropped as untrustworthy; nil counts nothing.
 	Metrics SourceMetrics
+	// Owners finds what runs a Pod's ReplicaSet or Job (a Deployment, a CronJob) for the
+	// event's Workload (owners.go); nil names the ReplicaSet or Job itself.
+	Owners OwnerLookup
 
 	settings sourceSettings
 }
@@ -308,6 +312,8 @@ func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running f
 	}
 	policy := s.Policy()
 	track := newTracker(policy)
+	owners := newWorkloads(s.Owners, s.Clock, s.Log)
+	track.workloadOf = func(ns string, ref *metav1.OwnerReference) event.Workload { return owners.of(ctx, ns, ref) }
 	inbox := make(chan message, 64)
 	post := func(m message) {
 		select {
