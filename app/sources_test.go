@@ -65,9 +65,9 @@ func TestSetupWithManagerWiresTheEventSources(t *testing.T) {
 		wantErr   string
 	}{
 		{"without configuration the Kubernetes source runs alone, as before", nil, nil,
-			"[oom-kill pod-pending pod-restart probe-failed]", ""},
+			"[node-not-ready oom-kill pod-pending pod-restart probe-failed]", ""},
 		{"extra sources are enabled by default", []ports.EventSource{namedSource{"tickets", []event.Type{"ticket-opened"}}}, nil,
-			"[oom-kill pod-pending pod-restart probe-failed ticket-opened]", ""},
+			"[node-not-ready oom-kill pod-pending pod-restart probe-failed ticket-opened]", ""},
 		{"configured built-in sources add their types, mapped ones included",
 			nil, &sources.Config{
 				EventSources: []sources.SourceConfig{{Name: "kubernetes", Enabled: &no}, {Name: "alertmanager"}, {Name: "prometheus", Settings: ports.Settings{"endpoint": "http://prom:9090"}}},

@@ -18,10 +18,12 @@ const (
 	PodPending  Type = "pod-pending"
 	OOMKill     Type = "oom-kill"
 	ProbeFailed Type = "probe-failed"
+	// NodeNotReady: a Node's Ready condition has been False or Unknown for longer than a grace.
+	NodeNotReady Type = "node-not-ready"
 )
 
 // KubernetesTypes lists the event types that the built-in Kubernetes source provides.
-var KubernetesTypes = []Type{PodRestart, PodPending, OOMKill, ProbeFailed}
+var KubernetesTypes = []Type{PodRestart, PodPending, OOMKill, ProbeFailed, NodeNotReady}
 
 // typeFormat is the shape of every event type: lower-case words joined by dashes. The Hook CRD
 // enforces the same pattern.

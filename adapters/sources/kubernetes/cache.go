@@ -19,13 +19,15 @@ import (
 // added here too.
 
 // CacheByObject is the cache configuration khook needs for the objects it caches cluster-wide:
-// Pods through TransformPod, Events (events.k8s.io/v1) through TransformEvent. app.CacheOptions
-// sets it as cache.Options.ByObject of the manager. It suits only a cache from which nothing
-// else reads Pods or Events: they would find them stripped.
+// Pods through TransformPod, Events (events.k8s.io/v1) through TransformEvent, Nodes through
+// TransformNode. app.CacheOptions sets it as cache.Options.ByObject of the manager. It suits
+// only a cache from which nothing else reads Pods, Events or Nodes: they would find them
+// stripped.
 func CacheByObject() map[client.Object]cache.ByObject {
 	return map[client.Object]cache.ByObject{
 		&corev1.Pod{}:     {Transform: TransformPod},
 		&eventsv1.Event{}: {Transform: TransformEvent},
+		&corev1.Node{}:    {Transform: TransformNode},
 	}
 }
 
@@ -101,6 +103,39 @@ func TransformEvent(obj any) (any, error) {
 		kept.Regarding = corev1.ObjectReference{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name, UID: r.UID, FieldPath: r.FieldPath}
 	}
 	*ev = kept
+	return obj, nil
+}
+
+// TransformNode is a cache transform (toolscache.TransformFunc) that keeps of a Node what khook
+// reads and drops the rest, managed fields included:
+//
+//	metadata  name, uid, resourceVersion, labels, deletionTimestamp
+//	status    the Ready condition (type, status, reason, message, lastTransitionTime)
+//
+// Annotations, the spec (taints, pod CIDRs, provider ID), the other conditions, heartbeat
+// times, capacity, addresses, images (often the largest part: every image the node has pulled)
+// and the node info are dropped. The labels are small and few Nodes are cached; they are kept
+// for what selects Nodes by label. It changes the Node in place, is idempotent, unwraps a
+// toolscache.DeletedFinalStateUnknown, and strips only the managed fields of anything else.
+func TransformNode(obj any) (any, error) {
+	node, ok := unwrap(obj).(*corev1.Node)
+	if !ok {
+		return stripManagedFields(obj)
+	}
+	if node == nil {
+		return obj, nil
+	}
+	m := &node.ObjectMeta
+	var conditions []corev1.NodeCondition
+	if c := nodeReady(node); c != nil {
+		conditions = []corev1.NodeCondition{{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message, LastTransitionTime: c.LastTransitionTime}}
+	}
+	*node = corev1.Node{
+		TypeMeta: node.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: m.Name, UID: m.UID, ResourceVersion: m.ResourceVersion, Labels: m.Labels,
+			DeletionTimestamp: m.DeletionTimestamp},
+		Status: corev1.NodeStatus{Conditions: conditions},
+	}
 	return obj, nil
 }
 

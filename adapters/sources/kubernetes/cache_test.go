@@ -551,7 +551,7 @@ func TestFromEventReadsTheSameFromTransformedEvents(t *testing.T) {
 	}
 }
 
-func TestCacheByObjectReducesPodsAndEvents(t *testing.T) {
+func TestCacheByObjectReducesPodsEventsAndNodes(t *testing.T) {
 	byType := map[reflect.Type]toolscache.TransformFunc{}
 	for obj, by := range kubernetes.CacheByObject() {
 		byType[reflect.TypeOf(obj)] = by.Transform
@@ -563,9 +563,11 @@ func TestCacheByObjectReducesPodsAndEvents(t *testing.T) {
 	}{
 		{"Pods go through TransformPod", byType[reflect.TypeFor[*corev1.Pod]()], everythingReadPod(), transformedPod(t, everythingReadPod())},
 		{"Events go through TransformEvent", byType[reflect.TypeFor[*eventsv1.Event]()], newsEvent(), transformedEvent(t, newsEvent())},
+		{"Nodes go through TransformNode", byType[reflect.TypeFor[*corev1.Node]()], realisticNode(1, corev1.ConditionTrue, t0),
+			transformedNode(t, realisticNode(1, corev1.ConditionTrue, t0))},
 	}
 	if len(byType) != len(tests) {
-		t.Fatalf("CacheByObject configures %d kinds, want Pods and Events only", len(byType))
+		t.Fatalf("CacheByObject configures %d kinds, want Pods, Events and Nodes only", len(byType))
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

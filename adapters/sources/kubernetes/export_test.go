@@ -66,3 +66,22 @@ func (t *tracker) WithWorkloads(w *workloads) *tracker {
 	t.workloadOf = func(ns string, ref *metav1.OwnerReference) event.Workload { return w.of(context.Background(), ns, ref) }
 	return t
 }
+
+// The node tracker (nodetracker.go), reached by the tests.
+
+type NodeTracker = nodeTracker
+
+func NewNodeTracker(p PodPolicy) *NodeTracker { return newNodeTracker(p) }
+
+func (t *nodeTracker) NodeSeen(node *corev1.Node, now time.Time) []event.Event {
+	return t.nodeSeen(node, now)
+}
+
+func (t *nodeTracker) NodeGone(node *corev1.Node, now time.Time) []event.Event {
+	return t.nodeGone(node, now)
+}
+
+func (t *nodeTracker) Scan(now time.Time) []event.Event { return t.scan(now) }
+
+// Following is how many nodes the tracker keeps a record of.
+func (t *nodeTracker) Following() int { return len(t.nodes) }

@@ -31,12 +31,14 @@ const (
 	DefaultWindow = 10 * time.Minute
 )
 
-// PodPolicy holds the numbers the decisions use.
+// PodPolicy holds the numbers the decisions use, the node decision's too.
 type PodPolicy struct {
 	// PendingGrace: how long a pod may be unschedulable before it is pod-pending.
 	PendingGrace time.Duration
 	// RestartRecovery: how long restarted containers must run ready before pod-restart resolves.
 	RestartRecovery time.Duration
+	// NodeGrace: how long a Node may be not ready before it is node-not-ready.
+	NodeGrace time.Duration
 	// Window is the dedup window: edges (a restart, an OOM kill) older than this when a Pod is
 	// listed are history, and levels are re-asserted every Window/3 so that silence never
 	// resolves trouble that holds.
@@ -56,12 +58,13 @@ func (p PodPolicy) withDefaults() PodPolicy {
 // re-assertions may be lost before silence would resolve it.
 func (p PodPolicy) Reassert() time.Duration { return p.Window / 3 }
 
-// ScanInterval is how often the tracker looks at the pods it follows: a quarter of the
-// shortest of the grace period, the recovery time and the re-assertion interval, between 1s
-// and 30s. With the defaults it is 15s, so pod-pending fires at most 15s after its grace period.
+// ScanInterval is how often the trackers look at the pods and nodes they follow: a quarter of
+// the shortest of the grace periods, the recovery time and the re-assertion interval, between 1s
+// and 30s. With the defaults it is 15s, so pod-pending and node-not-ready fire at most 15s after
+// their grace periods.
 func (p PodPolicy) ScanInterval() time.Duration {
 	shortest := p.Reassert()
-	for _, d := range []time.Duration{p.PendingGrace, p.RestartRecovery} {
+	for _, d := range []time.Duration{p.PendingGrace, p.RestartRecovery, p.NodeGrace} {
 		if d > 0 && d < shortest {
 			shortest = d
 		}

@@ -26,6 +26,9 @@ type tracker struct {
 	workloadOf func(namespace string, ref *metav1.OwnerReference) event.Workload
 }
 
+// podTypes are the event types about a Pod, in a fixed order.
+var podTypes = []event.Type{event.PodRestart, event.PodPending, event.OOMKill, event.ProbeFailed}
+
 // podKey is how dedup names a pod: namespace and name.
 type podKey struct{ namespace, name string }
 
@@ -200,7 +203,7 @@ func (t *tracker) podGone(pod *corev1.Pod, now time.Time) []event.Event {
 	}
 	delete(t.pods, k)
 	var out []event.Event
-	for _, typ := range event.KubernetesTypes { // a fixed order
+	for _, typ := range podTypes { // a fixed order
 		r := rec.reports[typ]
 		// Trouble resolved by silence is resolved already once a window has passed.
 		if r != nil && (r.level || now.Sub(r.sentAt) < t.policy.Window) {
