@@ -144,3 +144,23 @@ func TestTheDesignsFilesWireTheBuiltInSources(t *testing.T) {
 		t.Errorf("sources %s, want %s", got, want)
 	}
 }
+
+// The Nodes' readiness (ports.Nodes) is wired from the manager's cache, whichever sources run,
+// and kept by every replica (it needs no leader).
+func TestSetupWithManagerKeepsTheNodesStateFromTheManagersCache(t *testing.T) {
+	no := false
+	for _, config := range []*sources.Config{nil, {EventSources: []sources.SourceConfig{{Name: "kubernetes", Enabled: &no}}}} {
+		mgr := newManager(t)
+		k, err := SetupWithManager(context.Background(), mgr, Options{KagentURL: "http://kagent:8083", EventSources: config})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nodes ports.Nodes = k.Nodes
+		if k.Nodes == nil || k.Nodes.Cache != mgr.GetCache() || k.Nodes.NeedLeaderElection() {
+			t.Fatalf("Nodes = %+v, want NodeStates of the manager's cache, on every replica", k.Nodes)
+		}
+		if s := nodes.State("node-1"); s.Known {
+			t.Fatalf("before the manager starts, node-1 is %+v, want not known", s)
+		}
+	}
+}

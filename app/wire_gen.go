@@ -91,10 +91,15 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 		Hooks:  pipeline,
 		Status: statusWriter,
 	}
+	nodeStates := &kubernetes2.NodeStates{
+		Cache: cache,
+		Log:   logger,
+	}
 	khook := &Khook{
 		Pipeline:   pipeline,
 		Reconciler: hookReconciler,
 		Sources:    router,
+		Nodes:      nodeStates,
 		Log:        logger,
 		Options:    opts,
 		storeClock: coarse,

@@ -85,3 +85,7 @@ func (t *nodeTracker) Scan(now time.Time) []event.Event { return t.scan(now) }
 
 // Following is how many nodes the tracker keeps a record of.
 func (t *nodeTracker) Following() int { return len(t.nodes) }
+
+// What NodeStates' informer handlers do.
+func (n *NodeStates) Seen(node *corev1.Node) { n.seen(node) }
+func (n *NodeStates) Gone(node *corev1.Node) { n.gone(node) }
