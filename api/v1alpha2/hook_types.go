@@ -44,8 +44,8 @@ type HookLimits struct {
 // agentRef or as agentId, not both.
 // +kubebuilder:validation:XValidation:rule="has(self.agentRef) != has(self.agentId)",message="exactly one of agentRef or agentId must be set"
 type EventConfiguration struct {
-	// EventType is pod-restart, pod-pending, oom-kill, probe-failed, or a type an external
-	// source provides (lower-case words joined by dashes, e.g. alert-firing).
+	// EventType is pod-restart, pod-pending, oom-kill, probe-failed, node-not-ready, or a type
+	// an external source provides (lower-case words joined by dashes, e.g. alert-firing).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`
