@@ -65,6 +65,7 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 	cache := provideCache(mgr)
 	withTicker := provideTickerClock(opts)
 	eventMaxAge := provideEventMaxAge(opts)
+	ownerLookup := kubernetes2.NewMetadataOwners(reader)
 	eventSource := &kubernetes2.EventSource{
 		Cache:   cache,
 		Filter:  index,
@@ -72,6 +73,7 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 		MaxAge:  eventMaxAge,
 		Log:     logger,
 		Metrics: metricsMetrics,
+		Owners:  ownerLookup,
 	}
 	source := alertmanager.New(logger, metricsMetrics)
 	prometheusSource := prometheus.New(logger)
@@ -95,10 +97,15 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 		Status:         statusWriter,
 		Investigations: investigationStore,
 	}
+	nodeStates := &kubernetes2.NodeStates{
+		Cache: cache,
+		Log:   logger,
+	}
 	khook := &Khook{
 		Pipeline:   pipeline,
 		Reconciler: hookReconciler,
 		Sources:    router,
+		Nodes:      nodeStates,
 		Log:        logger,
 		Options:    opts,
 		storeClock: coarse,

@@ -45,8 +45,8 @@ type HookLimits struct {
 // +kubebuilder:validation:XValidation:rule="has(self.agentRef) != has(self.agentId)",message="exactly one of agentRef or agentId must be set"
 // +kubebuilder:validation:XValidation:rule="(has(self.groupBy) && self.groupBy == 'labels') == (has(self.groupLabels) && size(self.groupLabels) > 0)",message="groupLabels is required with groupBy: labels, and only with it"
 type EventConfiguration struct {
-	// EventType is pod-restart, pod-pending, oom-kill, probe-failed, or a type an external
-	// source provides (lower-case words joined by dashes, e.g. alert-firing).
+	// EventType is pod-restart, pod-pending, oom-kill, probe-failed, node-not-ready, or a type
+	// an external source provides (lower-case words joined by dashes, e.g. alert-firing).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`

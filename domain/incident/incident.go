@@ -98,12 +98,12 @@ func labelsName(e event.Event, labels []string) string {
 		b.WriteString(l + "=" + v)
 	}
 	name := b.String()
-	if len(name) <= event.MaxNameBytes {
+	if len(name) <= event.MaxResourceNameLength {
 		return name
 	}
 	sum := sha256.Sum256([]byte(name))
 	suffix := "-" + hex.EncodeToString(sum[:8])
-	return strings.ToValidUTF8(name[:event.MaxNameBytes-len(suffix)], "") + suffix
+	return strings.ToValidUTF8(name[:event.MaxResourceNameLength-len(suffix)], "") + suffix
 }
 
 // InvestigationName names the investigation of the incident key of Hook hookName (UID hookUID)

@@ -244,7 +244,7 @@ func names(all []ports.Investigation) string {
 func TestAnInvestigationWhoseCreateAnswerWasLostIsCompletedInTheSameWrite(t *testing.T) {
 	h := newHook("apps", "one", onRestart(agentA, "x"))
 	f := newFixture(t, pipeline.Options{}, h)
-	key := incident.KeyOf(restart, incident.ByResource)
+	key := incident.KeyOf(restart, hook.Grouping{By: hook.ByResource})
 	name := incident.InvestigationName(h.Ref.Name, h.UID, key, t0)
 	f.inv.Put(ports.Investigation{Name: name, Hook: h.Ref, HookUID: h.UID, EventType: "pod-restart",
 		Subject: ports.Subject{Kind: "Pod", Namespace: "apps", Name: "web-1"}, StartedAt: t0}) // its spec, no status
