@@ -87,7 +87,11 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 	if err != nil {
 		return nil, err
 	}
-	pipeline, err := providePipeline(index, store, renderer, agentCaller, auditRecorder, statusWriter, investigationStore, v, metricsMetrics, logger, router, opts)
+	nodeStates := &kubernetes2.NodeStates{
+		Cache: cache,
+		Log:   logger,
+	}
+	pipeline, err := providePipeline(index, store, renderer, agentCaller, auditRecorder, statusWriter, investigationStore, v, metricsMetrics, logger, router, nodeStates, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -96,10 +100,6 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 		Hooks:          pipeline,
 		Status:         statusWriter,
 		Investigations: investigationStore,
-	}
-	nodeStates := &kubernetes2.NodeStates{
-		Cache: cache,
-		Log:   logger,
 	}
 	khook := &Khook{
 		Pipeline:   pipeline,
