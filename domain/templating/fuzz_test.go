@@ -132,18 +132,23 @@ func FuzzRenderMatchesTextTemplate(f *testing.F) {
 }
 
 func renderWithTextTemplate(tmpl string, e event.Event) (string, error) {
+	return renderDataWithTextTemplate(tmpl, templating.DataFor(e))
+}
+
+func renderDataWithTextTemplate(tmpl string, d templating.Data) (string, error) {
 	t, err := template.New("prompt").Option("missingkey=zero").Funcs(templating.HelperFuncs).Parse(tmpl)
 	if err != nil {
 		return "", err
 	}
 	var out bytes.Buffer
-	if err := t.Execute(&out, templating.DataFor(e)); err != nil {
+	if err := t.Execute(&out, d); err != nil {
 		return "", err
 	}
 	return out.String(), nil
 }
 
-// assertClean fails if any text in d holds a control or format character.
+// assertClean fails if any text in d holds a control or format character, or if d's names are
+// more than MaxResources, unsorted or repeated.
 func assertClean(t *testing.T, d templating.Data) {
 	t.Helper()
 	check := func(s string) {
@@ -163,7 +168,21 @@ func assertClean(t *testing.T, d templating.Data) {
 				check(k)
 				check(val)
 			}
+		case templating.Subject:
+			check(f.Kind)
+			check(f.Namespace)
+			check(f.Name)
+		case []string:
+			for _, s := range f {
+				check(s)
+			}
+			if len(f) > templating.MaxResources || !slices.IsSorted(f) || len(slices.Compact(slices.Clone(f))) != len(f) {
+				t.Fatalf("template data holds the names %q", f)
+			}
 		}
+	}
+	if d.ResourceCount < max(1, len(d.Resources)) {
+		t.Fatalf("template data counts %d resources and shows %d", d.ResourceCount, len(d.Resources))
 	}
 }
 
@@ -188,7 +207,8 @@ func assertAllowListed(t *testing.T, tmpl string) {
 					t.Fatalf("Render accepted function %q in %q", n.Ident, tmpl)
 				}
 			case *parse.FieldNode:
-				if !slices.Contains(templating.Fields, n.Ident[0]) && !strings.Contains(tmpl, "Metadata") && !strings.Contains(tmpl, "Tags") {
+				if !slices.Contains(templating.Fields, n.Ident[0]) && !slices.Contains(templating.SubjectFields, n.Ident[0]) &&
+					!strings.Contains(tmpl, "Metadata") && !strings.Contains(tmpl, "Tags") {
 					t.Fatalf("Render accepted field %q in %q", n.Ident[0], tmpl)
 				}
 			}
