@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -385,5 +386,39 @@ func TestRenderGroupAllocatesOnlyItsResult(t *testing.T) {
 				t.Fatalf("RenderGroup allocated %.1f times per render, want 1 (its result)", allocs)
 			}
 		})
+	}
+}
+
+// TestTheDocumentedIncidentPromptRendersAsShown renders the example of "An incident's resources"
+// in docs/templates.md for crashLoop and compares it with the output shown there.
+func TestTheDocumentedIncidentPromptRendersAsShown(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/templates.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "### An incident's resources")
+	if !ok {
+		t.Fatal(`docs/templates.md has no section "An incident's resources"`)
+	}
+	blocks := strings.Split(section, "```")
+	if len(blocks) < 4 || !strings.HasPrefix(blocks[1], "yaml\nprompt: |\n") {
+		t.Fatal("the section does not start with a prompt in YAML and then its output")
+	}
+	var prompt strings.Builder
+	for _, line := range strings.SplitAfter(strings.TrimPrefix(blocks[1], "yaml\nprompt: |\n"), "\n") {
+		prompt.WriteString(strings.TrimPrefix(line, "  "))
+	}
+	want := strings.TrimPrefix(blocks[3], "\n")
+	got, err := templating.NewRenderer().RenderGroup(prompt.String(), restart, crashLoop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("the documented prompt renders as\n%s\nnot as documented:\n%s", got, want)
+	}
+	many := templating.Group{Subject: crashLoop.Subject, Resources: podNames(25), ResourceCount: 25}
+	if got, err := templating.NewRenderer().RenderGroup(prompt.String(), restart, many); err != nil ||
+		!strings.Contains(got, "pod-00000, pod-00001, ") || !strings.Contains(got, "pod-00019 (the first 20 of 25).") {
+		t.Fatalf("the documented prompt renders 25 members as %q, %v", got, err)
 	}
 }
