@@ -81,8 +81,9 @@ const (
 	fSubject
 	fResources
 	fResourceCount
-	numFields
 	noField fieldID = -1
+	// numStrings is the size of an array indexed by the ids of Data's string fields.
+	numStrings = fDescription + 1
 )
 
 func fieldByName(name string) fieldID {
@@ -157,14 +158,15 @@ func timestamp(e *event.Event) string { return e.Timestamp.UTC().Format(time.RFC
 
 // eventData gives a render the fields of Data it uses, sanitizing each on first use only.
 type eventData struct {
-	e    event.Event
-	g    Group
-	have uint32 // bit i: strs[i] (or maps, sub, list and count) holds field i
-	strs [numFields]string
-	maps [2]map[string]string
-	keys [2][]string // sorted keys of maps, once a range needs them
-	kept [2]bool     // keys[i] is filled
-	sub  Subject
+	e       event.Event
+	g       Group // the zero Group unless grouped
+	grouped bool
+	have    uint32 // bit i: strs[i] (or maps, sub, list and count) holds field i
+	strs    [numStrings]string
+	maps    [2]map[string]string
+	keys    [2][]string // sorted keys of maps, once a range needs them
+	kept    [2]bool     // keys[i] is filled
+	sub     Subject
 	// list is what the template sees as .Resources: g.Resources itself when it is already clean,
 	// sorted and short, else a slice of names. Its capacity is its length.
 	list  []string
@@ -174,27 +176,37 @@ type eventData struct {
 }
 
 // reset makes d the data of e in the incident g; a nil g is the incident of e's resource alone.
+// d is new or has had its incident dropped (dropIncident).
 func (d *eventData) reset(e *event.Event, g *Group) {
 	d.e = *e
 	if g != nil {
-		d.g = *g
-	} else {
-		d.g = Group{}
-	}
-	if d.have&(1<<fResources) != 0 {
-		clear(d.names[:]) // keep no names of an earlier event alive
-		d.list = nil
+		d.g, d.grouped = *g, true
 	}
 	d.have = 0
-	d.strs = [numFields]string{}
+	d.strs = [numStrings]string{}
 	d.maps = [2]map[string]string{}
 	for i := range d.keys {
 		clear(d.keys[i][:cap(d.keys[i])]) // keep no strings of an earlier event alive
 		d.keys[i] = d.keys[i][:0]
 	}
 	d.kept = [2]bool{}
-	d.sub = Subject{}
 	d.full = nil
+}
+
+// dropIncident lets go of the incident: the caller's group, and the subject and names made of
+// it, which it marks not computed.
+func (d *eventData) dropIncident() {
+	if d.grouped {
+		d.g, d.grouped = Group{}, false
+	}
+	if d.have&(1<<fSubject) != 0 {
+		d.sub = Subject{}
+	}
+	if d.have&(1<<fResources) != 0 {
+		clear(d.names[:])
+		d.list = nil
+	}
+	d.have &^= 1<<fSubject | 1<<fResources
 }
 
 // field returns Data's field id as a value.

@@ -80,7 +80,7 @@ func (s *state) release() {
 	clear(s.ifaces[:cap(s.ifaces)])
 	s.stack, s.ifaces = s.stack[:0], s.ifaces[:0]
 	s.d.full = nil
-	s.d.g.Resources = nil
+	s.d.dropIncident()
 	s.t = nil
 	if cap(s.out) > 2*MaxOutputBytes {
 		s.out = nil
