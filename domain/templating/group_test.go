@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -420,5 +421,35 @@ func TestTheDocumentedIncidentPromptRendersAsShown(t *testing.T) {
 	if got, err := templating.NewRenderer().RenderGroup(prompt.String(), restart, many); err != nil ||
 		!strings.Contains(got, "pod-00000, pod-00001, ") || !strings.Contains(got, "pod-00019 (the first 20 of 25).") {
 		t.Fatalf("the documented prompt renders 25 members as %q, %v", got, err)
+	}
+}
+
+func TestRenderGroupIsSafeForConcurrentUse(t *testing.T) {
+	r := templating.NewRenderer()
+	shared := templating.Group{Subject: crashLoop.Subject, Resources: append(podNames(40), "\u202epod-00000"), ResourceCount: 41}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 100 {
+				own := withGroup(func(own *templating.Group) { own.Resources = append(own.Resources, fmt.Sprintf("web-%d-%d", g, i)) })
+				for _, group := range []templating.Group{shared, own} {
+					got, err := r.RenderGroup(groupPrompt, restart, group)
+					want := templating.DataForGroup(restart, group).Resources
+					if err == nil && !strings.Contains(got, strings.Join(want, " ")+" \n") {
+						err = fmt.Errorf("render of %q gave %q", want, got)
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
