@@ -279,3 +279,21 @@ func TestConfigurationsThatGroupOneTypeDifferentlyAreRefusedNamingTheField(t *te
 		})
 	}
 }
+
+func TestThePromptNamesTheIncidentsSubjectAndTheMembersGatheredWithIt(t *testing.T) {
+	c := grouped("", 10*time.Second)
+	c.Prompt = "{{.Subject.Kind}} {{.Subject.Name}}: {{.ResourceCount}} pods ({{range $i, $r := .Resources}}{{if $i}} {{end}}{{$r}}{{end}}); first {{.ResourceName}}"
+	h := newHook("apps", "one", c)
+	f := newFixture(t, pipeline.Options{}, h)
+	for _, pod := range []string{"web-c", "web-a", "web-b"} {
+		f.handle(crash(pod, "n1"))
+	}
+	f.after(10 * time.Second)
+	calls := f.agent.Calls("send", agentA)
+	if len(calls) != 1 {
+		t.Fatalf("%d sends, want one", len(calls))
+	}
+	if got, want := calls[0].Request.Prompt, "Deployment web: 3 pods (web-a web-b web-c); first web-c"; got != want {
+		t.Fatalf("the prompt is %q, want %q", got, want)
+	}
+}
