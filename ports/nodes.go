@@ -7,6 +7,11 @@ type NodeState struct {
 	Known bool      // the Node exists in the cache
 	Ready bool      // its Ready condition is True
 	Since time.Time // when Ready last changed (lastTransitionTime)
+	// RecoveredAt is when the Node, Ready now, became Ready again after khook saw it Ready and
+	// then not ready: the end of an outage. It is zero for a Node khook never saw fail (a Node
+	// that just registered became Ready, but did not recover; and after a restart khook knows
+	// of no earlier outage).
+	RecoveredAt time.Time
 	// Reason and Message are the Ready condition's (such as "NodeStatusUnknown", "Kubelet
 	// stopped posting node status."), bounded like an event's reason and message.
 	Reason, Message string

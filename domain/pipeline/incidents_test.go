@@ -36,6 +36,16 @@ func (n *fakeNodes) set(name string, ready bool, since time.Time) {
 	n.states[name] = ports.NodeState{Known: true, Ready: ready, Since: since, Reason: "NodeStatusUnknown"}
 }
 
+// recovered makes name Ready again since since, after an outage.
+func (n *fakeNodes) recovered(name string, since time.Time) {
+	n.set(name, true, since)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s := n.states[name]
+	s.RecoveredAt = since
+	n.states[name] = s
+}
+
 // crash is pod's restart, a replica of Deployment web on node.
 func crash(pod, node string) event.Event {
 	e := restart
@@ -165,9 +175,11 @@ func TestPodTroubleOnANodeThatIsNotReadyIsInhibited(t *testing.T) {
 		{"a Pod on a Node not ready starts nothing", pipeline.Options{},
 			func(n *fakeNodes) { n.set("n1", false, t0.Add(-time.Minute)) }, []event.Event{crash("web-1", "n1")}, 0, 1},
 		{"a Pod on a Node ready again a moment ago starts nothing", pipeline.Options{},
-			func(n *fakeNodes) { n.set("n1", true, t0.Add(-time.Minute)) }, []event.Event{crash("web-1", "n1")}, 0, 1},
-		{"a Pod on a Node ready for longer than the grace is investigated", pipeline.Options{},
-			func(n *fakeNodes) { n.set("n1", true, t0.Add(-time.Hour)) }, []event.Event{crash("web-1", "n1")}, 1, 0},
+			func(n *fakeNodes) { n.recovered("n1", t0.Add(-time.Minute)) }, []event.Event{crash("web-1", "n1")}, 0, 1},
+		{"a Pod on a Node recovered longer than the grace ago is investigated", pipeline.Options{},
+			func(n *fakeNodes) { n.recovered("n1", t0.Add(-time.Hour)) }, []event.Event{crash("web-1", "n1")}, 1, 0},
+		{"a Pod on a Node that joined the cluster a moment ago is investigated", pipeline.Options{},
+			func(n *fakeNodes) { n.set("n1", true, t0.Add(-time.Minute)) }, []event.Event{crash("web-1", "n1")}, 1, 0},
 		{"a Deployment with a replica on a healthy Node is investigated", pipeline.Options{},
 			func(n *fakeNodes) { n.set("n1", false, t0); n.set("n2", true, t0.Add(-time.Hour)) },
 			[]event.Event{crash("web-1", "n1"), crash("web-2", "n2")}, 1, 0},

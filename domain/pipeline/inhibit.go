@@ -26,7 +26,8 @@ type Inhibition struct {
 const DefaultInhibitionGrace = 5 * time.Minute
 
 // inhibited says whether incident inc of Hook h is inhibited: each of its members that fired is
-// a Pod on a Node that is not ready, or was not less than the grace ago. It is asked when the
+// a Pod on a Node that is not ready, or recovered from an outage less than the grace ago (a Node
+// that just joined the cluster did not recover: its Pods' trouble is their own). It is asked when the
 // investigation would start, so that an incident still gathering members when its Node turns
 // not ready is inhibited too (Pods and Nodes reach khook in no fixed order). Members are looked
 // up in the dedup store; at most incident.MaxMembers of them.
@@ -51,7 +52,7 @@ func (p *Pipeline) inhibited(h hook.Hook, inc incident.Incident) incident.Suppre
 			return incident.Suppression{} // not a Pod on a Node: nothing explains it away
 		}
 		st := p.deps.Nodes.State(node)
-		if !st.Known || st.Ready && now.Sub(st.Since) >= grace {
+		if !st.Known || st.Ready && (st.RecoveredAt.IsZero() || now.Sub(st.RecoveredAt) >= grace) {
 			return incident.Suppression{} // a member on a healthy Node: its trouble is its own
 		}
 		if by == "" {
@@ -63,7 +64,7 @@ func (p *Pipeline) inhibited(h hook.Hook, inc incident.Incident) incident.Suppre
 	}
 	what := "is not ready"
 	if state.Ready {
-		what = "was not ready until " + state.Since.UTC().Format(time.RFC3339)
+		what = "was not ready until " + state.RecoveredAt.UTC().Format(time.RFC3339)
 	} else if !state.Since.IsZero() {
 		what += " since " + state.Since.UTC().Format(time.RFC3339)
 	}

@@ -33,10 +33,11 @@ type NodeStates struct {
 	synced atomic.Bool
 }
 
-// nodeState is a Node's readiness and the UID it belongs to.
+// nodeState is a Node's readiness, the UID it belongs to, and whether khook saw it Ready.
 type nodeState struct {
-	uid   types.UID
-	state ports.NodeState
+	uid      types.UID
+	state    ports.NodeState
+	wasReady bool // seen Ready at least once: a later Ready after not ready is a recovery
 }
 
 var (
@@ -106,6 +107,16 @@ func (n *NodeStates) seen(node *corev1.Node) {
 	if n.states == nil {
 		n.states = map[string]nodeState{}
 	}
+	if prev, ok := n.states[node.Name]; ok && prev.uid == node.UID {
+		s.wasReady = prev.wasReady
+		switch {
+		case s.state.Ready && prev.state.Ready:
+			s.state.RecoveredAt = prev.state.RecoveredAt
+		case s.state.Ready && prev.wasReady: // Ready, then not, then Ready again: an outage ended
+			s.state.RecoveredAt = s.state.Since
+		}
+	}
+	s.wasReady = s.wasReady || s.state.Ready
 	n.states[node.Name] = s
 }
 

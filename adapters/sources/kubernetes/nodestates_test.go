@@ -40,6 +40,19 @@ func TestNodeStatesSayWhatTheInformerLastSaw(t *testing.T) {
 			n.Seen(newNode(readySince(t0.Add(time.Minute))))
 		},
 			ports.NodeState{Known: true, Ready: true, Since: t0.Add(time.Minute), Reason: "KubeletReady", Message: "kubelet is posting ready status"}},
+		{"a node Ready, then not, then Ready again recovered when it became Ready again", func(n *kubernetes.NodeStates) {
+			n.Seen(newNode())
+			n.Seen(newNode(unknownSince(t0)))
+			n.Seen(newNode(readySince(t0.Add(time.Minute))))
+			n.Seen(newNode(readySince(t0.Add(time.Minute)))) // a later heartbeat keeps it
+		},
+			ports.NodeState{Known: true, Ready: true, Since: t0.Add(time.Minute), RecoveredAt: t0.Add(time.Minute), Reason: "KubeletReady", Message: "kubelet is posting ready status"}},
+		{"a node that registers not ready, then turns Ready, did not recover", func(n *kubernetes.NodeStates) {
+			n.Seen(newNode(func(n *corev1.Node) { n.Status.Conditions = nil }))
+			n.Seen(newNode(notReadySince(t0)))
+			n.Seen(newNode(readySince(t0.Add(time.Minute))))
+		},
+			ports.NodeState{Known: true, Ready: true, Since: t0.Add(time.Minute), Reason: "KubeletReady", Message: "kubelet is posting ready status"}},
 		{"a deleted node is not known", func(n *kubernetes.NodeStates) { n.Seen(newNode()); n.Gone(newNode()) }, ports.NodeState{}},
 		{"the deletion of an earlier node of the same name leaves the later one", func(n *kubernetes.NodeStates) {
 			n.Seen(newNode(unknownSince(t0)))
