@@ -4,16 +4,20 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/khook-dev/khook/adapters/sources/kubernetes"
+	"github.com/khook-dev/khook/api/v1alpha2"
 	"github.com/khook-dev/khook/app"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
@@ -22,8 +26,20 @@ import (
 	"github.com/khook-dev/khook/test/controlplane"
 )
 
-// cp is the package's control plane, shared by its tests.
+// cp is the package's control plane, shared by its tests, with khook's CRDs.
 var cp *controlplane.ControlPlane
+
+// scheme knows client-go's types and khook's.
+var scheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := v1alpha2.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}()
 
 func TestMain(m *testing.M) {
 	if os.Getenv(controlplane.AssetsEnv) == "" {
@@ -32,7 +48,7 @@ func TestMain(m *testing.M) {
 	}
 	started := time.Now()
 	var err error
-	cp, err = controlplane.New(controlplane.Options{})
+	cp, err = controlplane.New(controlplane.Options{CRDPaths: []string{filepath.Join("..", "..", "charts", "khook", "crds")}, Scheme: scheme})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)
 		os.Exit(1)
