@@ -39,8 +39,13 @@ func TestCacheOptions(t *testing.T) {
 				t.Fatalf("ByObject %v has no Event transform", kinds)
 			}
 		}},
+		{"Nodes are reduced by a transform of their own", func(t *testing.T) {
+			if !kinds[reflect.TypeFor[*corev1.Node]()] {
+				t.Fatalf("ByObject %v has no Node transform", kinds)
+			}
+		}},
 		{"nothing else has a transform of its own", func(t *testing.T) {
-			if len(kinds) != 2 {
+			if len(kinds) != 3 {
 				t.Fatalf("ByObject configures %v", kinds)
 			}
 		}},

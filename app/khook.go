@@ -12,6 +12,7 @@ import (
 	clockadapter "github.com/khook-dev/khook/adapters/clock"
 	"github.com/khook-dev/khook/adapters/kubernetes"
 	"github.com/khook-dev/khook/adapters/sources"
+	kubesource "github.com/khook-dev/khook/adapters/sources/kubernetes"
 	"github.com/khook-dev/khook/domain/pipeline"
 	"github.com/khook-dev/khook/ports"
 )
@@ -21,8 +22,11 @@ type Khook struct {
 	Pipeline   *pipeline.Pipeline
 	Reconciler *kubernetes.HookReconciler
 	Sources    *sources.Router
-	Log        logr.Logger
-	Options    Options
+	// Nodes is what the cluster says of its Nodes' readiness now (a ports.Nodes), kept from the
+	// manager's Node informer by a runnable SetupWithManager adds, on every replica.
+	Nodes   *kubesource.NodeStates
+	Log     logr.Logger
+	Options Options
 
 	ready chan struct{}
 	// storeClock is the dedup store's coarse clock (nil with Options.Clock); a runnable keeps it
@@ -57,7 +61,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) (*Kho
 	if err := k.Reconciler.SetupWithManager(mgr, k.Options.ControllerName); err != nil {
 		return nil, fmt.Errorf("app.SetupWithManager: %w", err)
 	}
-	runnables := []manager.Runnable{&sourcesRunnable{k: k, mgr: mgr}, &loopsRunnable{k: k}}
+	runnables := []manager.Runnable{k.Nodes, &sourcesRunnable{k: k, mgr: mgr}, &loopsRunnable{k: k}}
 	if c := k.storeClock; c != nil {
 		runnables = append(runnables, manager.RunnableFunc(func(ctx context.Context) error { c.Run(ctx); return nil }))
 	}

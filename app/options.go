@@ -53,6 +53,9 @@ type Options struct {
 	// incidents are recorded as suppressed, reason backlog), and how long and how many finished
 	// ones are kept (see pipeline.InvestigationLimits); zero values mean the defaults.
 	Investigations pipeline.InvestigationLimits
+	// Inhibition: trouble of Pods on a Node that is not ready (or was, within its grace) starts
+	// no investigation, recorded as inhibited; Disabled turns it off (see pipeline.Inhibition).
+	Inhibition pipeline.Inhibition
 
 	// DedupWindow: an event not seen again for this long is resolved (default 10m).
 	DedupWindow time.Duration
@@ -279,7 +282,7 @@ func (o Options) agentPolicy() (hook.AgentPolicy, error) {
 
 func providePipeline(index *matching.Index, store *dedup.Store, renderer *templating.Renderer, agent ports.AgentCaller,
 	audit ports.AuditRecorder, status ports.HookStatusWriter, investigations ports.InvestigationStore, clk ports.Clock, metrics ports.Metrics,
-	log logr.Logger, router *sources.Router, o Options) (*pipeline.Pipeline, error) {
+	log logr.Logger, router *sources.Router, nodes *kubesource.NodeStates, o Options) (*pipeline.Pipeline, error) {
 	known := router.EventTypes() // of the enabled sources, mapped types included
 	policy, err := o.agentPolicy()
 	if err != nil {
@@ -287,8 +290,8 @@ func providePipeline(index *matching.Index, store *dedup.Store, renderer *templa
 	}
 	return pipeline.New(pipeline.Dependencies{
 		Index: index, Store: store, Renderer: renderer, Agent: agent, Audit: audit, Status: status, Investigations: investigations,
-		Clock: clk, Metrics: metrics, Logger: slog.New(logr.ToSlogHandler(log.WithName("pipeline"))),
-	}, pipeline.Options{KnownEventTypes: known, Delivery: o.Delivery, AgentPolicy: policy, Investigations: o.Investigations,
+		Clock: clk, Nodes: nodes, Metrics: metrics, Logger: slog.New(logr.ToSlogHandler(log.WithName("pipeline"))),
+	}, pipeline.Options{KnownEventTypes: known, Delivery: o.Delivery, AgentPolicy: policy, Investigations: o.Investigations, Inhibition: o.Inhibition,
 		StatusRetryInitial: o.StatusCoalesceDelay, StatusRetryMax: o.StatusFlushInterval})
 }
 

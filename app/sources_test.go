@@ -65,9 +65,9 @@ func TestSetupWithManagerWiresTheEventSources(t *testing.T) {
 		wantErr   string
 	}{
 		{"without configuration the Kubernetes source runs alone, as before", nil, nil,
-			"[oom-kill pod-pending pod-restart probe-failed]", ""},
+			"[node-not-ready oom-kill pod-pending pod-restart probe-failed]", ""},
 		{"extra sources are enabled by default", []ports.EventSource{namedSource{"tickets", []event.Type{"ticket-opened"}}}, nil,
-			"[oom-kill pod-pending pod-restart probe-failed ticket-opened]", ""},
+			"[node-not-ready oom-kill pod-pending pod-restart probe-failed ticket-opened]", ""},
 		{"configured built-in sources add their types, mapped ones included",
 			nil, &sources.Config{
 				EventSources: []sources.SourceConfig{{Name: "kubernetes", Enabled: &no}, {Name: "alertmanager"}, {Name: "prometheus", Settings: ports.Settings{"endpoint": "http://prom:9090"}}},
@@ -142,5 +142,25 @@ func TestTheDesignsFilesWireTheBuiltInSources(t *testing.T) {
 	}
 	if got, want := strings.Join(running, ", "), "kubernetes registered, prometheus registered"; got != want {
 		t.Errorf("sources %s, want %s", got, want)
+	}
+}
+
+// The Nodes' readiness (ports.Nodes) is wired from the manager's cache, whichever sources run,
+// and kept by every replica (it needs no leader).
+func TestSetupWithManagerKeepsTheNodesStateFromTheManagersCache(t *testing.T) {
+	no := false
+	for _, config := range []*sources.Config{nil, {EventSources: []sources.SourceConfig{{Name: "kubernetes", Enabled: &no}}}} {
+		mgr := newManager(t)
+		k, err := SetupWithManager(context.Background(), mgr, Options{KagentURL: "http://kagent:8083", EventSources: config})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nodes ports.Nodes = k.Nodes
+		if k.Nodes == nil || k.Nodes.Cache != mgr.GetCache() || k.Nodes.NeedLeaderElection() {
+			t.Fatalf("Nodes = %+v, want NodeStates of the manager's cache, on every replica", k.Nodes)
+		}
+		if s := nodes.State("node-1"); s.Known {
+			t.Fatalf("before the manager starts, node-1 is %+v, want not known", s)
+		}
 	}
 }

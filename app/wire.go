@@ -60,7 +60,7 @@ func buildKhook(ctx context.Context, mgr ctrl.Manager, opts Options) (*Khook, er
 		a2a.ProviderSet,
 		kubernetes.ProviderSet,
 		metricsSet,
-		wire.Struct(new(Khook), "Pipeline", "Reconciler", "Sources", "Log", "Options", "storeClock"),
+		wire.Struct(new(Khook), "Pipeline", "Reconciler", "Sources", "Nodes", "Log", "Options", "storeClock"),
 	)
 	return nil, nil
 }

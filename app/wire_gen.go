@@ -65,6 +65,7 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 	cache := provideCache(mgr)
 	withTicker := provideTickerClock(opts)
 	eventMaxAge := provideEventMaxAge(opts)
+	ownerLookup := kubernetes2.NewMetadataOwners(reader)
 	eventSource := &kubernetes2.EventSource{
 		Cache:   cache,
 		Filter:  index,
@@ -72,6 +73,7 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 		MaxAge:  eventMaxAge,
 		Log:     logger,
 		Metrics: metricsMetrics,
+		Owners:  ownerLookup,
 	}
 	source := alertmanager.New(logger, metricsMetrics)
 	prometheusSource := prometheus.New(logger)
@@ -85,7 +87,11 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 	if err != nil {
 		return nil, err
 	}
-	pipeline, err := providePipeline(index, store, renderer, agentCaller, auditRecorder, statusWriter, investigationStore, v, metricsMetrics, logger, router, opts)
+	nodeStates := &kubernetes2.NodeStates{
+		Cache: cache,
+		Log:   logger,
+	}
+	pipeline, err := providePipeline(index, store, renderer, agentCaller, auditRecorder, statusWriter, investigationStore, v, metricsMetrics, logger, router, nodeStates, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +105,7 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 		Pipeline:   pipeline,
 		Reconciler: hookReconciler,
 		Sources:    router,
+		Nodes:      nodeStates,
 		Log:        logger,
 		Options:    opts,
 		storeClock: coarse,

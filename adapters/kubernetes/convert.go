@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,9 +37,20 @@ func ToDomain(h *v1alpha2.Hook) hook.Hook {
 		}
 		selector, selectorErr := SelectorToDomain(c.Selector)
 		out.Configurations = append(out.Configurations, hook.Configuration{EventType: event.Type(c.EventType), Agent: agent, Prompt: c.Prompt, AgentField: field,
-			Selector: selector, SelectorError: selectorErr})
+			Selector: selector, SelectorError: selectorErr, Grouping: GroupingToDomain(c)})
 	}
 	return out
+}
+
+// GroupingToDomain converts a configuration's groupBy, groupLabels and groupWait; an absent
+// groupWait is hook.DefaultGroupWait. What the CRD refuses (an unknown groupBy, a wait past
+// 10m) is kept as written, for the pipeline to report naming the field.
+func GroupingToDomain(c v1alpha2.EventConfiguration) hook.Grouping {
+	g := hook.Grouping{By: hook.GroupBy(c.GroupBy), Labels: slices.Clone(c.GroupLabels), Wait: hook.DefaultGroupWait}
+	if c.GroupWait != nil {
+		g.Wait = c.GroupWait.Duration
+	}
+	return g
 }
 
 // SelectorToDomain converts a label selector; nil (no selector) is the zero Selector, which

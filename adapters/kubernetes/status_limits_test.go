@@ -83,7 +83,7 @@ func TestHostileValuesNeverMakeAHooksStatusOrAnInvestigationUnwritable(t *testin
 
 	// One investigation of the worst kind: its event hostile, fifty agents' answers hostile too.
 	e := hostile(0)
-	inc := incident.Incident{Key: incident.KeyOf(e, incident.ByResource), StartedAt: t0, First: e, Members: []event.Key{e.Key()}, MemberCount: 1, LastSeen: t0}
+	inc := incident.Incident{Key: incident.KeyOf(e, hook.Grouping{By: hook.ByResource}), StartedAt: t0, First: e, Members: []event.Key{e.Key()}, MemberCount: 1, LastSeen: t0}
 	inc.Name = incident.InvestigationName(h.Name, string(h.UID), inc.Key, t0)
 	var records []delivery.Record
 	for i := range 50 {
@@ -94,7 +94,7 @@ func TestHostileValuesNeverMakeAHooksStatusOrAnInvestigationUnwritable(t *testin
 		records = append(records, r)
 	}
 	store := &kubernetes.InvestigationStore{Client: k8s, Reader: k8s}
-	inv := investigation.View(ref, string(h.UID), incident.ByResource, inc, records)
+	inv := investigation.View(ref, string(h.UID), hook.ByResource, inc, records)
 	v, err := store.Save(context.Background(), inv)
 	if err != nil {
 		t.Fatalf("the API server refused the investigation: %v", err)

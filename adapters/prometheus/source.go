@@ -58,10 +58,12 @@ type Source struct {
 	// alertLabels, when set, are the label sets an alert must have one of to be taken.
 	alertLabels []map[string]string
 
-	// active holds the firing alerts of the last poll by fingerprint. It outlives a failed
-	// Watch, so that an alert that disappears while the source restarts still resolves.
-	mu     sync.Mutex
-	active map[string]event.Event
+	// active holds the firing alerts of the last poll by fingerprint, and polledAt when that
+	// poll was. They outlive a failed Watch, so that an alert that disappears while the source
+	// restarts still resolves.
+	mu       sync.Mutex
+	active   map[string]event.Event
+	polledAt time.Time
 }
 
 var _ ports.EventSource = (*Source)(nil)
@@ -220,21 +222,25 @@ func (s *Source) poll(ctx context.Context, sink ports.EventSink) error {
 		firing[e.Fingerprint] = e
 	}
 	s.mu.Lock()
-	previous := s.active
+	previous, seen := s.active, s.polledAt
 	s.mu.Unlock()
 	for _, e := range firing {
 		sink.Handle(ctx, e)
 	}
 	for fp, e := range previous {
 		if _, still := firing[fp]; !still {
-			sink.Handle(ctx, alert.Resolved(e, now))
+			// It stopped firing after the poll that last saw it: date the resolution then, not
+			// now. An alert that resolved and went pending again between two polls carries
+			// the activeAt of its new start, after that poll, so it fires again; dated now, the
+			// new start would look older than the resolution and be ignored for a window.
+			sink.Handle(ctx, alert.Resolved(e, seen))
 		}
 	}
 	if ctx.Err() != nil {
 		return ctx.Err() // not all delivered: the next Watch compares with the old state
 	}
 	s.mu.Lock()
-	s.active = firing
+	s.active, s.polledAt = firing, now
 	s.mu.Unlock()
 	return nil
 }

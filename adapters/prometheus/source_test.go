@@ -185,6 +185,49 @@ func TestPollerReportsFiringAlertsAndResolvesDisappearedOnes(t *testing.T) {
 	}
 }
 
+// An alert that resolves and goes pending again between two polls comes back with the activeAt
+// of its new start. Its resolution must be dated before that start (at the poll that last saw it
+// firing), or the dedup takes the new firing for an old one and ignores it for a window.
+func TestAnAlertThatResolvesAndFiresAgainStartsAfterItsResolution(t *testing.T) {
+	api := startAPI(t, alerts(alertJSON("HighLatency", "firing")))
+	src := newSource(t, ports.Settings{"endpoint": api.URL + "/prom/", "interval": "20ms"})
+	sink := &recorder{}
+	w := watch(t, src, sink)
+	w.waitRunning(t)
+
+	eventually(t, 10*time.Second, func() error {
+		if len(sink.got()) == 0 {
+			return errors.New("not firing yet")
+		}
+		return nil
+	})
+	again := time.Now().UTC().Round(0) // it resolves and goes pending again now, between two polls
+	pending := strings.Replace(alertJSON("HighLatency", "pending"), "2026-08-01T10:00:00Z", again.Format(time.RFC3339Nano), 1)
+	api.body.Store(alerts(pending))
+	var resolved event.Event
+	eventually(t, 10*time.Second, func() error {
+		for _, e := range sink.got() {
+			if e.Resolves() {
+				resolved = e
+				return nil
+			}
+		}
+		return errors.New("no resolution yet")
+	})
+	api.body.Store(alerts(strings.Replace(pending, `"state":"pending"`, `"state":"firing"`, 1)))
+	eventually(t, 10*time.Second, func() error {
+		got := sink.got()
+		if last := got[len(got)-1]; last.Resolves() || !last.Timestamp.Equal(again) {
+			return errors.New("not firing again yet")
+		}
+		return nil
+	})
+	if !again.After(resolved.Timestamp) {
+		t.Fatalf("the resolution is dated %s, not before the new start %s: the dedup would ignore the new firing",
+			resolved.Timestamp.Format(time.RFC3339Nano), again.Format(time.RFC3339Nano))
+	}
+}
+
 func TestThePollerPutsTheAlertsValueInItsMetadata(t *testing.T) {
 	tests := []struct {
 		name  string

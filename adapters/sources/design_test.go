@@ -81,7 +81,7 @@ func TestTheDesignsFilesMeanWhatTheDesignSays(t *testing.T) {
 	}
 	kube := steady("kubernetes", event.KubernetesTypes...)
 	kube.internal = []ports.InternalType{{Name: "PodRestart", Type: event.PodRestart}, {Name: "PodPending", Type: event.PodPending},
-		{Name: "OOMKill", Type: event.OOMKill}, {Name: "ProbeFailed", Type: event.ProbeFailed}}
+		{Name: "OOMKill", Type: event.OOMKill}, {Name: "ProbeFailed", Type: event.ProbeFailed}, {Name: "NodeNotReady", Type: event.NodeNotReady}}
 	prom := steady("prometheus", "prometheus-alert")
 	prom.internal, prom.named = []ports.InternalType{{Name: "PrometheusAlert", Type: "prometheus-alert"}}, true
 	reg := sources.NewRegistry()
@@ -91,7 +91,7 @@ func TestTheDesignsFilesMeanWhatTheDesignSays(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewRouter: %v", err)
 	}
-	if got, want := fmt.Sprint(r.EventTypes()), "[alert-firing oom-kill pod-pending pod-restart probe-failed prometheus-alert]"; got != want {
+	if got, want := fmt.Sprint(r.EventTypes()), "[alert-firing node-not-ready oom-kill pod-pending pod-restart probe-failed prometheus-alert]"; got != want {
 		t.Errorf("EventTypes() = %s, want %s", got, want)
 	}
 	var origins []string

@@ -43,9 +43,10 @@ type HookLimits struct {
 // EventConfiguration maps one event type to an agent and a prompt. Give the agent either as
 // agentRef or as agentId, not both.
 // +kubebuilder:validation:XValidation:rule="has(self.agentRef) != has(self.agentId)",message="exactly one of agentRef or agentId must be set"
+// +kubebuilder:validation:XValidation:rule="(has(self.groupBy) && self.groupBy == 'labels') == (has(self.groupLabels) && size(self.groupLabels) > 0)",message="groupLabels is required with groupBy: labels, and only with it"
 type EventConfiguration struct {
-	// EventType is pod-restart, pod-pending, oom-kill, probe-failed, or a type an external
-	// source provides (lower-case words joined by dashes, e.g. alert-firing).
+	// EventType is pod-restart, pod-pending, oom-kill, probe-failed, node-not-ready, or a type
+	// an external source provides (lower-case words joined by dashes, e.g. alert-firing).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`
@@ -76,6 +77,36 @@ type EventConfiguration struct {
 	// not match does not exist for this configuration. Absent: every resource.
 	// +optional
 	Selector *LabelSelector `json:"selector,omitempty"`
+
+	// GroupBy says which firings make one incident, and so one investigation: workload (a
+	// Pod's controlling owner followed up the chain: a Deployment, StatefulSet, DaemonSet,
+	// CronJob, …; a Pod without one is its own), node (the Node the Pod runs on), resource (each
+	// resource its own, as before incidents), or labels (the values of groupLabels). Default:
+	// workload for the Pod event types, resource for the others (alerts are grouped by
+	// Alertmanager already). Configurations of one event type must group alike.
+	// +optional
+	// +kubebuilder:validation:Enum=workload;node;resource;labels
+	GroupBy string `json:"groupBy,omitempty"`
+
+	// GroupLabels are the labels (an alert's, a plugin event's metadata, a resource's) whose
+	// values name the subject when groupBy is labels.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=316
+	GroupLabels []string `json:"groupLabels,omitempty"`
+
+	// GroupWait is how long the first firing of a subject waits before its investigation is
+	// sent, to gather the members that fire with it: a Go duration such as 10s or 2m, at most
+	// 10m; 0 sends at once. Members that fire later join the incident and start nothing new.
+	// Absent: 10s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') || duration(self) <= duration('10m')",message="groupWait must be at most 10m"
+	GroupWait *metav1.Duration `json:"groupWait,omitempty"`
 }
 
 // AgentReference names a Kagent agent. A Kagent agent is a Kubernetes object: its name is a

@@ -48,6 +48,8 @@ type config struct {
 	zap zap.Options
 
 	memory memoryConfig
+
+	inhibit bool // --inhibit-pod-trouble-on-node-failure; opts.Inhibition.Disabled is its negation
 }
 
 // newFlagSet defines every flag of khook on a new flag set that parses into c. The original
@@ -107,6 +109,9 @@ func newFlagSet(c *config, getenv func(string) string) (*flag.FlagSet, error) {
 	durationVar(fs, &c.opts.Investigations.Retention, "investigation-retention", d.Investigations.Retention, "how long (a `duration`) a finished Investigation is kept")
 	countVar(fs, &c.opts.Investigations.Kept, "investigations-kept-per-hook", d.Investigations.Kept, "`number` of finished Investigations kept per Hook, the newest")
 	countVar(fs, &c.opts.Investigations.SuppressedPerMinute, "suppressed-investigations-per-minute", d.Investigations.SuppressedPerMinute, "`number` of suppressed Investigations written per Hook a minute; beyond it they are only counted")
+
+	// Incidents.
+	fs.BoolVar(&c.inhibit, "inhibit-pod-trouble-on-node-failure", true, "record the trouble of Pods on a Node that is not ready, or was within 5m, as inhibited: it starts no investigation (the Node's does); false investigates it")
 
 	// Event sources beyond Kubernetes: the event-watcher configuration (docs/sources.md). ${VAR}s
 	// in sources' settings come from the environment; unset or empty ones are refused.
@@ -182,6 +187,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 		return c, fmt.Errorf("unexpected argument %q: khook takes only flags (see -help)", fs.Arg(0))
 	}
 	c.kubeconfig = fs.Lookup(ctrlconfig.KubeconfigFlagName).Value.String()
+	c.opts.Inhibition.Disabled = !c.inhibit
 	return c, c.validate()
 }
 

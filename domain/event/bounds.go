@@ -8,18 +8,22 @@ import "unicode/utf8"
 // a prompt could use is lost.
 const (
 	MaxMessageBytes  = 4096 // the message
-	MaxTextBytes     = 512  // the reason, kind, source, source type, severity and description
+	MaxTextBytes     = 512  // the reason, kind, source, source type, severity, description and workload kind
 	MaxMapEntries    = 64   // metadata, and tags, each
 	MaxMapKeyBytes   = 128  // a metadata or tag key; longer ones are dropped
 	MaxMapValueBytes = 1024 // a metadata or tag value
 	MaxMapBytes      = 16 * 1024
 )
 
-// Fits reports whether e is within the bounds above (its key aside: see KeyFits).
+// Fits reports whether e is within the bounds above (its key aside: see KeyFits). The workload's
+// kind is a text (MaxTextBytes); its name and the node's are object names
+// (MaxResourceNameLength).
 func (e Event) Fits() bool {
 	return len(e.Message) <= MaxMessageBytes && len(e.Reason) <= MaxTextBytes && len(e.ResourceKind) <= MaxTextBytes &&
 		len(e.Source) <= MaxTextBytes && len(e.SourceType) <= MaxTextBytes && len(e.Severity) <= MaxTextBytes &&
-		len(e.Description) <= MaxTextBytes && mapFits(e.Metadata) && mapFits(e.Tags)
+		len(e.Description) <= MaxTextBytes && len(e.Workload.Kind) <= MaxTextBytes &&
+		len(e.Workload.Name) <= MaxResourceNameLength && len(e.Node) <= MaxResourceNameLength &&
+		mapFits(e.Metadata) && mapFits(e.Tags)
 }
 
 func mapFits(m map[string]string) bool {
@@ -40,15 +44,19 @@ func mapFits(m map[string]string) bool {
 // source's larger text is not kept alive), at most MaxMapEntries metadata and tags each (keys too
 // long dropped, values cut, MaxMapBytes in all). Which keys are kept when there are too many
 // depends on map order; sources that care (the alert converter) bound their events themselves,
-// keeping what prompts need first. An event that fits is returned as it is.
+// keeping what prompts need first. The workload's and the node's names group trouble, so a name
+// too long is bounded like a key's parts (its start and a hash of the whole, see WithKeyBounded):
+// two long names stay two groups. An event that fits is returned as it is.
 func (e Event) Bounded() Event {
 	if e.Fits() {
 		return e
 	}
 	e.Message = cutCopy(e.Message, MaxMessageBytes)
-	for _, s := range []*string{&e.Reason, &e.ResourceKind, &e.Source, &e.SourceType, &e.Severity, &e.Description} {
+	for _, s := range []*string{&e.Reason, &e.ResourceKind, &e.Source, &e.SourceType, &e.Severity, &e.Description, &e.Workload.Kind} {
 		*s = cutCopy(*s, MaxTextBytes)
 	}
+	e.Workload.Name = bounded(e.Workload.Name, MaxResourceNameLength)
+	e.Node = bounded(e.Node, MaxResourceNameLength)
 	e.Metadata = boundedMap(e.Metadata)
 	e.Tags = boundedMap(e.Tags)
 	return e

@@ -18,10 +18,12 @@ const (
 	PodPending  Type = "pod-pending"
 	OOMKill     Type = "oom-kill"
 	ProbeFailed Type = "probe-failed"
+	// NodeNotReady: a Node's Ready condition has been False or Unknown for longer than a grace.
+	NodeNotReady Type = "node-not-ready"
 )
 
 // KubernetesTypes lists the event types that the built-in Kubernetes source provides.
-var KubernetesTypes = []Type{PodRestart, PodPending, OOMKill, ProbeFailed}
+var KubernetesTypes = []Type{PodRestart, PodPending, OOMKill, ProbeFailed, NodeNotReady}
 
 // typeFormat is the shape of every event type: lower-case words joined by dashes. The Hook CRD
 // enforces the same pattern.
@@ -83,6 +85,34 @@ type Event struct {
 	// Resolution, when set, says the trouble of this event's key has ended: the event resolves
 	// the firing instead of reporting trouble.
 	Resolution Resolution
+
+	// Workload is what runs the resource, for grouping the trouble of its Pods into one
+	// incident: a Pod's controlling owner followed up the chain (a ReplicaSet's Deployment, a
+	// Job's CronJob; a StatefulSet, a DaemonSet or any other controller as it is), in the
+	// resource's namespace. Zero when the resource has none (a Pod without a controller is its
+	// own subject) or the source does not know.
+	Workload Workload
+	// Node is the name of the Node the resource is on (a Pod's spec.nodeName), or the Node
+	// itself for trouble of a Node; empty when none or unknown.
+	Node string
+}
+
+// Workload names the object that runs a resource, such as Deployment "web", in the resource's
+// namespace. The zero value means none.
+type Workload struct {
+	Kind string // e.g. "Deployment", "CronJob", "StatefulSet"
+	Name string
+}
+
+// IsZero reports whether w names no workload.
+func (w Workload) IsZero() bool { return w == Workload{} }
+
+// String renders w as kind/name, or "" when it is zero.
+func (w Workload) String() string {
+	if w.IsZero() {
+		return ""
+	}
+	return w.Kind + "/" + w.Name
 }
 
 // Resolves reports whether e ends trouble rather than reporting it.

@@ -127,3 +127,66 @@ func TestAnEventIsBoundedToWhatKhookKeepsWhicheverSourceSentIt(t *testing.T) {
 		t.Fatalf("bounding an event that fits allocates %v times, want none", got)
 	}
 }
+
+func TestTheWorkloadAndNodeAreBoundedAndTwoLongNamesStayTwo(t *testing.T) {
+	long := strings.Repeat("w", 300)
+	tests := []struct {
+		name  string
+		e     event.Event
+		check func(b event.Event) string
+	}{
+		{"a workload kind longer than a text is cut", event.Event{Workload: event.Workload{Kind: strings.Repeat("K", 600), Name: "web"}},
+			func(b event.Event) string {
+				if len(b.Workload.Kind) != event.MaxTextBytes || b.Workload.Name != "web" {
+					return fmt.Sprintf("workload %q", b.Workload)
+				}
+				return ""
+			}},
+		{"a workload name longer than an object name is bounded by a hash", event.Event{Workload: event.Workload{Kind: "Deployment", Name: long}},
+			func(b event.Event) string {
+				if len(b.Workload.Name) != event.MaxResourceNameLength || b.Workload.Name == long[:event.MaxResourceNameLength] {
+					return fmt.Sprintf("workload name %q", b.Workload.Name)
+				}
+				return ""
+			}},
+		{"a node name longer than an object name is bounded by a hash", event.Event{Node: long + "é"},
+			func(b event.Event) string {
+				if len(b.Node) > event.MaxResourceNameLength || !utf8.ValidString(b.Node) {
+					return fmt.Sprintf("node %q", b.Node)
+				}
+				return ""
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.e.Fits() {
+				t.Fatal("Fits = true for an event too large")
+			}
+			b := tt.e.Bounded()
+			if !b.Fits() {
+				t.Fatalf("the bounded event does not fit: %+v", b)
+			}
+			if problem := tt.check(b); problem != "" {
+				t.Fatal(problem)
+			}
+			other := tt.e
+			other.Workload.Name, other.Node = other.Workload.Name+"x", other.Node+"x"
+			if o := other.Bounded(); tt.e.Workload.Name != "" && o.Workload.Name == b.Workload.Name || tt.e.Node != "" && o.Node == b.Node {
+				t.Fatal("two long names became one")
+			}
+		})
+	}
+	small := event.Event{Workload: event.Workload{Kind: "Deployment", Name: "web"}, Node: "node-1"}
+	if b := small.Bounded(); !small.Fits() || b.Workload != small.Workload || b.Node != small.Node {
+		t.Fatal("an event with a workload and a node that fit was changed")
+	}
+}
+
+func TestAWorkloadSaysWhatItIs(t *testing.T) {
+	if w := (event.Workload{}); !w.IsZero() || w.String() != "" {
+		t.Fatalf("the zero workload is %q, zero %v", w.String(), w.IsZero())
+	}
+	if w := (event.Workload{Kind: "Deployment", Name: "web"}); w.IsZero() || w.String() != "Deployment/web" {
+		t.Fatalf("workload = %q, zero %v", w.String(), w.IsZero())
+	}
+}

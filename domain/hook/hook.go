@@ -57,6 +57,18 @@ type Configuration struct {
 	// selector ("matchExpressions[0].operator"). A configuration with a SelectorError must not
 	// be used: its Selector does not say what the author meant.
 	SelectorError error
+	// Grouping says how the configuration's firings group into incidents; an empty Grouping.By
+	// means DefaultGroupBy(EventType) (see GroupingOrDefault).
+	Grouping Grouping
+}
+
+// GroupingOrDefault returns c's grouping, its By defaulted for its event type.
+func (c Configuration) GroupingOrDefault() Grouping {
+	g := c.Grouping
+	if g.By == "" {
+		g.By = DefaultGroupBy(c.EventType)
+	}
+	return g
 }
 
 // The fields of a Hook's event configuration that name an agent.
@@ -118,6 +130,26 @@ func (h Hook) ConfigurationsFor(t event.Type) []Configuration {
 		}
 	}
 	return out
+}
+
+// GroupingFor returns how h groups firings of type t (see GroupingOf).
+func (h Hook) GroupingFor(t event.Type) Grouping { return GroupingOf(h.Configurations, t) }
+
+// GroupingOf returns how configurations group firings of type t: as the first configuration of
+// t says (the others must agree, or the pipeline refuses them), waiting the longest wait any of
+// them asks for; by default for t when none is of t.
+func GroupingOf(configurations []Configuration, t event.Type) Grouping {
+	g, found := Grouping{By: DefaultGroupBy(t)}, false
+	for _, c := range configurations {
+		if c.EventType != t {
+			continue
+		}
+		if !found {
+			g, found = c.GroupingOrDefault(), true
+		}
+		g.Wait = max(g.Wait, c.Grouping.Wait)
+	}
+	return g
 }
 
 // AgentsFor returns the distinct agents h tells of events of type t, in spec order.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/khook-dev/khook/domain/event"
+	"github.com/khook-dev/khook/domain/hook"
 )
 
 // Subject is what an incident is about: a Pod, a Deployment, a Node, an alert.
@@ -54,17 +55,55 @@ func (k Key) String() string {
 	return s
 }
 
-// GroupBy says what the subject of a firing is.
-type GroupBy string
+// KeyOf returns the key of the incident e belongs to when its Hook groups as g: its subject is
+// the resource's workload (hook.ByWorkload), its Node (hook.ByNode), the values of g's labels
+// (hook.ByLabels: a subject of kind Group named "label=value,…"), or the resource itself
+// (hook.ByResource, and whenever e does not say what g asks for: a Pod without a controller, a
+// Pod on no Node).
+func KeyOf(e event.Event, g hook.Grouping) Key {
+	k := Key{Type: e.Type, Subject: Subject{Kind: e.ResourceKind, Namespace: e.Namespace, Name: e.ResourceName, Fingerprint: e.Fingerprint}}
+	switch g.By {
+	case hook.ByWorkload:
+		if e.Workload.Name != "" {
+			k.Subject = Subject{Kind: e.Workload.Kind, Namespace: e.Namespace, Name: e.Workload.Name}
+		}
+	case hook.ByNode:
+		if e.Node != "" {
+			k.Subject = Subject{Kind: "Node", Name: e.Node}
+		}
+	case hook.ByLabels:
+		if len(g.Labels) > 0 {
+			k.Subject = Subject{Kind: GroupKind, Namespace: e.Namespace, Name: labelsName(e, g.Labels)}
+		}
+	}
+	return k
+}
 
-const (
-	// ByResource: the resource that fired is its own subject (one investigation per resource).
-	ByResource GroupBy = "resource"
-)
+// GroupKind is the kind of a subject named by labels.
+const GroupKind = "Group"
 
-// KeyOf returns the key of the incident e belongs to when its Hook groups by g.
-func KeyOf(e event.Event, g GroupBy) Key {
-	return Key{Type: e.Type, Subject: Subject{Kind: e.ResourceKind, Namespace: e.Namespace, Name: e.ResourceName, Fingerprint: e.Fingerprint}}
+// labelsName names a group by the values of labels, read from e's metadata (an alert's labels)
+// or its tags: "alertname=HighLatency,service=cart". A name longer than a Kubernetes name is cut
+// and suffixed with a hash of the whole, so that groups stay apart.
+func labelsName(e event.Event, labels []string) string {
+	var b strings.Builder
+	for i, l := range labels {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		v, ok := e.Metadata[l]
+		if !ok {
+			v = e.Tags[l]
+		}
+		b.WriteString(l + "=" + v)
+	}
+	name := b.String()
+	if len(name) <= event.MaxResourceNameLength {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	suffix := "-" + hex.EncodeToString(sum[:8])
+	return strings.ToValidUTF8(name[:event.MaxResourceNameLength-len(suffix)], "") + suffix
 }
 
 // InvestigationName names the investigation of the incident key of Hook hookName (UID hookUID)

@@ -21,9 +21,15 @@ type Suppression struct {
 	Message string
 }
 
-// Backlog: the Hook already has as many open incidents as it may (or an agent as many waiting
-// deliveries): khook records the incident and starts no investigation.
-const Backlog = "backlog"
+// Reasons an incident starts no investigation.
+const (
+	// Backlog: the Hook already has as many open incidents as it may (or an agent as many
+	// waiting deliveries): khook records the incident and starts no investigation.
+	Backlog = "backlog"
+	// Inhibited: every member that fired is a Pod on a Node that is not ready (or was not, a
+	// moment ago): the Node's trouble explains it.
+	Inhibited = "inhibited"
+)
 
 // Incident is one Hook's trouble of one event type about one subject, from its first member's
 // firing until its last member resolved.
@@ -51,6 +57,9 @@ type Incident struct {
 	// Unrecorded, that it is only counted, not written (see Registry.Unrecord).
 	Suppressed Suppression
 	Unrecorded bool
+	// Started: its investigation was started (its agents are, or were, to be told). An incident
+	// opens unstarted and gathers members for its Hook's group wait first.
+	Started bool
 
 	firing int // its members firing now (each member's state is in hookIncidents.byMember)
 }
@@ -373,6 +382,61 @@ func (r *Registry) Live(ref hook.Ref) (live []Incident, suppressedBy map[string]
 		suppressedBy[reason] = n
 	}
 	return live, suppressedBy
+}
+
+// Start marks Hook ref's incident k as started: its agents are to be told.
+func (r *Registry) Start(ref hook.Ref, k Key) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h := r.hooks[ref]; h != nil {
+		if cur := h.byKey[k]; cur != nil {
+			cur.Started = true
+		}
+	}
+}
+
+// Suppress records that Hook ref's incident k, not started yet, starts no investigation, for s:
+// it is counted with the suppressed ones from now on. It returns a copy of the incident, and
+// false when there is no such incident, or it is started or suppressed already.
+func (r *Registry) Suppress(ref hook.Ref, k Key, s Suppression) (Incident, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.hooks[ref]
+	if h == nil {
+		return Incident{}, false
+	}
+	cur := h.byKey[k]
+	if cur == nil || cur.Started || cur.Suppressed.Reason != "" {
+		return Incident{}, false
+	}
+	delete(h.live, k)
+	if !cur.Resolved {
+		h.open--
+	}
+	cur.Suppressed = s
+	h.suppressedBy[s.Reason]++
+	return cur.clone(), true
+}
+
+// Note lists member key on Hook ref's incident k as one of its members, without making it one:
+// it fires, resolves and is counted with its own incident. An incident of a Node that is not
+// ready notes the Pods on it whose trouble it inhibits.
+func (r *Registry) Note(ref hook.Ref, k Key, key event.Key) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.hooks[ref]
+	if h == nil {
+		return false
+	}
+	cur := h.byKey[k]
+	if cur == nil || slices.Contains(cur.Members, key) {
+		return false
+	}
+	if len(cur.Members) < MaxMembers {
+		cur.Members = append(cur.Members, key)
+	}
+	cur.MemberCount++
+	return true
 }
 
 // Unrecord marks Hook ref's incident k as counted only, not written (see Incident.Unrecorded).

@@ -25,7 +25,7 @@ func named(k incident.Key, at time.Time) string { return incident.InvestigationN
 func TestAnIncidentLivesFromItsFirstMembersFiringUntilItsLastResolves(t *testing.T) {
 	r := incident.NewRegistry()
 	e := crash("web-1")
-	key := incident.KeyOf(e, incident.ByResource)
+	key := incident.KeyOf(e, hook.Grouping{By: hook.ByResource})
 	inc, opened := r.Fire(ref, key, e.Key(), e, t0, incident.Opening{Name: named})
 	if !opened || inc.Name != named(key, t0) || inc.MemberCount != 1 || r.OpenCount(ref) != 1 {
 		t.Fatalf("first firing: %+v opened=%v, %d open", inc, opened, r.OpenCount(ref))
@@ -71,7 +71,7 @@ func TestASuppressedIncidentIsCountedAndNotWalked(t *testing.T) {
 	}
 	for i := range 10 {
 		e := crash(fmt.Sprintf("web-%d", i))
-		r.Fire(ref, incident.KeyOf(e, incident.ByResource), e.Key(), e, t0, incident.Opening{Name: named, Suppress: suppress})
+		r.Fire(ref, incident.KeyOf(e, hook.Grouping{By: hook.ByResource}), e.Key(), e, t0, incident.Opening{Name: named, Suppress: suppress})
 	}
 	live, suppressed := r.Live(ref)
 	if len(live) != 2 || suppressed[incident.Backlog] != 8 || r.OpenCount(ref) != 2 {

@@ -25,7 +25,7 @@ var (
 func anIncident() incident.Incident {
 	e := event.Event{Type: event.PodRestart, ResourceKind: "Pod", Namespace: "apps", ResourceName: "web-1", Reason: "BackOff", Message: "crashing",
 		Timestamp: t0, Source: "kubernetes", Metadata: map[string]string{"container": "app"}}
-	key := incident.KeyOf(e, incident.ByResource)
+	key := incident.KeyOf(e, hook.Grouping{By: hook.ByResource})
 	return incident.Incident{Key: key, Name: incident.InvestigationName("h", "uid", key, t0), StartedAt: t0, First: e, Members: []event.Key{e.Key()},
 		MemberCount: 1, LastSeen: t0}
 }
@@ -72,10 +72,11 @@ func TestThePhaseSumsUpTheAgents(t *testing.T) {
 func TestAnInvestigationReadBackIsTheIncidentAndRecordsItWasWrittenFrom(t *testing.T) {
 	inc := anIncident()
 	inc.Resolved, inc.ResolvedAt, inc.Resolution = true, t0.Add(time.Hour), event.Recovered
+	inc.Started = true // its agents were told
 	a, b := rec(inc, agentA, delivery.Completed), rec(inc, agentB, delivery.Undeliverable)
 	a.TaskID, a.SentAt, a.Summary, a.UpdatedAt = "t-a", t0.Add(time.Second), "found it", t0.Add(time.Minute)
 	b.Cause, b.LastError, b.UpdatedAt = delivery.CauseAgentNotFound, "HTTP 404", t0.Add(time.Minute)
-	inv := investigation.View(ref, "uid", incident.ByResource, inc, []delivery.Record{a, b})
+	inv := investigation.View(ref, "uid", hook.ByResource, inc, []delivery.Record{a, b})
 	gotInc, gotRecords := investigation.Read(inv)
 	gotInc.First.Metadata, inc.First.Metadata = nil, nil // kept in the snapshot, compared apart
 	if !reflect.DeepEqual(gotInc, inc) {
@@ -95,7 +96,7 @@ func TestAnInvestigationReadBackIsTheIncidentAndRecordsItWasWrittenFrom(t *testi
 func TestAnIncidentOpenedWithoutItsEventsDetailsIsWrittenWithoutAndReadBackPartial(t *testing.T) {
 	inc := anIncident()
 	inc.Partial = true
-	inv := investigation.View(ref, "uid", incident.ByResource, inc, nil)
+	inv := investigation.View(ref, "uid", hook.ByResource, inc, nil)
 	if inv.Event != nil {
 		t.Fatalf("a partial event was written as if it were whole: %+v", inv.Event)
 	}
@@ -111,7 +112,7 @@ func TestWhatAnInvestigationKeepsOfItsEventIsBounded(t *testing.T) {
 	for i := range 100 {
 		inc.First.Metadata[fmt.Sprintf("label-%03d", i)] = strings.Repeat(">", 1000)
 	}
-	s := investigation.View(ref, "uid", incident.ByResource, inc, nil).Event
+	s := investigation.View(ref, "uid", hook.ByResource, inc, nil).Event
 	encoded, _ := json.Marshal(s)
 	if len(s.Message) > investigation.MaxKeptMessage || len(encoded) > investigation.MaxKeptEventBytes || len(s.Metadata) == 0 {
 		t.Fatalf("kept %d bytes of message, %d labels, %d bytes encoded", len(s.Message), len(s.Metadata), len(encoded))

@@ -15,7 +15,7 @@ const maxSummary = 256
 
 // View returns the investigation of incident inc of Hook ref (its UID), grouped by groupBy, with
 // the delivery records of its agents: what is written to the API server.
-func View(ref hook.Ref, hookUID string, groupBy incident.GroupBy, inc incident.Incident, records []delivery.Record) ports.Investigation {
+func View(ref hook.Ref, hookUID string, groupBy hook.GroupBy, inc incident.Incident, records []delivery.Record) ports.Investigation {
 	s := inc.Key.Subject
 	inv := ports.Investigation{
 		Name: inc.Name, Hook: ref, HookUID: hookUID,
@@ -113,6 +113,7 @@ func Read(inv ports.Investigation) (incident.Incident, []delivery.Record) {
 			State: delivery.State(d.State), Summary: d.Summary, LastError: d.LastError, Cause: delivery.Cause(d.Cause), Attempts: d.Attempts,
 			Reruns: d.Reruns, Prompt: d.Prompt, PromptSHA256: d.PromptSHA256, SentAt: d.SentAt, UpdatedAt: d.UpdatedAt, NextAt: d.NextAttemptAt})
 	}
+	inc.Started = len(records) > 0 // else it was still gathering members (or suppressed)
 	return inc, records
 }
 

@@ -61,21 +61,21 @@ func (m *mocked) upsert(t *testing.T, h hook.Hook) {
 // handle handles e, runs what is due and waits for the sends.
 func (m *mocked) handle(e event.Event) {
 	m.p.Handle(context.Background(), e)
-	m.p.RunDue()
+	m.p.RunDue(context.Background())
 	m.p.Wait()
 }
 
 // after moves the clock, runs what is due and waits for it.
 func (m *mocked) after(d time.Duration) {
 	m.clock.Step(d)
-	m.p.RunDue()
+	m.p.RunDue(context.Background())
 	m.p.Wait()
 }
 
 // told matches the request telling agent of the firing of hook h's event e that began at
 // firstSeen: its agent and its message id.
 func told(h hook.Hook, e event.Event, firstSeen time.Time, agent hook.AgentRef) gomock.Matcher {
-	f := delivery.Firing{Hook: h.Ref, HookUID: h.UID, Key: incident.KeyOf(e, incident.ByResource), FirstSeen: firstSeen}
+	f := delivery.Firing{Hook: h.Ref, HookUID: h.UID, Key: incident.KeyOf(e, hook.Grouping{By: hook.ByResource}), FirstSeen: firstSeen}
 	return message{agent: agent, id: delivery.MessageID(f, agent), firing: firstSeen}
 }
 

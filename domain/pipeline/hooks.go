@@ -2,9 +2,11 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +42,7 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 		a hook.AgentRef
 	}
 	first := map[typeAgent]int{}
+	grouped := map[event.Type]int{}         // the first configuration of each type with a valid grouping
 	prompts := p.deps.Renderer.HookBudget() // the memory the Hook's compiled prompts may hold
 	for i, c := range h.Configurations {
 		field := fmt.Sprintf("spec.eventConfigurations[%d]", i)
@@ -57,6 +60,11 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 			continue
 		}
 		first[typeAgent{c.EventType, c.Agent}] = i
+		if problem, bad := groupingProblem(c, i, field, grouped, h.Configurations); bad {
+			problems = append(problems, problem)
+			held = append(held, c)
+			continue
+		}
 		if len(p.known) > 0 && !p.known[c.EventType] {
 			problems = append(problems, status.Problem{Reason: status.ReasonUnknownEventType, Field: field + ".eventType",
 				Message: fmt.Sprintf("no event source provides %q (known: %s)", c.EventType, p.knownList())})
@@ -95,17 +103,49 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 			p.deps.Audit.Record(ctx, h.Ref, ports.AuditRecord{Kind: ports.AuditHookNotAccepted, Warning: true, Message: cond.Message, HookUID: h.UID})
 		}
 	}
-	p.reconcile(usable, told)
+	p.reconcile(ctx, usable, told)
 	if known && previous.Generation != h.Generation {
 		p.delivery.Revive(h.Ref) // the Hook changed: what it could not deliver gets a new round
 	}
 	return cond
 }
 
+// groupingProblem says what is wrong with configuration i's grouping (field is its path): a
+// field out of bounds, or a grouping other than that of the first configuration of its type in
+// grouped (one firing is in one incident). It notes the first configuration of each type.
+func groupingProblem(c hook.Configuration, i int, field string, grouped map[event.Type]int, all []hook.Configuration) (status.Problem, bool) {
+	g := c.GroupingOrDefault()
+	if err := g.Validate(); err != nil {
+		var invalid *hook.InvalidGroupingError
+		if errors.As(err, &invalid) {
+			field += "." + invalid.Field
+		}
+		return status.Problem{Reason: status.ReasonInvalidGrouping, Field: field, Message: err.Error()}, true
+	}
+	j, seen := grouped[c.EventType]
+	if !seen {
+		grouped[c.EventType] = i
+		return status.Problem{}, false
+	}
+	if first := all[j].GroupingOrDefault(); !first.Same(g) {
+		return status.Problem{Reason: status.ReasonInvalidGrouping, Field: field + ".groupBy", Message: fmt.Sprintf(
+			"groups %s by %s, but spec.eventConfigurations[%d] groups it by %s: configurations of one event type must group alike (one firing is in one incident)",
+			c.EventType, describeGrouping(g), j, describeGrouping(first))}, true
+	}
+	return status.Problem{}, false
+}
+
+func describeGrouping(g hook.Grouping) string {
+	if g.By == hook.ByLabels {
+		return "labels " + strings.Join(g.Labels, ",")
+	}
+	return string(g.By)
+}
+
 // reconcile makes the records of every open incident of h name the agents h now tells of its
 // type (see delivery.Engine.Ensure): added agents are told, removed ones are not (their tasks at
 // work are still followed), held ones keep their records.
-func (p *Pipeline) reconcile(h hook.Hook, toldBeforeLedger []event.Key) {
+func (p *Pipeline) reconcile(ctx context.Context, h hook.Hook, toldBeforeLedger []event.Key) {
 	told := map[event.Key]bool{}
 	for _, k := range toldBeforeLedger {
 		told[k] = true
@@ -116,7 +156,17 @@ func (p *Pipeline) reconcile(h hook.Hook, toldBeforeLedger []event.Key) {
 			continue
 		}
 		alreadyTold := len(inc.Members) > 0 && told[inc.Members[0]]
-		p.delivery.Ensure(delivery.Firing{Hook: h.Ref, HookUID: h.UID, Key: inc.Key, FirstSeen: inc.StartedAt, Resource: subjectResource(inc.Key)}, alreadyTold)
+		switch {
+		case inc.Started || alreadyTold:
+			p.incidents.Start(h.Ref, inc.Key)
+			p.delivery.Ensure(delivery.Firing{Hook: h.Ref, HookUID: h.UID, Key: inc.Key, FirstSeen: inc.StartedAt, Resource: subjectResource(inc.Key)}, alreadyTold)
+		case !p.gatheringNow(h.Ref, inc.Key): // restored while it gathered members
+			if due := inc.StartedAt.Add(h.GroupingFor(inc.Key.Type).Wait); due.After(p.deps.Clock.Now()) {
+				p.gather(h.Ref, inc.Key, due)
+			} else {
+				p.start(ctx, h, inc.Key)
+			}
+		}
 	}
 	p.markDirty(h.Ref)
 }
@@ -209,7 +259,17 @@ func (p *Pipeline) RestoreHook(h hook.Hook, active []ports.ActiveEvent, investig
 	for _, k := range upgraded {
 		p.markInvestigation(ref, k) // written once as an investigation
 	}
-	p.openUnheld(h, legacy.Entries)
+	byName := map[string]incident.Key{}
+	for _, inc := range incidents {
+		byName[inc.Name] = inc.Key
+	}
+	named := map[event.Key]incident.Key{}
+	for _, a := range active {
+		if k, ok := byName[a.Investigation]; ok && a.Investigation != "" {
+			named[event.Key{Type: event.Type(a.EventType), Namespace: a.Namespace, ResourceName: a.ResourceName, Fingerprint: a.Fingerprint}] = k
+		}
+	}
+	p.openUnheld(h, legacy.Entries, named)
 	return true
 }
 
@@ -240,10 +300,11 @@ func membersEntries(ref hook.Ref, incidents []incident.Incident, fromStatus []de
 	return out
 }
 
-// openUnheld opens an incident for each firing entry of a restored status that belongs to none
-// (an entry no agent was to be told of, or one told before khook kept a ledger), so that every
-// firing has one.
-func (p *Pipeline) openUnheld(h hook.Hook, entries []dedup.Entry) {
+// openUnheld puts each firing entry of a restored status that belongs to no incident in one: the
+// incident its status entry names (a member beyond those an investigation names), or one of its
+// own (an entry no agent was to be told of, or one told before khook kept a ledger), so that
+// every firing has one.
+func (p *Pipeline) openUnheld(h hook.Hook, entries []dedup.Entry, named map[event.Key]incident.Key) {
 	for _, e := range entries {
 		if e.State != dedup.Firing {
 			continue
@@ -251,7 +312,10 @@ func (p *Pipeline) openUnheld(h hook.Hook, entries []dedup.Entry) {
 		if _, ok := p.incidents.Of(h.Ref, e.Key); ok {
 			continue
 		}
-		key := incident.KeyOf(e.LastEvent, incident.ByResource)
+		key, ok := named[e.Key]
+		if !ok {
+			key = incident.KeyOf(e.LastEvent, h.GroupingFor(e.Key.Type))
+		}
 		inc, opened := p.incidents.Fire(h.Ref, key, e.Key, e.LastEvent, e.FirstSeen, incident.Opening{
 			Name:    func(k incident.Key, at time.Time) string { return incident.InvestigationName(h.Ref.Name, h.UID, k, at) },
 			Partial: e.Partial,
@@ -289,6 +353,7 @@ func (p *Pipeline) removeHook(ref hook.Ref) {
 	p.mu.Lock()
 	delete(p.dirty, ref)
 	delete(p.pending, ref)
+	delete(p.gathering, ref)
 	delete(p.versions, ref)
 	delete(p.done, ref)
 	delete(p.records, ref)

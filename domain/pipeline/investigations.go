@@ -34,7 +34,7 @@ func (p *Pipeline) writeInvestigationOnce(ctx context.Context, h hook.Hook, k in
 		return nil // forgotten meanwhile, or only counted
 	}
 	records, intents := p.delivery.Snapshot(h.Ref, k)
-	inv := investigation.View(h.Ref, h.UID, incident.ByResource, inc, records)
+	inv := investigation.View(h.Ref, h.UID, h.GroupingFor(k.Type).By, inc, records)
 	if len(inc.Members) > 0 {
 		if e, ok := p.deps.Store.Get(h.Ref, inc.Members[0]); ok && e.LastSeen.After(inv.LastSeen) {
 			inv.LastSeen = e.LastSeen.UTC().Truncate(time.Second)

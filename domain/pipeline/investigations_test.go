@@ -33,7 +33,7 @@ func TestAFiringIsOneInvestigationThatSaysWhatBecameOfIt(t *testing.T) {
 		t.Fatalf("%d investigations, want one", len(all))
 	}
 	inv := all[0]
-	key := incident.KeyOf(restart, incident.ByResource)
+	key := incident.KeyOf(restart, hook.Grouping{By: hook.ByResource})
 	if inv.Name != incident.InvestigationName(h.Ref.Name, h.UID, key, t0) || inv.HookUID != h.UID || inv.EventType != "pod-restart" ||
 		inv.Subject != (ports.Subject{Kind: "Pod", Namespace: "apps", Name: "web-1"}) || !inv.StartedAt.Equal(t0) {
 		t.Fatalf("investigation %+v", inv)
@@ -84,7 +84,7 @@ func TestADeposedLeadersLateWriteIsTakenOverNotOverwritten(t *testing.T) {
 	f.agent.OnSend = func(context.Context, ports.AgentRequest, int) (ports.Task, error) {
 		return ports.Task{}, fmt.Errorf("HTTP 503")
 	}
-	key := incident.KeyOf(restart, incident.ByResource)
+	key := incident.KeyOf(restart, hook.Grouping{By: hook.ByResource})
 	name := incident.InvestigationName(h.Ref.Name, h.UID, key, t0)
 	before := f.inv.Put(ports.Investigation{Name: name, Hook: h.Ref, HookUID: h.UID, EventType: "pod-restart",
 		Subject: ports.Subject{Kind: "Pod", Namespace: "apps", Name: "web-1"}, StartedAt: t0, Members: []string{"apps/web-1"}, MemberCount: 1,
@@ -244,7 +244,7 @@ func names(all []ports.Investigation) string {
 func TestAnInvestigationWhoseCreateAnswerWasLostIsCompletedInTheSameWrite(t *testing.T) {
 	h := newHook("apps", "one", onRestart(agentA, "x"))
 	f := newFixture(t, pipeline.Options{}, h)
-	key := incident.KeyOf(restart, incident.ByResource)
+	key := incident.KeyOf(restart, hook.Grouping{By: hook.ByResource})
 	name := incident.InvestigationName(h.Ref.Name, h.UID, key, t0)
 	f.inv.Put(ports.Investigation{Name: name, Hook: h.Ref, HookUID: h.UID, EventType: "pod-restart",
 		Subject: ports.Subject{Kind: "Pod", Namespace: "apps", Name: "web-1"}, StartedAt: t0}) // its spec, no status

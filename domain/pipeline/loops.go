@@ -67,7 +67,7 @@ func (p *Pipeline) Run(ctx context.Context, clk clock.WithTicker, t Timing, beat
 			case <-ctx.Done():
 				return
 			case <-tick.C():
-				p.RunDue()
+				p.RunDue(ctx)
 			}
 		}
 	}()

@@ -19,7 +19,7 @@ import (
 )
 
 // Dependencies are the ports and domain parts the pipeline works with. Every field is required
-// but Metrics and Logger.
+// but Nodes, Metrics and Logger.
 type Dependencies struct {
 	Index          *matching.Index
 	Store          *dedup.Store
@@ -28,9 +28,11 @@ type Dependencies struct {
 	Audit          ports.AuditRecorder
 	Status         ports.HookStatusWriter
 	Investigations ports.InvestigationStore
-	Clock          ports.Clock
-	Metrics        ports.Metrics
-	Logger         *slog.Logger
+	// Nodes tells whether a Node is ready, for Inhibition; nil inhibits nothing.
+	Nodes   ports.Nodes
+	Clock   ports.Clock
+	Metrics ports.Metrics
+	Logger  *slog.Logger
 }
 
 // Options tune the pipeline.
@@ -52,6 +54,9 @@ type Options struct {
 	AgentPolicy hook.AgentPolicy
 	// Investigations bound the investigations open or waiting, and what is kept of finished ones.
 	Investigations InvestigationLimits
+	// Inhibition says whether trouble of Pods on a Node that is not ready starts investigations
+	// (the zero value: it does not; see Inhibition).
+	Inhibition Inhibition
 }
 
 // Pipeline runs the use case: match an event to Hooks, deduplicate it, gather each Hook's
@@ -66,19 +71,21 @@ type Pipeline struct {
 	// hookLocks makes RestoreHook, UpsertHook and RemoveHook of one Hook atomic to each other.
 	hookLocks keyedLocks
 
-	mu       sync.Mutex
-	dirty    map[hook.Ref]bool                  // the Hook's status changed: write soon
-	pending  map[hook.Ref]map[incident.Key]bool // investigations changed: write soon
-	versions map[hook.Ref]map[string]string     // the version each investigation was last read or written as
-	done     map[hook.Ref]map[string]time.Time  // finished investigations, by name, when they ended (retention)
-	records  map[hook.Ref]*bucket               // suppressed investigations a Hook may still write as objects
-	written  map[hook.Ref]ports.Condition       // the Delivering condition last written
-	problems map[hook.Ref][]status.Problem
-	told     map[hook.Ref][]event.Key // restored firings told before the ledger existed
-	backoff  map[hook.Ref]writeBackoff
-	counts   map[hook.Ref]ports.InvestigationCounts // as each Hook's status last said
-	total    ports.InvestigationCounts              // over every Hook
-	changed  chan struct{}
+	mu      sync.Mutex
+	dirty   map[hook.Ref]bool                  // the Hook's status changed: write soon
+	pending map[hook.Ref]map[incident.Key]bool // investigations changed: write soon
+	// gathering holds the incidents that gather members until their group wait is over.
+	gathering map[hook.Ref]map[incident.Key]time.Time
+	versions  map[hook.Ref]map[string]string    // the version each investigation was last read or written as
+	done      map[hook.Ref]map[string]time.Time // finished investigations, by name, when they ended (retention)
+	records   map[hook.Ref]*bucket              // suppressed investigations a Hook may still write as objects
+	written   map[hook.Ref]ports.Condition      // the Delivering condition last written
+	problems  map[hook.Ref][]status.Problem
+	told      map[hook.Ref][]event.Key // restored firings told before the ledger existed
+	backoff   map[hook.Ref]writeBackoff
+	counts    map[hook.Ref]ports.InvestigationCounts // as each Hook's status last said
+	total     ports.InvestigationCounts              // over every Hook
+	changed   chan struct{}
 }
 
 // New returns a pipeline, or an error naming a missing dependency or a wrong option.
@@ -103,7 +110,7 @@ func New(deps Dependencies, opts Options) (*Pipeline, error) {
 	opts.Investigations = opts.Investigations.WithDefaults()
 	p := &Pipeline{
 		deps: deps, opts: opts, known: map[event.Type]bool{}, incidents: incident.NewRegistry(),
-		dirty: map[hook.Ref]bool{}, pending: map[hook.Ref]map[incident.Key]bool{}, versions: map[hook.Ref]map[string]string{},
+		dirty: map[hook.Ref]bool{}, pending: map[hook.Ref]map[incident.Key]bool{}, gathering: map[hook.Ref]map[incident.Key]time.Time{}, versions: map[hook.Ref]map[string]string{},
 		done: map[hook.Ref]map[string]time.Time{}, records: map[hook.Ref]*bucket{},
 		written: map[hook.Ref]ports.Condition{}, problems: map[hook.Ref][]status.Problem{}, told: map[hook.Ref][]event.Key{},
 		backoff: map[hook.Ref]writeBackoff{}, counts: map[hook.Ref]ports.InvestigationCounts{},
@@ -159,10 +166,12 @@ func (p *Pipeline) Handle(ctx context.Context, e event.Event) {
 }
 
 // fire records a new firing of e's key for Hook t: it joins its subject's open incident, or opens
-// one, whose agents are then told (unless the backlog suppresses it).
+// one (unless the backlog suppresses it), which gathers members for the Hook's group wait before
+// its agents are told (see start).
 func (p *Pipeline) fire(ctx context.Context, t matching.Target, e event.Event, firstSeen time.Time) {
 	p.deps.Metrics.FiringEntries(1)
-	key := incident.KeyOf(e, incident.ByResource)
+	grouping := hook.GroupingOf(t.Configurations, e.Type)
+	key := incident.KeyOf(e, grouping)
 	inc, opened := p.incidents.Fire(t.Hook, key, e.Key(), e, firstSeen, incident.Opening{
 		Name: func(k incident.Key, at time.Time) string {
 			return incident.InvestigationName(t.Hook.Name, t.UID, k, at)
@@ -187,8 +196,13 @@ func (p *Pipeline) fire(ctx context.Context, t matching.Target, e event.Event, f
 	p.deps.Audit.Record(ctx, t.Hook, ports.AuditRecord{Kind: ports.AuditFiring, Resource: subject, HookUID: t.UID,
 		Message: key.Describe() + ": " + e.Message + " (investigation " + inc.Name + ")"})
 	p.markInvestigation(t.Hook, key)
-	f := delivery.Firing{Hook: t.Hook, HookUID: t.UID, Key: key, FirstSeen: inc.StartedAt, Resource: subject}
-	p.delivery.Ensure(f, false) // to the agents the Hook names now, whatever the event matched
+	if grouping.Wait > 0 {
+		p.gather(t.Hook, key, p.deps.Clock.Now().Add(grouping.Wait))
+		return
+	}
+	if h, ok := p.deps.Index.Get(t.Hook); ok {
+		p.start(ctx, h, key) // to the agents the Hook names now, whatever the event matched
+	}
 }
 
 // ended records that member's trouble ended for Hook ref; when it was the last member of its
@@ -213,9 +227,12 @@ func (p *Pipeline) ended(ctx context.Context, ref hook.Ref, member event.Key, wh
 	p.delivery.End(ref, inc.Key)
 }
 
-// RunDue starts the deliveries whose time has come: retries, polls of followed tasks,
-// investigation deadlines.
-func (p *Pipeline) RunDue() { p.delivery.RunDue() }
+// RunDue starts what is due: the incidents whose group wait is over, then the deliveries whose
+// time has come (retries, polls of followed tasks, investigation deadlines).
+func (p *Pipeline) RunDue(ctx context.Context) {
+	p.startDue(ctx)
+	p.delivery.RunDue()
+}
 
 // Sweep resolves events not seen for the dedup window and forgets old resolved ones (and the
 // incidents left with no member), then removes the finished investigations retention no longer

@@ -39,6 +39,7 @@ type fixture struct {
 	audit  *portstest.AuditLog
 	status *portstest.StatusWriter
 	inv    *portstest.Investigations
+	nodes  *fakeNodes
 }
 
 func newFixture(t *testing.T, opts pipeline.Options, hooks ...hook.Hook) *fixture {
@@ -51,7 +52,7 @@ func newFixture(t *testing.T, opts pipeline.Options, hooks ...hook.Hook) *fixtur
 func newFixtureWith(t *testing.T, opts pipeline.Options, inv *portstest.Investigations, hooks ...hook.Hook) *fixture {
 	t.Helper()
 	clk := clocktesting.NewFakeClock(t0)
-	f := &fixture{clock: clk, audit: &portstest.AuditLog{}, status: &portstest.StatusWriter{}, inv: inv, agent: &portstest.Agent{Clock: clk,
+	f := &fixture{clock: clk, audit: &portstest.AuditLog{}, status: &portstest.StatusWriter{}, inv: inv, nodes: &fakeNodes{}, agent: &portstest.Agent{Clock: clk,
 		OnSend: func(_ context.Context, req ports.AgentRequest, _ int) (ports.Task, error) {
 			return ports.Task{ID: "task-" + req.Agent.Name, State: ports.TaskCompleted, Summary: "done"}, nil
 		}}}
@@ -60,7 +61,7 @@ func newFixtureWith(t *testing.T, opts pipeline.Options, inv *portstest.Investig
 	}
 	p, err := pipeline.New(pipeline.Dependencies{
 		Index: matching.NewIndex(), Store: dedup.NewStore(f.clock, 10*time.Minute), Renderer: templating.NewRenderer(),
-		Agent: f.agent, Audit: f.audit, Status: f.status, Investigations: f.inv, Clock: f.clock,
+		Agent: f.agent, Audit: f.audit, Status: f.status, Investigations: f.inv, Nodes: f.nodes, Clock: f.clock,
 	}, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +93,7 @@ func (f *fixture) handle(e event.Event) {
 // after moves the clock, runs what is due and waits for it.
 func (f *fixture) after(d time.Duration) {
 	f.clock.Step(d)
-	f.p.RunDue()
+	f.p.RunDue(context.Background())
 	f.p.Wait()
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
+	"github.com/khook-dev/khook/domain/incident"
 	"github.com/khook-dev/khook/domain/templating"
 	"github.com/khook-dev/khook/ports"
 )
@@ -37,7 +38,7 @@ func (pr preparer) Prepare(r delivery.Record, c hook.Configuration) (ports.Agent
 	if partial {
 		return ports.AgentRequest{}, delivery.ErrAwaitingEvent
 	}
-	prompt, err := p.deps.Renderer.Render(c.Prompt, ev)
+	prompt, err := p.deps.Renderer.RenderGroup(c.Prompt, ev, groupOf(inc))
 	if err != nil {
 		reason := "error"
 		if errors.Is(err, templating.ErrBudgetExceeded) {
@@ -52,6 +53,23 @@ func (pr preparer) Prepare(r delivery.Record, c hook.Configuration) (ports.Agent
 		Hook: r.Hook, Agent: r.Agent, Prompt: prompt, MessageID: r.MessageID, ContextID: r.ContextID,
 		EventType: string(ev.Type), ResourceName: ev.ResourceName, EventTime: ev.Timestamp, Metadata: metadataFor(r.Hook, ev),
 	}, nil
+}
+
+// groupOf is what a prompt sees of incident inc: its subject, the names of the members it knows
+// (a member of another namespace than the subject's as namespace/name) and how many there are.
+// The renderer sorts, cleans and cuts the names.
+func groupOf(inc incident.Incident) templating.Group {
+	s := inc.Key.Subject
+	g := templating.Group{Subject: templating.Subject{Kind: s.Kind, Namespace: s.Namespace, Name: s.Name},
+		Resources: make([]string, 0, len(inc.Members)), ResourceCount: inc.MemberCount}
+	for _, m := range inc.Members {
+		name := m.ResourceName
+		if m.Namespace != s.Namespace {
+			name = m.Namespace + "/" + name
+		}
+		g.Resources = append(g.Resources, name)
+	}
+	return g
 }
 
 // metadataFor is the message metadata an agent receives: the event's context, then its tags and

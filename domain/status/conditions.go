@@ -20,6 +20,7 @@ const (
 	ReasonInvalidAgent     = "InvalidAgent"
 	ReasonAgentNotAllowed  = "AgentNotAllowed"
 	ReasonDuplicateAgent   = "DuplicateConfiguration"
+	ReasonInvalidGrouping  = "InvalidGrouping"
 
 	ReasonDelivering       = "Delivering"
 	ReasonAgentNotFound    = "AgentNotFound"

@@ -60,10 +60,10 @@ func Restore(h hook.Hook, active []ports.ActiveEvent) Restored {
 		if len(a.Deliveries) == 0 {
 			continue // this release's summary, or an entry nobody was to be told of
 		}
-		ikey := incident.KeyOf(e.LastEvent, incident.ByResource)
+		ikey := incident.KeyOf(e.LastEvent, hook.Grouping{By: hook.ByResource}) // that release had no incidents
 		inc := incident.Incident{Key: ikey, Name: incident.InvestigationName(h.Ref.Name, h.UID, ikey, a.FirstSeen), StartedAt: a.FirstSeen,
 			First: e.LastEvent, Partial: e.Partial, Members: []event.Key{key}, MemberCount: 1, LastSeen: a.LastSeen,
-			Resolved: state == dedup.Resolved, ResolvedAt: e.ResolvedAt, Resolution: e.Resolution}
+			Resolved: state == dedup.Resolved, ResolvedAt: e.ResolvedAt, Resolution: e.Resolution, Started: true}
 		out.Incidents = append(out.Incidents, inc)
 		firing := delivery.Firing{Hook: h.Ref, HookUID: h.UID, Key: ikey, FirstSeen: a.FirstSeen,
 			Resource: ports.ResourceRef{Kind: e.LastEvent.ResourceKind, Namespace: key.Namespace, Name: key.ResourceName}}

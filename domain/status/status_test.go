@@ -33,7 +33,7 @@ func entry(typ event.Type, name string, state dedup.State, lastSeen time.Duratio
 }
 
 func record(e dedup.Entry, agent hook.AgentRef, state delivery.State, sentAt time.Duration) delivery.Record {
-	f := delivery.Firing{Hook: ref, Key: incident.KeyOf(e.LastEvent, incident.ByResource), FirstSeen: e.FirstSeen}
+	f := delivery.Firing{Hook: ref, Key: incident.KeyOf(e.LastEvent, hook.Grouping{By: hook.ByResource}), FirstSeen: e.FirstSeen}
 	r := delivery.Record{Firing: f, Agent: agent, MessageID: delivery.MessageID(f, agent), State: state, Attempts: 1}
 	if sentAt > 0 {
 		r.SentAt, r.TaskID = t0.Add(sentAt), "task-"+agent.Name

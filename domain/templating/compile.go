@@ -84,10 +84,12 @@ const (
 	skFloat
 	skMap
 	skData
+	skSubject
+	skList
 )
 
 func (k skind) String() string {
-	return [...]string{"a value", "a string", "a bool", "an int", "a byte", "a float", "a map", "the data"}[k]
+	return [...]string{"a value", "a string", "a bool", "an int", "a byte", "a float", "a map", "the data", "the subject", "a list"}[k]
 }
 
 func join(a, b skind) skind {
@@ -208,8 +210,7 @@ func (c *compiler) node(n parse.Node, dot skind) (stmt, bool, error) {
 		if len(p.decl) > 0 {
 			return stmt{op: opSet, pos: int(n.Pos), pipe: p}, true, nil
 		}
-		if cmd := p.cmds[0]; len(p.cmds) == 1 && cmd.op == cmdField && len(cmd.chain) == 1 &&
-			cmd.chain[0].id != noField && cmd.chain[0].id != fMetadata && cmd.chain[0].id != fTags {
+		if cmd := p.cmds[0]; len(p.cmds) == 1 && cmd.op == cmdField && len(cmd.chain) == 1 && stringField(cmd.chain[0].id) {
 			return stmt{op: opPrintField, pos: cmd.pos, field: cmd.chain[0], pipe: p}, true, nil
 		}
 		return stmt{op: opPrint, pos: int(n.Pos), pipe: p}, true, nil
@@ -311,21 +312,26 @@ func (c *compiler) rangeNode(n *parse.RangeNode, dot skind) (stmt, error) {
 	if err != nil {
 		return stmt{}, err
 	}
-	if kind != skMap {
-		return stmt{}, c.refuse(n, "range is allowed over .Metadata and .Tags only, not over %s", kind)
+	if kind != skMap && kind != skList {
+		return stmt{}, c.refuse(n, "range is allowed over .Metadata, .Tags and .Resources only, not over %s", kind)
 	}
-	// The variables first hold the map itself, then each key and element in turn.
-	for _, d := range n.Pipe.Decl {
+	// The variables first hold the map or list itself, then each key (a string) or index (an
+	// int) and element (a string) in turn; a single variable holds the element.
+	for i, d := range n.Pipe.Decl {
 		name := d.Ident[0]
+		each := skString
+		if i == 0 && len(n.Pipe.Decl) == 2 && kind == skList {
+			each = skInt
+		}
 		if n.Pipe.IsAssign {
 			slot, ok := c.lookup(name)
 			if !ok {
 				return stmt{}, c.refuse(d, "undefined variable %s", name)
 			}
-			c.kinds[slot] = join(join(c.kinds[slot], skMap), skString)
+			c.kinds[slot] = join(join(c.kinds[slot], kind), each)
 			p.decl = append(p.decl, slot)
 		} else {
-			p.decl = append(p.decl, c.declare(name, skString))
+			p.decl = append(p.decl, c.declare(name, each))
 		}
 	}
 	s := stmt{op: opRange, pos: int(n.Pos), pipe: p, vars: p.decl}
@@ -339,7 +345,7 @@ func (c *compiler) rangeNode(n *parse.RangeNode, dot skind) (stmt, error) {
 	c.scope = c.scope[:declared]
 	if !n.Pipe.IsAssign {
 		for _, slot := range p.decl {
-			c.kinds[slot] = skMap // an empty map leaves them holding the map
+			c.kinds[slot] = kind // an empty map or list leaves them holding it
 		}
 	}
 	if s.els, err = c.list(n.ElseList, dot); err != nil {
@@ -467,20 +473,20 @@ func (c *compiler) result(id *parse.IdentifierNode, fn funcID, args []skind) (sk
 	case fnNot, fnEq, fnNe, fnLt, fnLe, fnGt, fnGe:
 		return skBool, nil
 	case fnLen:
-		if k := args[0]; k != skAny && k != skString && k != skMap {
+		if k := args[0]; k != skAny && k != skString && k != skMap && k != skList {
 			return 0, c.refuse(id, "len of %s is not defined", k)
 		}
 		return skInt, nil
 	case fnIndex:
-		if len(args) == 2 && args[0] == skMap {
+		if len(args) == 2 && (args[0] == skMap || args[0] == skList) {
 			return skString, nil
 		}
 		return skAny, nil
 	case fnSlice:
-		if k := args[0]; k != skAny && k != skString {
-			return 0, c.refuse(id, "slice of %s is not allowed: only strings can be sliced", k)
+		if k := args[0]; k != skAny && k != skString && k != skList {
+			return 0, c.refuse(id, "slice of %s is not allowed: only strings and .Resources can be sliced", k)
 		}
-		return skString, nil
+		return args[0], nil
 	}
 	return skString, nil
 }
@@ -578,8 +584,8 @@ func isHexInt(s string) bool {
 	return len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && !strings.ContainsAny(s, "pP")
 }
 
-// fieldChain compiles .A.B… on a value of kind base: fields of Data must be allowed; a map's
-// keys are free; nothing else has fields.
+// fieldChain compiles .A.B… on a value of kind base: fields of Data and of the subject must be
+// allowed; a map's keys are free; nothing else has fields.
 func (c *compiler) fieldChain(n parse.Node, base skind, idents []string) ([]fieldRef, skind, error) {
 	kind := base
 	chain := make([]fieldRef, 0, len(idents))
@@ -590,16 +596,31 @@ func (c *compiler) fieldChain(n parse.Node, base skind, idents []string) ([]fiel
 			if f == noField {
 				return nil, 0, c.refuse(n, "field %q is not allowed (allowed: %s)", id, strings.Join(Fields, ", "))
 			}
-			kind = skString
-			if f == fMetadata || f == fTags {
+			switch f {
+			case fMetadata, fTags:
 				kind = skMap
+			case fSubject:
+				kind = skSubject
+			case fResources:
+				kind = skList
+			case fResourceCount:
+				kind = skInt
+			default:
+				kind = skString
 			}
+		case skSubject:
+			if !slices.Contains(SubjectFields, id) {
+				return nil, 0, c.refuse(n, "field %q of .Subject is not allowed (allowed: %s)", id, strings.Join(SubjectFields, ", "))
+			}
+			kind = skString
 		case skMap:
 			kind = skString
 		case skString:
 			return nil, 0, c.refuse(n, "%q is a field or method of a string, which is not allowed", id)
+		case skList:
+			return nil, 0, c.refuse(n, "%q is a field of a list, which has none: use index or range", id)
 		default:
-			return nil, 0, c.refuse(n, "%q is a field of %s; fields are allowed on the data ($ or .), .Metadata and .Tags only", id, kind)
+			return nil, 0, c.refuse(n, "%q is a field of %s; fields are allowed on the data ($ or .), .Subject, .Metadata and .Tags only", id, kind)
 		}
 		chain = append(chain, fieldRef{name: id, id: fieldByName(id)})
 	}

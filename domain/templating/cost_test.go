@@ -53,6 +53,9 @@ Find the root cause and suggest a fix. Be brief: {{printf "%-20s" .ResourceKind}
 		{"empty ifs", tenK("", "{{if 0}}{{end}}", "")},
 		{"ifs with else", tenK("", "{{if 0}}a{{else}}b{{end}}", "")},
 		{"ranges", tenK("", "{{range .Tags}}{{end}}", "")},
+		{"subject fields", tenK("", "{{.Subject.Name}}", "")},
+		{"ranges over the resources with an index and a name", tenK("", "{{range $i, $r := .Resources}}{{$r}}{{end}}", "")},
+		{"resource counts compared", tenK("", "{{if gt .ResourceCount 1}}{{end}}", "")},
 		{"trimmed actions", tenK("", "{{- 0}}", "")},
 	}
 	for _, tt := range tests {

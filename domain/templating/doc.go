@@ -13,14 +13,20 @@
 //     (RFC 3339) .EventTime (the same, the original khook's name) .Source .Severity
 //     .Description, and the string maps .Metadata and .Tags (.Metadata.key, index .Metadata
 //     "key", range);
+//   - the incident the event belongs to (RenderGroup; Render makes it the event's resource
+//     alone): .Subject (.Subject.Kind .Subject.Namespace .Subject.Name), .Resources (the sorted
+//     names of its members, at most MaxResources (20): range, len, index, slice) and
+//     .ResourceCount (an int);
 //   - actions: text, comments, {{pipeline}}, variables ($x := …, $x = …, $), if/else if/else,
-//     with/else with/else, range over .Metadata or .Tags (with $k, $v :=), break, continue;
+//     with/else with/else, range over .Metadata, .Tags (with $k, $v :=) or .Resources (with
+//     $i, $name :=), break, continue;
 //   - the functions in Functions, with text/template's behaviour.
 //
 // Refused when checked (errors wrap ErrRefused and say "prompt:LINE:COL: …"): define, block,
 // template, call, html, js, urlquery, nil, complex numbers, method calls, fields other than
-// Data's, fields of strings, unknown functions, calls with the wrong number of arguments or a
-// constant of the wrong type, range over anything but .Metadata or .Tags, range inside range,
+// Data's and Subject's, fields of strings, lists and ints, unknown functions, calls with the wrong
+// number of arguments or a constant of the wrong type, range over anything but .Metadata, .Tags
+// or .Resources, range inside range,
 // if/with/range nested deeper than MaxNesting (5; an else-if chain is one level), parentheses
 // deeper than MaxExpressionDepth (8), variables declared inside parentheses, printf formats
 // with a width or precision above MaxFormatWidth (256), a * width or %p, and templates over
@@ -49,7 +55,9 @@
 // cuts each value at MaxValueBytes (4 KiB). SanitizeMetadata does the same for a map, bounded to
 // MaxMetadataKeys (128) keys of at most MaxMetadataKeyBytes (256) and MaxMetadataBytes (64 KiB)
 // in all: templates see .Metadata and .Tags through it, and the metadata sent to an agent
-// should go through it too.
+// should go through it too. An incident's subject and names are the caller's, trusted no more
+// than event text: each is sanitized like it, and the names are sorted, rid of empty ones and
+// duplicates, and cut to MaxResources; .ResourceCount is at least 1 and the names shown.
 //
 // Compile once, render many: Renderer caches compiled templates by text; Compile returns a
 // *Template to keep. A render of a typical five-field prompt takes about half a microsecond and

@@ -38,12 +38,12 @@ var states = sync.Pool{New: func() any { return new(state) }}
 // template's fault.
 var errInternal = errors.New("internal error")
 
-// render renders t for e. With turn set, the caller holds one of the Renderer's turns of heavy
-// work, which the render gives back.
-func (t *Template) render(e *event.Event, turn bool) (out string, err error) {
+// render renders t for e in the incident g (nil: e's resource alone). With turn set, the caller
+// holds one of the Renderer's turns of heavy work, which the render gives back.
+func (t *Template) render(e *event.Event, g *Group, turn bool) (out string, err error) {
 	s := states.Get().(*state)
 	s.t = t
-	s.d.reset(e)
+	s.d.reset(e, g)
 	s.out = s.out[:0]
 	if cap(s.slots) < t.slots {
 		s.slots = make([]value, t.slots)
@@ -67,8 +67,9 @@ func (t *Template) render(e *event.Event, turn bool) (out string, err error) {
 	return string(s.out), nil
 }
 
-// release returns s to the pool without the strings functions made (up to MaxProducedBytes).
-// The event's copy stays until the next render or until the pool drops s at a GC.
+// release returns s to the pool without the strings functions made (up to MaxProducedBytes) and
+// without the caller's list of names. The event's copy stays until the next render or until the
+// pool drops s at a GC.
 func (s *state) release() {
 	if s.turn {
 		<-s.t.turns
@@ -79,6 +80,7 @@ func (s *state) release() {
 	clear(s.ifaces[:cap(s.ifaces)])
 	s.stack, s.ifaces = s.stack[:0], s.ifaces[:0]
 	s.d.full = nil
+	s.d.dropIncident()
 	s.t = nil
 	if cap(s.out) > 2*MaxOutputBytes {
 		s.out = nil
@@ -276,7 +278,11 @@ func (s *state) rangeOver(st *stmt, dot value) error {
 	if err != nil {
 		return err
 	}
-	if v.kind != vMap {
+	switch v.kind {
+	case vMap:
+	case vList:
+		return s.rangeOverList(st, dot, v)
+	default:
 		return s.errorf(st.pos, "range can't iterate over %s", v.kind.typeName())
 	}
 	keys := s.d.sortedKeys(v.mapID)
@@ -294,6 +300,36 @@ func (s *state) rangeOver(st *stmt, dot value) error {
 			s.slots[st.vars[0]] = elem
 		case 2:
 			s.slots[st.vars[0]] = stringValue(k)
+			s.slots[st.vars[1]] = elem
+		}
+		ctl, err := s.list(st.body, elem)
+		if err != nil {
+			return err
+		}
+		if ctl == ctlBreak {
+			break
+		}
+	}
+	return nil
+}
+
+// rangeOverList runs a range over the list v: each index and name.
+func (s *state) rangeOverList(st *stmt, dot, v value) error {
+	names := v.list(&s.d)
+	if len(names) == 0 {
+		_, err := s.list(st.els, dot)
+		return err
+	}
+	for i, name := range names {
+		if err := s.step(st.pos); err != nil {
+			return err
+		}
+		elem := stringValue(name)
+		switch len(st.vars) {
+		case 1:
+			s.slots[st.vars[0]] = elem
+		case 2:
+			s.slots[st.vars[0]] = intValue(i)
 			s.slots[st.vars[1]] = elem
 		}
 		ctl, err := s.list(st.body, elem)
@@ -387,6 +423,12 @@ func (s *state) chain(c *command, v value) (value, error) {
 			v = s.d.field(f.id)
 		case vMap:
 			v = stringValue(v.m[f.name])
+		case vSubject:
+			field, ok := s.d.subjectField(f.name)
+			if !ok {
+				return value{}, s.errorf(c.pos, "can't evaluate field %s in type templating.Subject", f.name)
+			}
+			v = stringValue(field)
 		default:
 			return value{}, s.errorf(c.pos, "can't evaluate field %s in type %s", f.name, v.kind.typeName())
 		}
@@ -466,10 +508,10 @@ func (s *state) apply(c *command, args []value) (value, error) {
 				return value{}, err
 			}
 		}
-		return wrap(index(args[0], args[1:]...))
+		return wrap(index(&s.d, args[0], args[1:]...))
 	case fnSlice:
 		v, err := slice(args[0], args[1:]...)
-		if err != nil {
+		if err != nil || v.kind == vList {
 			return wrap(v, err)
 		}
 		return v, s.count(c.pos, v.s, name)

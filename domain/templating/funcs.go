@@ -189,12 +189,18 @@ func eq(a value, bs ...value) (bool, error) {
 			case stringKind:
 				truth = a.s == b.s
 			default:
-				// Maps and Data (which holds maps) are not comparable; our maps are never nil.
-				if a.kind == vInvalid || b.kind == vInvalid {
+				// Maps, lists and Data (which holds them) are not comparable; our maps and lists
+				// are never nil. Values of one Go kind (Data and Subject are structs) pass the
+				// first check; then text/template compares with == when b's type is comparable:
+				// Subject is, and a render has only one.
+				switch {
+				case a.kind == vInvalid || b.kind == vInvalid:
 					truth = a.kind == b.kind
-				} else if a.kind != b.kind {
+				case reflectKind(a) != reflectKind(b):
 					return false, fmt.Errorf("non-comparable types %s and %s", a.kind.typeName(), b.kind.typeName())
-				} else {
+				case b.kind == vSubject:
+					truth = a.kind == vSubject
+				default:
 					return false, fmt.Errorf("non-comparable type %s", b.kind.typeName())
 				}
 			}
@@ -204,6 +210,14 @@ func eq(a value, bs ...value) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// reflectKind tells apart the kinds of values that are not basic as reflect.Kind does.
+func reflectKind(v value) vkind {
+	if v.kind == vSubject {
+		return vData // both structs
+	}
+	return v.kind
 }
 
 // lt reports whether a < b.
@@ -239,13 +253,15 @@ func le(a, b value) (bool, error) {
 	return eq(a, b)
 }
 
-// length is len: of a string in bytes, of a map in keys.
+// length is len: of a string in bytes, of a map in keys, of a list in names.
 func length(v value) (int, error) {
 	switch v.kind {
 	case vString:
 		return len(v.s), nil
 	case vMap:
 		return len(v.m), nil
+	case vList:
+		return v.len(), nil
 	}
 	return 0, fmt.Errorf("len of type %s", v.kind.typeName())
 }
@@ -265,10 +281,21 @@ func indexArg(v value, limit int) (int, error) {
 	return int(v.n), nil
 }
 
-// index is index: item[i][j]…; a string gives a byte, a map the value of a key or "".
-func index(item value, indexes ...value) (value, error) {
+// index is index: item[i][j]…; a string gives a byte, a list a name, a map the value of a key
+// or "".
+func index(d *eventData, item value, indexes ...value) (value, error) {
 	for _, ix := range indexes {
 		switch item.kind {
+		case vList:
+			names := item.list(d)
+			x, err := indexArg(ix, len(names))
+			if err != nil {
+				return value{}, err
+			}
+			if x == len(names) {
+				return value{}, fmt.Errorf("reflect: slice index out of range")
+			}
+			item = stringValue(names[x])
 		case vString:
 			x, err := indexArg(ix, len(item.s))
 			if err != nil {
@@ -290,20 +317,27 @@ func index(item value, indexes ...value) (value, error) {
 	return item, nil
 }
 
-// slice is slice: s[i:j] of a string.
+// slice is slice: s[i:j] of a string, l[i:j] or l[i:j:k] of a list.
 func slice(item value, indexes ...value) (value, error) {
 	if len(indexes) > 3 {
 		return value{}, fmt.Errorf("too many slice indexes: %d", len(indexes))
 	}
-	if item.kind != vString {
+	var length, capacity int
+	switch item.kind {
+	case vString:
+		if len(indexes) == 3 {
+			return value{}, fmt.Errorf("cannot 3-index slice a string")
+		}
+		length, capacity = len(item.s), len(item.s)
+	case vList:
+		lo, hi, max := item.bounds()
+		length, capacity = hi-lo, max-lo
+	default:
 		return value{}, fmt.Errorf("can't slice item of type %s", item.kind.typeName())
 	}
-	if len(indexes) == 3 {
-		return value{}, fmt.Errorf("cannot 3-index slice a string")
-	}
-	idx := [2]int{0, len(item.s)}
+	idx := [3]int{0, length}
 	for i, ix := range indexes {
-		x, err := indexArg(ix, len(item.s))
+		x, err := indexArg(ix, capacity)
 		if err != nil {
 			return value{}, err
 		}
@@ -312,5 +346,15 @@ func slice(item value, indexes ...value) (value, error) {
 	if idx[0] > idx[1] {
 		return value{}, fmt.Errorf("invalid slice index: %d > %d", idx[0], idx[1])
 	}
-	return stringValue(item.s[idx[0]:idx[1]]), nil
+	if item.kind == vString {
+		return stringValue(item.s[idx[0]:idx[1]]), nil
+	}
+	lo, _, max := item.bounds()
+	if len(indexes) < 3 {
+		return listValue(lo+idx[0], lo+idx[1], max), nil
+	}
+	if idx[1] > idx[2] {
+		return value{}, fmt.Errorf("invalid slice index: %d > %d", idx[1], idx[2])
+	}
+	return listValue(lo+idx[0], lo+idx[1], lo+idx[2]), nil
 }

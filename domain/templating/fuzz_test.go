@@ -50,6 +50,19 @@ var fuzzSeeds = []struct{ tmpl, msg string }{
 	{`{{range .Metadata}}{{range .Tags}}{{end}}{{end}}`, ""},
 	{strings.Repeat(`{{range $.Metadata}}`, 40) + strings.Repeat(`{{end}}`, 40), ""},
 	{`{{printf "` + strings.Repeat("%999999d", 900) + `"}}`, ""},
+	{`{{.Subject.Kind}} {{.Subject.Name}}: {{.ResourceCount}} {{range $i, $r := .Resources}}{{$i}}={{$r}} {{else}}none{{end}}`, "web-0"},
+	{`{{with .Subject}}{{.Namespace}}{{end}} {{slice .Resources 1 2 3}} {{index .Resources 0}} {{len .Resources}} {{printf "%v %+v %#v %x" .Subject .Subject .Resources .Resources}}`, "é\x00"},
+	{`{{range .Resources}}{{if eq . "web-1"}}{{break}}{{end}}{{.}}{{end}}{{eq .Subject $.Subject}} {{gt .ResourceCount 1}} {{$}}`, "{{.Secret}}"},
+}
+
+// fuzzGroup returns the incident the fuzz targets render in, with msg as its subject's name and
+// among its names, more than once, beside names that sort before and after it.
+func fuzzGroup(msg string) templating.Group {
+	return templating.Group{
+		Subject:       templating.Subject{Kind: "Deployment", Namespace: "shop", Name: msg},
+		Resources:     []string{msg, "web-2", "web-1", msg + "{{", "web-1", msg, "\x00" + msg},
+		ResourceCount: len(msg) - 3,
+	}
 }
 
 // event returns the event the fuzz targets render, with msg in every kind of field.
@@ -64,86 +77,91 @@ func fuzzEvent(msg string) event.Event {
 }
 
 // FuzzRender checks that no template or event text makes rendering panic, take more than
-// maxRenderTime or allocate more than maxRenderAlloc; that a template the renderer accepts uses
-// only allow-listed fields and functions (seen by an independent walk of the parse tree); that
-// event text reaches a template with no control or format characters; and that output stays
-// within its limit.
+// maxRenderTime or allocate more than maxRenderAlloc, alone or in an incident; that a template
+// the renderer accepts uses only allow-listed fields and functions (seen by an independent walk
+// of the parse tree); that event text and the incident's names reach a template with no control
+// or format characters; and that output stays within its limit.
 func FuzzRender(f *testing.F) {
 	for _, seed := range fuzzSeeds {
 		f.Add(seed.tmpl, seed.msg)
 	}
 	r := templating.NewRenderer()
 	f.Fuzz(func(t *testing.T, tmpl, msg string) {
-		e := fuzzEvent(msg)
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		start := time.Now() // real time, for this bound only
-		out, err := r.Render(tmpl, e)
-		took := time.Since(start)
-		runtime.ReadMemStats(&after)
-		if took > maxRenderTime {
-			t.Fatalf("rendering %q took %v, more than %v", tmpl, took, maxRenderTime)
-		}
-		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > maxRenderAlloc {
-			t.Fatalf("rendering %q allocated %d bytes, more than %d", tmpl, alloc, maxRenderAlloc)
-		}
-		if errors.Is(err, templating.ErrInternal) {
-			t.Fatalf("rendering %q: %v", tmpl, err)
+		e, g := fuzzEvent(msg), fuzzGroup(msg)
+		accepted := false
+		for _, grouped := range []bool{false, true} {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			start := time.Now() // real time, for this bound only
+			var out string
+			var err error
+			if grouped {
+				out, err = r.RenderGroup(tmpl, e, g)
+			} else {
+				out, err = r.Render(tmpl, e)
+			}
+			took := time.Since(start)
+			runtime.ReadMemStats(&after)
+			if took > maxRenderTime {
+				t.Fatalf("rendering %q took %v, more than %v", tmpl, took, maxRenderTime)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > maxRenderAlloc {
+				t.Fatalf("rendering %q allocated %d bytes, more than %d", tmpl, alloc, maxRenderAlloc)
+			}
+			if errors.Is(err, templating.ErrInternal) {
+				t.Fatalf("rendering %q: %v", tmpl, err)
+			}
+			if err != nil {
+				continue
+			}
+			accepted = true
+			if len(out) > templating.MaxOutputBytes {
+				t.Fatalf("output of %d bytes exceeds the limit", len(out))
+			}
 		}
 		assertClean(t, templating.DataFor(e))
-		if err != nil {
-			return
+		assertClean(t, templating.DataForGroup(e, g))
+		if accepted {
+			assertAllowListed(t, tmpl)
 		}
-		if len(out) > templating.MaxOutputBytes {
-			t.Fatalf("output of %d bytes exceeds the limit", len(out))
-		}
-		assertAllowListed(t, tmpl)
 	})
 }
 
 // FuzzRenderMatchesTextTemplate checks that the sandbox renders every template it accepts as
-// text/template does, with the same functions and data, unless a budget stops it: the same
-// output, or an error from both.
+// text/template does, with the same functions and data, alone and in an incident, unless a
+// budget stops it: the same output, or an error from both.
 func FuzzRenderMatchesTextTemplate(f *testing.F) {
 	for _, seed := range fuzzSeeds {
 		f.Add(seed.tmpl, seed.msg)
 	}
 	r := templating.NewRendererWithClock(nil)
 	f.Fuzz(func(t *testing.T, tmpl, msg string) {
-		compiled, err := r.Compile(tmpl)
-		if err != nil {
-			return
-		}
-		e := fuzzEvent(msg)
-		got, err := compiled.Render(e)
-		if errors.Is(err, templating.ErrBudgetExceeded) {
-			return
-		}
-		want, wantErr := renderWithTextTemplate(tmpl, e)
-		switch {
-		case err != nil && wantErr == nil:
-			t.Fatalf("sandbox failed on %q with %v; text/template rendered %q", tmpl, err, want)
-		case err == nil && wantErr != nil:
-			t.Fatalf("sandbox rendered %q as %q; text/template failed with %v", tmpl, got, wantErr)
-		case got != want:
-			t.Fatalf("sandbox rendered %q as\n%q\ntext/template as\n%q", tmpl, got, want)
+		for _, grouped := range []bool{false, true} {
+			if problem, _ := differ(r, tmpl, msg, grouped); problem != "" {
+				t.Fatalf("template %q (in an incident: %t): %s", tmpl, grouped, problem)
+			}
 		}
 	})
 }
 
 func renderWithTextTemplate(tmpl string, e event.Event) (string, error) {
+	return renderDataWithTextTemplate(tmpl, templating.DataFor(e))
+}
+
+func renderDataWithTextTemplate(tmpl string, d templating.Data) (string, error) {
 	t, err := template.New("prompt").Option("missingkey=zero").Funcs(templating.HelperFuncs).Parse(tmpl)
 	if err != nil {
 		return "", err
 	}
 	var out bytes.Buffer
-	if err := t.Execute(&out, templating.DataFor(e)); err != nil {
+	if err := t.Execute(&out, d); err != nil {
 		return "", err
 	}
 	return out.String(), nil
 }
 
-// assertClean fails if any text in d holds a control or format character.
+// assertClean fails if any text in d holds a control or format character, or if d's names are
+// more than MaxResources, unsorted or repeated.
 func assertClean(t *testing.T, d templating.Data) {
 	t.Helper()
 	check := func(s string) {
@@ -163,7 +181,21 @@ func assertClean(t *testing.T, d templating.Data) {
 				check(k)
 				check(val)
 			}
+		case templating.Subject:
+			check(f.Kind)
+			check(f.Namespace)
+			check(f.Name)
+		case []string:
+			for _, s := range f {
+				check(s)
+			}
+			if len(f) > templating.MaxResources || !slices.IsSorted(f) || len(slices.Compact(slices.Clone(f))) != len(f) {
+				t.Fatalf("template data holds the names %q", f)
+			}
 		}
+	}
+	if d.ResourceCount < max(1, len(d.Resources)) {
+		t.Fatalf("template data counts %d resources and shows %d", d.ResourceCount, len(d.Resources))
 	}
 }
 
@@ -188,7 +220,8 @@ func assertAllowListed(t *testing.T, tmpl string) {
 					t.Fatalf("Render accepted function %q in %q", n.Ident, tmpl)
 				}
 			case *parse.FieldNode:
-				if !slices.Contains(templating.Fields, n.Ident[0]) && !strings.Contains(tmpl, "Metadata") && !strings.Contains(tmpl, "Tags") {
+				if !slices.Contains(templating.Fields, n.Ident[0]) && !slices.Contains(templating.SubjectFields, n.Ident[0]) &&
+					!strings.Contains(tmpl, "Metadata") && !strings.Contains(tmpl, "Tags") {
 					t.Fatalf("Render accepted field %q in %q", n.Ident[0], tmpl)
 				}
 			}

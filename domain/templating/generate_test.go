@@ -113,7 +113,7 @@ func (g *generator) control(kind string) {
 func (g *generator) rangeOver() {
 	mark := len(g.scope)
 	defer func() { g.scope = g.scope[:mark] }()
-	over := g.pick([]string{".Metadata", "$.Metadata", ".Tags", "$.Tags"})
+	over := g.pick([]string{".Metadata", "$.Metadata", ".Tags", "$.Tags", ".Resources", "$.Resources", "(slice $.Resources 1)"})
 	switch g.r.IntN(3) {
 	case 0:
 		g.b.WriteString("{{range " + over + "}}")
@@ -187,6 +187,11 @@ func (g *generator) operand(depth int) string {
 	case 1:
 		return "$." + g.pick(templating.Fields)
 	case 2:
+		if g.r.IntN(2) == 0 && !g.inRange {
+			return g.pick([]string{".Subject.", "$.Subject."}) + g.pick(templating.SubjectFields)
+		} else if g.r.IntN(2) == 0 {
+			return "$.Subject." + g.pick(templating.SubjectFields)
+		}
 		return g.pick([]string{".Metadata.", "$.Metadata.", "$.Tags."}) + g.pick(genKeys)
 	case 3, 4:
 		return g.pick(g.scope)
@@ -207,20 +212,28 @@ func (g *generator) operand(depth int) string {
 	return g.pick([]string{"print", "println"})
 }
 
-// differ renders tmpl with the sandbox and with text/template and says how they differ, if they
-// do; a template the sandbox refuses or stops at a budget does not count. accepted says whether
-// the sandbox took the template.
-func differ(r *templating.Renderer, tmpl, msg string) (problem string, accepted bool) {
+// differ renders tmpl with the sandbox and with text/template, for the fuzz event alone or in
+// the fuzz incident, and says how they differ, if they do; a template the sandbox refuses or
+// stops at a budget does not count. accepted says whether the sandbox took the template.
+func differ(r *templating.Renderer, tmpl, msg string, grouped bool) (problem string, accepted bool) {
 	compiled, err := r.Compile(tmpl)
 	if err != nil {
 		return "", false
 	}
 	e := fuzzEvent(msg)
-	got, err := compiled.Render(e)
+	var got string
+	data := templating.DataFor(e)
+	if grouped {
+		g := fuzzGroup(msg)
+		got, err = compiled.RenderGroup(e, g)
+		data = templating.DataForGroup(e, g)
+	} else {
+		got, err = compiled.Render(e)
+	}
 	if errors.Is(err, templating.ErrBudgetExceeded) {
 		return "", true
 	}
-	want, wantErr := renderWithTextTemplate(tmpl, e)
+	want, wantErr := renderDataWithTextTemplate(tmpl, data)
 	switch {
 	case errors.Is(err, templating.ErrInternal):
 		return "sandbox panicked: " + err.Error(), true
@@ -239,7 +252,7 @@ func TestGeneratedTemplatesRenderAsTextTemplateDoes(t *testing.T) {
 	accepted := 0
 	for seed := range uint64(4000) {
 		tmpl := generate(seed)
-		problem, ok := differ(r, tmpl, genMsgs[seed%uint64(len(genMsgs))])
+		problem, ok := differ(r, tmpl, genMsgs[seed%uint64(len(genMsgs))], seed%2 == 1)
 		if problem != "" {
 			t.Fatalf("template %q (seed %d): %s", tmpl, seed, problem)
 		}
@@ -263,8 +276,10 @@ func FuzzGeneratedTemplatesMatchTextTemplate(f *testing.F) {
 	r := templating.NewRendererWithClock(nil)
 	f.Fuzz(func(t *testing.T, seed uint64, msg string) {
 		tmpl := generate(seed)
-		if problem, _ := differ(r, tmpl, msg); problem != "" {
-			t.Fatalf("template %q: %s", tmpl, problem)
+		for _, grouped := range []bool{false, true} {
+			if problem, _ := differ(r, tmpl, msg, grouped); problem != "" {
+				t.Fatalf("template %q (in an incident: %t): %s", tmpl, grouped, problem)
+			}
 		}
 	})
 }

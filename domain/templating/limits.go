@@ -46,6 +46,9 @@ const (
 	MaxMetadataKeyBytes = 256
 	// MaxMetadataBytes bounds the keys and values of one metadata map together.
 	MaxMetadataBytes = 64 * 1024
+	// MaxResources is how many member names of an incident a template sees in .Resources: the
+	// first ones in name order, each bounded like an event field. .ResourceCount counts them all.
+	MaxResources = 20
 )
 
 // Memory budgets. A compiled prompt costs what it holds in memory (Template.Cost): about two

@@ -193,7 +193,8 @@ const boundSlack = 48
 // argBound is an upper bound on the bytes fmt writes for v under any verb with the given width
 // and precision. A string grows at most 5 times: "% #x" writes "0x61 " for each byte; %q and
 // %+q write at most 4 bytes per byte ("\x80"). A float under %f writes up to 309 digits before
-// the point. Maps and Data apply the verb, width and precision to every key, value and field.
+// the point. Maps, lists, the subject and Data apply the verb, width and precision to every key,
+// value, name and field.
 // Once the sum exceeds limit, the result is only known to exceed it.
 func argBound(v value, wid, prec int, d *eventData, limit int) int {
 	pad := wid + prec + boundSlack
@@ -208,6 +209,10 @@ func argBound(v value, wid, prec int, d *eventData, limit int) int {
 		return pad + 400
 	case vMap:
 		return mapBound(v.m, pad, limit)
+	case vSubject:
+		return subjectBound(d.subject(), pad)
+	case vList:
+		return listBound(v.list(d), pad, limit)
 	case vData:
 		data := d.data()
 		n := 2 * boundSlack
@@ -216,9 +221,34 @@ func argBound(v value, wid, prec int, d *eventData, limit int) int {
 			n += 5*len(s) + pad + len("ResourceName:")
 		}
 		n += mapBound(data.Metadata, pad, limit) + mapBound(data.Tags, pad, limit) + 2*len("Description:")
+		n += subjectBound(data.Subject, pad) + len("Subject:")
+		n += listBound(data.Resources, pad, limit) + len("Resources:")
+		n += pad + 96 + len("ResourceCount:")
 		return n
 	}
 	return pad
+}
+
+// subjectBound bounds the subject as argBound does a value: its three fields, their names (%+v)
+// and its type's name (%#v).
+func subjectBound(s Subject, pad int) int {
+	n := 2 * boundSlack
+	for _, f := range [...]string{s.Kind, s.Namespace, s.Name} {
+		n += 5*len(f) + pad + len("Namespace:")
+	}
+	return n
+}
+
+// listBound bounds a list of names as argBound does a value: each name and its separator.
+func listBound(names []string, pad, limit int) int {
+	n := 2 * boundSlack
+	for _, s := range names {
+		n += 5*len(s) + pad + len(", ")
+		if n > limit {
+			return n
+		}
+	}
+	return n
 }
 
 func mapBound(m map[string]string, pad, limit int) int {

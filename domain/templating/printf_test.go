@@ -20,11 +20,13 @@ func FuzzPrintfBound(f *testing.F) {
 	}
 	e := event.Event{Type: "pod-restart", ResourceName: "web", Message: "a\u200bb", Timestamp: time.Unix(0, 0),
 		Metadata: map[string]string{"k": "v\x80", "é": strings.Repeat("x", 40)}, Tags: map[string]string{"t": "\u202e"}}
+	g := Group{Subject: Subject{Kind: "Deployment", Namespace: "shop\x80", Name: "wéb"}, Resources: []string{"web-2", "\u202eweb-1", "", "é\x80"},
+		ResourceCount: -1 << 62}
 	f.Fuzz(func(t *testing.T, format, s string, n int64, x float64, b bool) {
 		var d eventData
-		d.reset(&e)
+		d.reset(&e, &g)
 		args := []value{stringValue(s), {kind: vInt, n: n}, {kind: vByte, n: n & 0xff}, {kind: vFloat, f: x}, boolValue(b),
-			d.field(fMetadata), {kind: vData}, d.field(fTags)}
+			d.field(fMetadata), {kind: vData}, d.field(fTags), d.field(fSubject), d.field(fResources), listValue(1, 1, 3)}
 		ifaces := make([]any, len(args))
 		for i, a := range args {
 			ifaces[i] = a.iface(&d)

@@ -17,8 +17,15 @@ type Template struct {
 }
 
 // Render renders the template for e, within the render budgets. A budget that stops it gives a
-// *BudgetError wrapping ErrBudgetExceeded and the budget's own sentinel.
-func (t *Template) Render(e event.Event) (string, error) { return t.render(&e, false) }
+// *BudgetError wrapping ErrBudgetExceeded and the budget's own sentinel. The incident is e's
+// resource alone: .Subject is e's kind, namespace and name, .Resources its name, .ResourceCount 1.
+func (t *Template) Render(e event.Event) (string, error) { return t.render(&e, nil, false) }
+
+// RenderGroup renders the template for e in the incident g, as Render does; see Group for what
+// the renderer makes of g.
+func (t *Template) RenderGroup(e event.Event, g Group) (string, error) {
+	return t.render(&e, &g, false)
+}
 
 // Cost is what the compiled template holds in memory, in bytes: its program and its text, as
 // the Go allocator sizes them (within a few percent of what the heap shows).
@@ -96,13 +103,22 @@ func (r *Renderer) Check(text string) error {
 	return err
 }
 
-// Render renders text for e; see Template.Render.
+// Render renders text for e; see Template.Render. The incident is e's resource alone.
 //
 // A render that is heavy work (see MaxHeavyWork) waits for its turn holding nothing but the
 // text: it compiles the prompt, if the cache has let it go meanwhile, and renders it in that
 // turn.
 func (r *Renderer) Render(text string, e event.Event) (string, error) {
-	if out, done, err := r.renderLight(text, &e); done {
+	return r.render(text, &e, nil)
+}
+
+// RenderGroup renders text for e in the incident g; see Template.RenderGroup.
+func (r *Renderer) RenderGroup(text string, e event.Event, g Group) (string, error) {
+	return r.render(text, &e, &g)
+}
+
+func (r *Renderer) render(text string, e *event.Event, g *Group) (string, error) {
+	if out, done, err := r.renderLight(text, e, g); done {
 		return out, err
 	}
 	r.turns <- struct{}{}
@@ -111,22 +127,22 @@ func (r *Renderer) Render(text string, e event.Event) (string, error) {
 		<-r.turns
 		return "", c.err
 	}
-	return r.cache.put(c).t.render(&e, true)
+	return r.cache.put(c).t.render(e, g, true)
 }
 
 // renderLight renders text unless that is heavy work that must wait for a turn.
-func (r *Renderer) renderLight(text string, e *event.Event) (out string, done bool, err error) {
+func (r *Renderer) renderLight(text string, e *event.Event, g *Group) (out string, done bool, err error) {
 	c := r.cache.get(text)
 	switch {
 	case c != nil && c.err != nil:
 		return "", true, c.err
 	case c != nil && c.t.cost <= lightTemplateCost:
-		out, err = c.t.render(e, false)
+		out, err = c.t.render(e, g, false)
 		return out, true, err
 	case c != nil:
 		select {
 		case r.turns <- struct{}{}:
-			out, err = c.t.render(e, true)
+			out, err = c.t.render(e, g, true)
 			return out, true, err
 		default:
 			return "", false, nil
@@ -135,7 +151,7 @@ func (r *Renderer) renderLight(text string, e *event.Event) (out string, done bo
 		if c = r.lookup(text, true); c.err != nil {
 			return "", true, c.err
 		}
-		out, err = c.t.render(e, false)
+		out, err = c.t.render(e, g, false)
 		return out, true, err
 	}
 	return "", false, nil

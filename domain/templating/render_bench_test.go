@@ -52,3 +52,30 @@ func BenchmarkRenderTypical(b *testing.B) {
 		}
 	}
 }
+
+// groupPrompt is a prompt about an incident: its subject, count and members.
+const groupPrompt = `Deployment {{.Subject.Name}} in {{.Subject.Namespace}}: {{.ResourceCount}} pods crash-looping: {{range .Resources}}{{.}} {{end}}
+First: {{.ResourceName}}. Reason: {{.Reason}}. Message: {{.Message}}`
+
+// BenchmarkRenderGroup renders the incident prompt for a Deployment of three Pods.
+func BenchmarkRenderGroup(b *testing.B) {
+	benchmarkRenderGroup(b, crashLoop)
+}
+
+// BenchmarkRenderGroupOf10000 renders the incident prompt for 10,000 members (20 shown).
+func BenchmarkRenderGroupOf10000(b *testing.B) {
+	benchmarkRenderGroup(b, templating.Group{Subject: crashLoop.Subject, Resources: podNames(10_000), ResourceCount: 10_000})
+}
+
+func benchmarkRenderGroup(b *testing.B, g templating.Group) {
+	r := templating.NewRenderer()
+	if _, err := r.RenderGroup(groupPrompt, restart, g); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.RenderGroup(groupPrompt, restart, g); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

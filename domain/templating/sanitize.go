@@ -192,3 +192,66 @@ func truncateUTF8(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// emptyList stands for no member names in template data. Templates cannot modify slices.
+var emptyList = []string{}
+
+// nameCandidates is how many of the smallest raw names boundNames sanitizes, at most, to find
+// MaxResources distinct non-empty ones: names that sanitize to nothing or to another name's
+// text are dropped, so a list whose first names in order are mostly such may show fewer.
+const nameCandidates = 4 * MaxResources
+
+// maxRawNameBytes is how much of one raw name boundNames reads.
+const maxRawNameBytes = 4 * MaxValueBytes
+
+// boundNames returns names as a template sees them: each sanitized like event text, without
+// empty names and duplicates, the first MaxResources in order, sorted. It returns names itself,
+// its capacity cut to its length, when that is already so; otherwise a slice of buf. It reads
+// each name once, in time linear in len(names), and allocates only for names it cleans (at most
+// nameCandidates of them), so that what it keeps never depends on the order of names.
+func boundNames(names []string, buf *[MaxResources]string) []string {
+	if len(names) <= MaxResources && sortedAndClean(names) {
+		return names[:len(names):len(names)]
+	}
+	// The nameCandidates smallest distinct raw names, ascending.
+	var cand [nameCandidates]string
+	n := 0
+	for _, raw := range names {
+		raw = truncateUTF8(raw, maxRawNameBytes)
+		if n == len(cand) && raw >= cand[n-1] {
+			continue
+		}
+		i, found := slices.BinarySearch(cand[:n], raw)
+		if found {
+			continue
+		}
+		if n < len(cand) {
+			n++
+		}
+		copy(cand[i+1:n], cand[i:n-1])
+		cand[i] = raw
+	}
+	kept := 0
+	for _, raw := range cand[:n] {
+		s := Sanitize(raw)
+		if s == "" || slices.Contains(buf[:kept], s) {
+			continue
+		}
+		buf[kept] = s
+		if kept++; kept == MaxResources {
+			break
+		}
+	}
+	slices.Sort(buf[:kept]) // cleaning may have changed their order
+	return buf[:kept:kept]
+}
+
+// sortedAndClean reports whether names are non-empty, strictly ascending and need no cleaning.
+func sortedAndClean(names []string) bool {
+	for i, s := range names {
+		if s == "" || i > 0 && names[i-1] >= s || !isClean(s, MaxValueBytes) {
+			return false
+		}
+	}
+	return true
+}

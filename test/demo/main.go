@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -117,21 +119,28 @@ func run() error {
 	}
 	step("the Hook is accepted (kubectl get hooks: ACCEPTED True)")
 
-	ev := &eventsv1.Event{
-		ObjectMeta:          metav1.ObjectMeta{Namespace: "default", Name: "checkout-7d4b9c-x2k8f.18a2b3c4d5e6f708"},
-		EventTime:           metav1.NewMicroTime(time.Now()),
-		ReportingController: "kubelet", ReportingInstance: "worker-2", Action: "Restarting",
-		Reason: "BackOff", Type: corev1.EventTypeWarning,
-		Note:      "Back-off restarting failed container api in pod checkout-7d4b9c-x2k8f_default(5f1c2e0a-9b7d-4c4e-8f3a-2d6b1e9c7a10)",
-		Regarding: corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "checkout-7d4b9c-x2k8f", APIVersion: "v1", FieldPath: "spec.containers{api}"},
-	}
-	if err := c.Create(ctx, ev); err != nil {
+	pods, err := createDeployment(ctx, c)
+	if err != nil {
 		return err
 	}
-	step("created a kubelet BackOff Event for pod default/checkout-7d4b9c-x2k8f")
+	step("created Deployment default/checkout, its ReplicaSet and 3 Pods (envtest runs no controllers: the demo writes what they would)")
+	for i, pod := range pods {
+		ev := &eventsv1.Event{
+			ObjectMeta:          metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("%s.18a2b3c4d5e6f70%d", pod, i)},
+			EventTime:           metav1.NewMicroTime(time.Now()),
+			ReportingController: "kubelet", ReportingInstance: "worker-2", Action: "Restarting",
+			Reason: "BackOff", Type: corev1.EventTypeWarning,
+			Note:      "Back-off restarting failed container api in pod " + pod + "_default",
+			Regarding: corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: pod, APIVersion: "v1", FieldPath: "spec.containers{api}"},
+		}
+		if err := c.Create(ctx, ev); err != nil {
+			return err
+		}
+	}
+	step("created a kubelet BackOff Event for each of the 3 Pods: one incident, so one investigation, sent after the Hook's group wait (10s) gathered them")
 
 	var got echoagent.Received
-	if err := waitFor(30*time.Second, func() bool {
+	if err := waitFor(60*time.Second, func() bool {
 		r := agent.ReceivedBy("kagent/k8s-agent")
 		if len(r) > 0 {
 			got = r[0]
@@ -140,7 +149,7 @@ func run() error {
 	}); err != nil {
 		return errors.New("the agent received nothing")
 	}
-	step("agent kagent/k8s-agent received (user %s, A2A %s, session %s):\n%s", got.UserID, got.A2AVersion, got.ContextID, indent(got.Text))
+	step("agent kagent/k8s-agent received one message for the 3 Pods (user %s, A2A %s, session %s):\n%s", got.UserID, got.A2AVersion, got.ContextID, indent(got.Text))
 
 	var current v1alpha2.Investigation
 	ledger := func(state string) error {
@@ -151,7 +160,7 @@ func run() error {
 			}
 			current = list.Items[0]
 			d := current.Status.Deliveries
-			return len(d) == 1 && string(d[0].State) == state
+			return len(d) == 1 && string(d[0].State) == state && current.Status.MemberCount == 3
 		})
 	}
 	if err := ledger("working"); err != nil {
@@ -167,6 +176,9 @@ func run() error {
 	out, err := yaml.Marshal(&current)
 	if err != nil {
 		return err
+	}
+	if n := len(agent.ReceivedBy("kagent/k8s-agent")); n != 1 {
+		return fmt.Errorf("the agent received %d messages for one incident, want 1", n)
 	}
 	step("investigation completed; kubectl get investigation %s -o yaml\n%s", current.Name, indent(string(out)))
 	var summary v1alpha2.Hook
@@ -215,4 +227,35 @@ func waitFor(timeout time.Duration, ok func() bool) error {
 
 func indent(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+}
+
+// createDeployment writes Deployment default/checkout, its ReplicaSet and 3 Pods, owned as the
+// controllers would own them, and returns the Pods' names.
+func createDeployment(ctx context.Context, c client.Client) ([]string, error) {
+	labels := map[string]string{"app": "checkout"}
+	template := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "registry.example/checkout:1.4.2"}}}}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "checkout"},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](3), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template}}
+	if err := c.Create(ctx, d); err != nil {
+		return nil, fmt.Errorf("creating the Deployment: %w", err)
+	}
+	owner := func(kind, name string, uid types.UID, apiVersion string) []metav1.OwnerReference {
+		return []metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: name, UID: uid, Controller: ptr.To(true)}}
+	}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "checkout-7d4b9c", OwnerReferences: owner("Deployment", d.Name, d.UID, "apps/v1")},
+		Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](3), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template}}
+	if err := c.Create(ctx, rs); err != nil {
+		return nil, fmt.Errorf("creating the ReplicaSet: %w", err)
+	}
+	var names []string
+	for _, suffix := range []string{"x2k8f", "b9w2l", "q4z7n"} {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: rs.Name + "-" + suffix, Labels: labels,
+			OwnerReferences: owner("ReplicaSet", rs.Name, rs.UID, "apps/v1")}, Spec: template.Spec}
+		if err := c.Create(ctx, p); err != nil {
+			return nil, fmt.Errorf("creating pod %s: %w", p.Name, err)
+		}
+		names = append(names, p.Name)
+	}
+	return names, nil
 }

@@ -25,7 +25,7 @@ import (
 func agentHook(ns, name string, agents ...string) *v1alpha2.Hook {
 	h := &v1alpha2.Hook{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	for _, a := range agents {
-		c := v1alpha2.EventConfiguration{EventType: "pod-restart", Prompt: restartPrompt}
+		c := v1alpha2.EventConfiguration{EventType: "pod-restart", Prompt: restartPrompt, GroupWait: noWait()}
 		if id, ok := strings.CutPrefix(a, "id:"); ok {
 			c.AgentID = id
 		} else if agentNS, agentName, ok := strings.Cut(a, "/"); ok {

@@ -196,7 +196,7 @@ func TestEveryMatchingHookAndConfigurationIsCalledOnceAndOtherNamespacesAreNot(t
 	startKhook(t, fastOptions(agent.URL))
 	two := newHook(ns, "two-configs", "agent-a", "A {{.ResourceName}}", "pod-restart")
 	two.Spec.EventConfigurations = append(two.Spec.EventConfigurations, v1alpha2.EventConfiguration{
-		EventType: "pod-restart", AgentID: "kagent/agent-b", Prompt: "B {{.ResourceName}}",
+		EventType: "pod-restart", AgentID: "kagent/agent-b", Prompt: "B {{.ResourceName}}", GroupWait: noWait(),
 	})
 	create(t, two)
 	create(t, newHook(ns, "second-hook", "agent-c", "C {{.ResourceName}}", "pod-restart"))

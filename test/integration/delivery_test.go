@@ -121,7 +121,7 @@ func TestAfterARestartOnlyTheAgentNotYetToldIsToldAndWithTheFullPrompt(t *testin
 	first := startKhook(t, opts)
 	prompt := "Pod {{.ResourceName}} in {{.Namespace}}: {{.Message}} (by {{.Metadata.reportingController}})"
 	h := newHook(ns, "two-agents", "agent-a", prompt, "pod-restart")
-	h.Spec.EventConfigurations = append(h.Spec.EventConfigurations, v1alpha2.EventConfiguration{EventType: "pod-restart", AgentID: "kagent/agent-b", Prompt: prompt})
+	h.Spec.EventConfigurations = append(h.Spec.EventConfigurations, v1alpha2.EventConfiguration{EventType: "pod-restart", AgentID: "kagent/agent-b", Prompt: prompt, GroupWait: noWait()})
 	create(t, h)
 	waitAccepted(t, ns, "two-agents")
 	create(t, backOffEvent(ns, "web-1"))

@@ -54,7 +54,7 @@ func editHook(t *testing.T, ns, name string, change func(*v1alpha2.Hook)) {
 }
 
 func configuration(eventType, agent, prompt string) v1alpha2.EventConfiguration {
-	return v1alpha2.EventConfiguration{EventType: eventType, AgentRef: &v1alpha2.AgentReference{Namespace: "kagent", Name: agent}, Prompt: prompt}
+	return v1alpha2.EventConfiguration{EventType: eventType, AgentRef: &v1alpha2.AgentReference{Namespace: "kagent", Name: agent}, Prompt: prompt, GroupWait: noWait()}
 }
 
 // everyAgentGot waits until each agent has received exactly the texts of want (in any order; the

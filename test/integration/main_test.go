@@ -215,12 +215,16 @@ func startAgent(t testing.TB, opts echoagent.Options) *echoagent.Server {
 	return s
 }
 
+// noWait is a groupWait of zero: the agent is told as the firing is seen.
+func noWait() *metav1.Duration { return &metav1.Duration{} }
+
 // newHook builds a Hook calling agent kagent/<agent> for each event type with prompt.
 func newHook(ns, name, agent, prompt string, types ...string) *v1alpha2.Hook {
 	h := &v1alpha2.Hook{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	for _, typ := range types {
 		h.Spec.EventConfigurations = append(h.Spec.EventConfigurations, v1alpha2.EventConfiguration{
 			EventType: typ, AgentRef: &v1alpha2.AgentReference{Namespace: "kagent", Name: agent}, Prompt: prompt,
+			GroupWait: noWait(), // tests of grouping set their own
 		})
 	}
 	return h

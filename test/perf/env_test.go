@@ -180,6 +180,7 @@ func hookFor(ns, agent string) *v1alpha2.Hook {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "perf"},
 		Spec: v1alpha2.HookSpec{EventConfigurations: []v1alpha2.EventConfiguration{{
 			EventType: "pod-restart", AgentRef: &v1alpha2.AgentReference{Namespace: "kagent", Name: agent}, Prompt: prompt,
+			GroupWait: &metav1.Duration{}, // the latency measured is khook's, not a group wait's
 		}}},
 	}
 }

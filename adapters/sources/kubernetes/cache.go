@@ -19,20 +19,23 @@ import (
 // added here too.
 
 // CacheByObject is the cache configuration khook needs for the objects it caches cluster-wide:
-// Pods through TransformPod, Events (events.k8s.io/v1) through TransformEvent. app.CacheOptions
-// sets it as cache.Options.ByObject of the manager. It suits only a cache from which nothing
-// else reads Pods or Events: they would find them stripped.
+// Pods through TransformPod, Events (events.k8s.io/v1) through TransformEvent, Nodes through
+// TransformNode. app.CacheOptions sets it as cache.Options.ByObject of the manager. It suits
+// only a cache from which nothing else reads Pods, Events or Nodes: they would find them
+// stripped.
 func CacheByObject() map[client.Object]cache.ByObject {
 	return map[client.Object]cache.ByObject{
 		&corev1.Pod{}:     {Transform: TransformPod},
 		&eventsv1.Event{}: {Transform: TransformEvent},
+		&corev1.Node{}:    {Transform: TransformNode},
 	}
 }
 
 // TransformPod is a cache transform (toolscache.TransformFunc) that keeps of a Pod what khook
 // reads and drops the rest, managed fields included:
 //
-//	metadata  name, namespace, uid, resourceVersion, creationTimestamp, deletionTimestamp
+//	metadata  name, namespace, uid, resourceVersion, creationTimestamp, deletionTimestamp, and
+//	          the controller's owner reference (apiVersion, kind, name, uid, controller)
 //	spec      nodeName, schedulingGates, and the name and restartPolicy of the sidecars (init
 //	          containers with restartPolicy Always); regular and other init containers go
 //	status    phase; the PodScheduled and ContainersReady conditions (type, status, reason,
@@ -40,8 +43,10 @@ func CacheByObject() map[client.Object]cache.ByObject {
 //	          restartCount, state (waiting reason; running startedAt; terminated exitCode,
 //	          reason, finishedAt) and lastState.terminated (the same three)
 //
-// Labels, annotations, owner references, images, resources, volumes, environment, IPs,
-// termination messages and ephemeral containers are dropped. It changes the Pod in place
+// Labels, annotations, owner references other than the controller's, images, resources,
+// volumes, environment, IPs, termination messages and ephemeral containers are dropped. The
+// node and the controller say which node and which workload a Pod's trouble belongs to
+// (event.Event's Node and Workload). It changes the Pod in place
 // (client-go allows it: the transform sees the object first), is idempotent, unwraps a
 // toolscache.DeletedFinalStateUnknown, and strips only the managed fields of anything else.
 func TransformPod(obj any) (any, error) {
@@ -54,7 +59,7 @@ func TransformPod(obj any) (any, error) {
 	}
 	m := &pod.ObjectMeta
 	pod.ObjectMeta = metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
-		CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp}
+		CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp, OwnerReferences: controllerRef(m.OwnerReferences)}
 	pod.Spec = corev1.PodSpec{NodeName: pod.Spec.NodeName, SchedulingGates: pod.Spec.SchedulingGates, InitContainers: sidecars(pod.Spec.InitContainers)}
 	pod.Status = corev1.PodStatus{
 		Phase:                 pod.Status.Phase,
@@ -101,6 +106,39 @@ func TransformEvent(obj any) (any, error) {
 	return obj, nil
 }
 
+// TransformNode is a cache transform (toolscache.TransformFunc) that keeps of a Node what khook
+// reads and drops the rest, managed fields included:
+//
+//	metadata  name, uid, resourceVersion, labels, deletionTimestamp
+//	status    the Ready condition (type, status, reason, message, lastTransitionTime)
+//
+// Annotations, the spec (taints, pod CIDRs, provider ID), the other conditions, heartbeat
+// times, capacity, addresses, images (often the largest part: every image the node has pulled)
+// and the node info are dropped. The labels are small and few Nodes are cached; they are kept
+// for what selects Nodes by label. It changes the Node in place, is idempotent, unwraps a
+// toolscache.DeletedFinalStateUnknown, and strips only the managed fields of anything else.
+func TransformNode(obj any) (any, error) {
+	node, ok := unwrap(obj).(*corev1.Node)
+	if !ok {
+		return stripManagedFields(obj)
+	}
+	if node == nil {
+		return obj, nil
+	}
+	m := &node.ObjectMeta
+	var conditions []corev1.NodeCondition
+	if c := nodeReady(node); c != nil {
+		conditions = []corev1.NodeCondition{{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message, LastTransitionTime: c.LastTransitionTime}}
+	}
+	*node = corev1.Node{
+		TypeMeta: node.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: m.Name, UID: m.UID, ResourceVersion: m.ResourceVersion, Labels: m.Labels,
+			DeletionTimestamp: m.DeletionTimestamp},
+		Status: corev1.NodeStatus{Conditions: conditions},
+	}
+	return obj, nil
+}
+
 // unwrap returns the object a tombstone carries, or obj itself. client-go does not transform
 // tombstones (their object is already in the store, transformed), but a transform called on
 // one must not lose it.
@@ -125,6 +163,24 @@ func stripManagedFields(obj any) (any, error) {
 		o.SetManagedFields(nil)
 	}
 	return obj, nil
+}
+
+// controllerRef keeps of refs the controller's (the one marked controller, wherever it is in the
+// list), without blockOwnerDeletion: nil when there is none. A Pod has usually one owner, its
+// controller; its slice is then reused.
+func controllerRef(refs []metav1.OwnerReference) []metav1.OwnerReference {
+	for i, r := range refs {
+		if r.Controller == nil || !*r.Controller {
+			continue
+		}
+		kept := metav1.OwnerReference{APIVersion: r.APIVersion, Kind: r.Kind, Name: r.Name, UID: r.UID, Controller: r.Controller}
+		if len(refs) == 1 {
+			refs[i] = kept
+			return refs
+		}
+		return []metav1.OwnerReference{kept}
+	}
+	return nil
 }
 
 // sidecars keeps the init containers with restartPolicy Always, by name: containersOf tells a

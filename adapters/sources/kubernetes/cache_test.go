@@ -27,6 +27,8 @@ func everythingReadPod() *corev1.Pod {
 	pod.DeletionTimestamp = ptr.To(metav1.NewTime(t0.Add(time.Minute)))
 	pod.DeletionGracePeriodSeconds = ptr.To[int64](30)
 	pod.Finalizers = []string{"example.com/hold"}
+	// An owner that is not the controller, first: ownerReferences[0] is not the controller.
+	pod.OwnerReferences = append([]metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "bundle", UID: "bundle-uid"}}, pod.OwnerReferences...)
 	pod.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/quota"}}
 	pod.Status.Conditions[4] = corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable",
 		Message: "0/3 nodes are available: 3 Insufficient cpu.", LastTransitionTime: metav1.NewTime(t0), LastProbeTime: metav1.NewTime(t0)}
@@ -97,6 +99,12 @@ func TestTransformPodKeepsWhatKhookReads(t *testing.T) {
 		{"the creation time survives", func(p *corev1.Pod) any { return p.CreationTimestamp }},
 		{"the deletion time survives", func(p *corev1.Pod) any { return p.DeletionTimestamp }},
 		{"the node name survives", func(p *corev1.Pod) any { return p.Spec.NodeName }},
+		{"the controller's API version, kind, name and UID survive", func(p *corev1.Pod) any {
+			if ref := metav1.GetControllerOf(p); ref != nil {
+				return []any{ref.APIVersion, ref.Kind, ref.Name, ref.UID, *ref.Controller}
+			}
+			return nil
+		}},
 		{"the scheduling gates survive", func(p *corev1.Pod) any { return p.Spec.SchedulingGates }},
 		{"a sidecar's name and restart policy survive", func(p *corev1.Pod) any {
 			c := initContainerSpec(p, "proxy")
@@ -155,8 +163,20 @@ func TestTransformPodDropsWhatKhookDoesNotRead(t *testing.T) {
 	}{
 		{"managed fields go", func(p *corev1.Pod) any { return p.ManagedFields }},
 		{"labels and annotations go", func(p *corev1.Pod) any { return []any{p.Labels, p.Annotations} }},
-		{"owner references, finalizers and the generate name go", func(p *corev1.Pod) any {
-			return []any{p.OwnerReferences, p.Finalizers, p.GenerateName, p.DeletionGracePeriodSeconds}
+		{"owners other than the controller, finalizers and the generate name go", func(p *corev1.Pod) any {
+			var others []metav1.OwnerReference
+			for _, r := range p.OwnerReferences {
+				if r.Controller == nil || !*r.Controller {
+					others = append(others, r)
+				}
+			}
+			return []any{others, p.Finalizers, p.GenerateName, p.DeletionGracePeriodSeconds}
+		}},
+		{"the controller's block-owner-deletion goes", func(p *corev1.Pod) any {
+			if ref := metav1.GetControllerOf(p); ref != nil {
+				return ref.BlockOwnerDeletion
+			}
+			return nil
 		}},
 		{"regular containers go", func(p *corev1.Pod) any { return p.Spec.Containers }},
 		{"an init container that is not a sidecar goes", func(p *corev1.Pod) any { return initContainerSpec(p, "migrate").Name }},
@@ -531,7 +551,7 @@ func TestFromEventReadsTheSameFromTransformedEvents(t *testing.T) {
 	}
 }
 
-func TestCacheByObjectReducesPodsAndEvents(t *testing.T) {
+func TestCacheByObjectReducesPodsEventsAndNodes(t *testing.T) {
 	byType := map[reflect.Type]toolscache.TransformFunc{}
 	for obj, by := range kubernetes.CacheByObject() {
 		byType[reflect.TypeOf(obj)] = by.Transform
@@ -543,9 +563,11 @@ func TestCacheByObjectReducesPodsAndEvents(t *testing.T) {
 	}{
 		{"Pods go through TransformPod", byType[reflect.TypeFor[*corev1.Pod]()], everythingReadPod(), transformedPod(t, everythingReadPod())},
 		{"Events go through TransformEvent", byType[reflect.TypeFor[*eventsv1.Event]()], newsEvent(), transformedEvent(t, newsEvent())},
+		{"Nodes go through TransformNode", byType[reflect.TypeFor[*corev1.Node]()], realisticNode(1, corev1.ConditionTrue, t0),
+			transformedNode(t, realisticNode(1, corev1.ConditionTrue, t0))},
 	}
 	if len(byType) != len(tests) {
-		t.Fatalf("CacheByObject configures %d kinds, want Pods and Events only", len(byType))
+		t.Fatalf("CacheByObject configures %d kinds, want Pods, Events and Nodes only", len(byType))
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -134,3 +134,12 @@ func lastTerminated(reason string, code int32, at time.Time) containerOption {
 		cs.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: reason, ExitCode: code, FinishedAt: metav1.NewTime(at)}}
 	}
 }
+
+// ownedBy adds an owner reference (apiVersion, kind, name, a UID made of the name);
+// controller marks it the pod's controller.
+func ownedBy(apiVersion, kind, name string, controller bool) podOption {
+	return func(p *corev1.Pod) {
+		p.OwnerReferences = append(p.OwnerReferences, metav1.OwnerReference{APIVersion: apiVersion, Kind: kind, Name: name,
+			UID: types.UID("uid-" + name), Controller: ptr.To(controller), BlockOwnerDeletion: ptr.To(true)})
+	}
+}

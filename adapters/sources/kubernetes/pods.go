@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/khook-dev/khook/domain/event"
 )
@@ -30,12 +31,14 @@ const (
 	DefaultWindow = 10 * time.Minute
 )
 
-// PodPolicy holds the numbers the decisions use.
+// PodPolicy holds the numbers the decisions use, the node decision's too.
 type PodPolicy struct {
 	// PendingGrace: how long a pod may be unschedulable before it is pod-pending.
 	PendingGrace time.Duration
 	// RestartRecovery: how long restarted containers must run ready before pod-restart resolves.
 	RestartRecovery time.Duration
+	// NodeGrace: how long a Node may be not ready before it is node-not-ready.
+	NodeGrace time.Duration
 	// Window is the dedup window: edges (a restart, an OOM kill) older than this when a Pod is
 	// listed are history, and levels are re-asserted every Window/3 so that silence never
 	// resolves trouble that holds.
@@ -55,12 +58,13 @@ func (p PodPolicy) withDefaults() PodPolicy {
 // re-assertions may be lost before silence would resolve it.
 func (p PodPolicy) Reassert() time.Duration { return p.Window / 3 }
 
-// ScanInterval is how often the tracker looks at the pods it follows: a quarter of the
-// shortest of the grace period, the recovery time and the re-assertion interval, between 1s
-// and 30s. With the defaults it is 15s, so pod-pending fires at most 15s after its grace period.
+// ScanInterval is how often the trackers look at the pods and nodes they follow: a quarter of
+// the shortest of the grace periods, the recovery time and the re-assertion interval, between 1s
+// and 30s. With the defaults it is 15s, so pod-pending and node-not-ready fire at most 15s after
+// their grace periods.
 func (p PodPolicy) ScanInterval() time.Duration {
 	shortest := p.Reassert()
-	for _, d := range []time.Duration{p.PendingGrace, p.RestartRecovery} {
+	for _, d := range []time.Duration{p.PendingGrace, p.RestartRecovery, p.NodeGrace} {
 		if d > 0 && d < shortest {
 			shortest = d
 		}
@@ -142,11 +146,10 @@ func PendingLevel(pod *corev1.Pod, now time.Time, grace time.Duration) (Level, e
 	if msg == "" {
 		msg = "the scheduler cannot place the pod"
 	}
-	return Troubled, event.Event{
-		Type: event.PodPending, ResourceKind: "Pod", ResourceName: pod.Name, Namespace: pod.Namespace,
-		Reason: reason, Message: msg, Timestamp: since, Source: SourceName,
-		Metadata: map[string]string{"condition": string(corev1.PodScheduled), "pendingSince": since.UTC().Format(time.RFC3339)},
-	}
+	e := podEvent(pod, event.PodPending)
+	e.Reason, e.Message, e.Timestamp = reason, msg, since
+	e.Metadata = map[string]string{"condition": string(corev1.PodScheduled), "pendingSince": since.UTC().Format(time.RFC3339)}
+	return Troubled, e
 }
 
 // RestartLevel says whether pod is pod-restart at now. A container (init, sidecar or regular)
@@ -250,13 +253,14 @@ func FromPodChange(old, pod *corev1.Pod, now time.Time) []event.Event {
 // FromPodEvent is FromEvent for an Event about a Pod, with what the informer's cache knows of
 // that Pod (nil when it knows nothing): a probe failure on a pod being deleted is the kubelet
 // stopping it, not trouble; an Event about an earlier pod of the same name (another UID) is
-// about a pod that is gone.
+// about a pod that is gone. The event names the Pod's node and direct controller (see
+// podEvent) when the Pod is known.
 func FromPodEvent(ev *eventsv1.Event, pod *corev1.Pod) (event.Event, bool) {
 	e, ok := FromEvent(ev)
 	if !ok || ignoredForPod(ev, e, pod) {
 		return event.Event{}, false
 	}
-	return e, true
+	return withSubject(e, pod), true
 }
 
 // ignoredForPod says whether e, read from ev, is not trouble given the Pod it is about.
@@ -363,21 +367,19 @@ func restarted(pod *corev1.Pod, c container, now time.Time) event.Event {
 	if term != nil && !term.FinishedAt.IsZero() {
 		when = term.FinishedAt.Time
 	}
-	return event.Event{
-		Type: event.PodRestart, ResourceKind: "Pod", ResourceName: pod.Name, Namespace: pod.Namespace,
-		Reason: "ContainerRestarted", Message: fmt.Sprintf("%s restarted (restart count %d); %s", c.label(), cs.RestartCount, detail),
-		Timestamp: when, Source: SourceName, Metadata: map[string]string{"container": cs.Name, "restartCount": fmt.Sprint(cs.RestartCount)},
-	}
+	e := podEvent(pod, event.PodRestart)
+	e.Reason, e.Message = "ContainerRestarted", fmt.Sprintf("%s restarted (restart count %d); %s", c.label(), cs.RestartCount, detail)
+	e.Timestamp, e.Metadata = when, map[string]string{"container": cs.Name, "restartCount": fmt.Sprint(cs.RestartCount)}
+	return e
 }
 
 func crashLoop(pod *corev1.Pod, c container, now time.Time) event.Event {
 	cs := c.status
 	_, detail := lastExit(cs)
-	return event.Event{
-		Type: event.PodRestart, ResourceKind: "Pod", ResourceName: pod.Name, Namespace: pod.Namespace,
-		Reason: reasonCrashLoopBackOff, Message: fmt.Sprintf("%s is crash-looping (restart count %d); %s", c.label(), cs.RestartCount, detail),
-		Timestamp: now, Source: SourceName, Metadata: map[string]string{"container": cs.Name, "restartCount": fmt.Sprint(cs.RestartCount)},
-	}
+	e := podEvent(pod, event.PodRestart)
+	e.Reason, e.Message = reasonCrashLoopBackOff, fmt.Sprintf("%s is crash-looping (restart count %d); %s", c.label(), cs.RestartCount, detail)
+	e.Timestamp, e.Metadata = now, map[string]string{"container": cs.Name, "restartCount": fmt.Sprint(cs.RestartCount)}
+	return e
 }
 
 func oomKill(pod *corev1.Pod, c container, term *corev1.ContainerStateTerminated, now time.Time) event.Event {
@@ -385,26 +387,43 @@ func oomKill(pod *corev1.Pod, c container, term *corev1.ContainerStateTerminated
 	if !term.FinishedAt.IsZero() {
 		when = term.FinishedAt.Time
 	}
-	return event.Event{
-		Type: event.OOMKill, ResourceKind: "Pod", ResourceName: pod.Name, Namespace: pod.Namespace,
-		Reason: reasonOOMKilled, Message: fmt.Sprintf("%s was killed for running out of memory (exit code %d)", c.label(), term.ExitCode),
-		Timestamp: when, Source: SourceName,
-		Metadata: map[string]string{"container": c.status.Name, "restartCount": fmt.Sprint(c.status.RestartCount)},
-	}
+	e := podEvent(pod, event.OOMKill)
+	e.Reason, e.Message = reasonOOMKilled, fmt.Sprintf("%s was killed for running out of memory (exit code %d)", c.label(), term.ExitCode)
+	e.Timestamp, e.Metadata = when, map[string]string{"container": c.status.Name, "restartCount": fmt.Sprint(c.status.RestartCount)}
+	return e
 }
 
 // resolution is the event that ends trouble of type t on pod because the pod shows it is over.
 func resolution(pod *corev1.Pod, t event.Type, reason, msg string, now time.Time) event.Event {
-	return event.Event{
-		Type: t, ResourceKind: "Pod", ResourceName: pod.Name, Namespace: pod.Namespace,
-		Reason: reason, Message: msg, Timestamp: now, Source: SourceName, Resolution: event.Recovered,
-	}
+	e := podEvent(pod, t)
+	e.Reason, e.Message, e.Timestamp, e.Resolution = reason, msg, now, event.Recovered
+	return e
 }
 
-// deletion is the event that ends trouble of type t on the pod ns/name because it is gone.
-func deletion(ns, name string, t event.Type, now time.Time) event.Event {
-	return event.Event{
-		Type: t, ResourceKind: "Pod", ResourceName: name, Namespace: ns,
-		Reason: "PodDeleted", Message: "pod deleted", Timestamp: now, Source: SourceName, Resolution: event.Deleted,
+// deletion is the event that ends trouble of type t on pod because it is gone.
+func deletion(pod *corev1.Pod, t event.Type, now time.Time) event.Event {
+	e := podEvent(pod, t)
+	e.Reason, e.Message, e.Timestamp, e.Resolution = "PodDeleted", "pod deleted", now, event.Deleted
+	return e
+}
+
+// podEvent is the start of every event about pod: its type, the Pod, the source, and where it
+// belongs (see withSubject).
+func podEvent(pod *corev1.Pod, t event.Type) event.Event {
+	return withSubject(event.Event{Type: t, ResourceKind: "Pod", ResourceName: pod.Name, Namespace: pod.Namespace, Source: SourceName}, pod)
+}
+
+// withSubject sets on e, an event about pod (nil: unknown, e is returned as it is), the node pod
+// is bound to and its direct controller as the workload: the owner reference marked controller
+// (ownerReferences[0] may be another owner), none when it has none. The tracker follows a
+// ReplicaSet or a Job up to its own controller (owners.go); the pure decisions stop here.
+func withSubject(e event.Event, pod *corev1.Pod) event.Event {
+	if pod == nil {
+		return e
 	}
+	e.Node = pod.Spec.NodeName
+	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
+		e.Workload = event.Workload{Kind: ref.Kind, Name: ref.Name}
+	}
+	return e
 }

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -49,6 +50,9 @@ type EventSource struct {
 	Log    logr.Logger
 	// Metrics counts the Events dropped as untrustworthy; nil counts nothing.
 	Metrics SourceMetrics
+	// Owners finds what runs a Pod's ReplicaSet or Job (a Deployment, a CronJob) for the
+	// event's Workload (owners.go); nil names the ReplicaSet or Job itself.
+	Owners OwnerLookup
 
 	settings sourceSettings
 }
@@ -67,10 +71,11 @@ type EventMaxAge time.Duration
 
 // The settings the Kubernetes source takes (its entry in the event-watcher configuration).
 const (
-	SettingPendingGracePeriod  = "pendingGracePeriod"
-	SettingRestartRecoveryTime = "restartRecoveryTime"
-	SettingNamespaces          = "namespaces"
-	SettingEventTypes          = "eventTypes"
+	SettingPendingGracePeriod      = "pendingGracePeriod"
+	SettingRestartRecoveryTime     = "restartRecoveryTime"
+	SettingNodeNotReadyGracePeriod = "nodeNotReadyGracePeriod"
+	SettingNamespaces              = "namespaces"
+	SettingEventTypes              = "eventTypes"
 )
 
 // MaxNamespaces bounds the namespaces setting.
@@ -83,10 +88,11 @@ var InternalTypes = []ports.InternalType{
 	{Name: "PodPending", Type: event.PodPending},
 	{Name: "OOMKill", Type: event.OOMKill},
 	{Name: "ProbeFailed", Type: event.ProbeFailed},
+	{Name: "NodeNotReady", Type: event.NodeNotReady},
 }
 
 type sourceSettings struct {
-	pendingGrace, restartRecovery time.Duration
+	pendingGrace, restartRecovery, nodeGrace time.Duration
 	// namespaces, when not nil, are the only namespaces whose trouble the source reports.
 	namespaces map[string]bool
 	// types, when not nil, are the only event types the source reports; reported lists them in
@@ -97,7 +103,7 @@ type sourceSettings struct {
 }
 
 // Info implements ports.EventSource. Its event types are those the eventTypes setting chose
-// (all four without it); its internal types are always all four, so that a mapping of a kind
+// (all five without it); its internal types are always all five, so that a mapping of a kind
 // the setting left out is known (and never applies) rather than refused.
 func (s *EventSource) Info() ports.SourceInfo {
 	types := event.KubernetesTypes
@@ -107,16 +113,18 @@ func (s *EventSource) Info() ports.SourceInfo {
 	return ports.SourceInfo{Name: SourceName, Version: "v2", EventTypes: types, InternalTypes: InternalTypes}
 }
 
-// Init implements ports.EventSource. It takes four settings:
+// Init implements ports.EventSource. It takes five settings:
 //
-//	pendingGracePeriod   a Go duration ("90s", "2m"), default 1m
-//	restartRecoveryTime  a Go duration, default 5m
-//	namespaces           a list of namespaces: the source reports only trouble in them
-//	                     (cluster-scoped trouble, such as a Node's OOMKilling, is still reported);
-//	                     default every namespace that has Hooks
-//	eventTypes           a list of the kinds of trouble to report, each by its internal name
-//	                     (PodRestart, PodPending, OOMKill, ProbeFailed) or its event type
-//	                     (pod-restart, …); default all four
+//	pendingGracePeriod       a Go duration ("90s", "2m"), default 1m
+//	restartRecoveryTime      a Go duration, default 5m
+//	nodeNotReadyGracePeriod  a Go duration, default 1m
+//	namespaces               a list of namespaces: the source reports only trouble in them
+//	                         (cluster-scoped trouble, such as a Node's OOMKilling or
+//	                         node-not-ready, is still reported); default every namespace that
+//	                         has Hooks
+//	eventTypes               a list of the kinds of trouble to report, each by its internal
+//	                         name (PodRestart, PodPending, OOMKill, ProbeFailed, NodeNotReady)
+//	                         or its event type (pod-restart, …); default all five
 //
 // Settings left out take their defaults; any other key is refused. They are read with package
 // adapters/sources/settings, like every source's: an error names its setting.
@@ -125,6 +133,7 @@ func (s *EventSource) Init(_ context.Context, raw ports.Settings) error {
 	out := sourceSettings{
 		pendingGrace:    durationSetting(r, SettingPendingGracePeriod, DefaultPendingGrace),
 		restartRecovery: durationSetting(r, SettingRestartRecoveryTime, DefaultRestartRecovery),
+		nodeGrace:       durationSetting(r, SettingNodeNotReadyGracePeriod, DefaultNodeNotReadyGrace),
 		set:             true,
 	}
 	if v, ok := r.Value(SettingNamespaces); ok {
@@ -278,25 +287,29 @@ func durationSetting(r *settings.Reader, key string, def time.Duration) time.Dur
 func (s *EventSource) Policy() PodPolicy {
 	set := s.settings
 	if !set.set {
-		set = sourceSettings{pendingGrace: DefaultPendingGrace, restartRecovery: DefaultRestartRecovery}
+		set = sourceSettings{pendingGrace: DefaultPendingGrace, restartRecovery: DefaultRestartRecovery, nodeGrace: DefaultNodeNotReadyGrace}
 	}
-	return PodPolicy{PendingGrace: set.pendingGrace, RestartRecovery: set.restartRecovery, Window: time.Duration(s.MaxAge)}.withDefaults()
+	return PodPolicy{PendingGrace: set.pendingGrace, RestartRecovery: set.restartRecovery, NodeGrace: set.nodeGrace,
+		Window: time.Duration(s.MaxAge)}.withDefaults()
 }
 
 // Stop implements ports.EventSource; Watch removes its handlers itself.
 func (s *EventSource) Stop(context.Context) error { return nil }
 
-// message is one informer notification on its way to the loop that owns the tracker.
+// message is one informer notification on its way to the loop that owns the trackers.
 type message struct {
 	old, pod *corev1.Pod     // a pod listed, created or changed (old nil unless changed)
 	gone     *corev1.Pod     // a pod deleted
 	ev       *eventsv1.Event // an Event created or changed that is news,
 	news     event.Event     // and what it says
+	node     *corev1.Node    // a node listed, created or changed
+	goneNode *corev1.Node    // a node deleted
 }
 
 // Watch registers handlers on the shared informers, says it is running once they are in place,
-// and removes them when ctx is done. One goroutine (this one) owns the tracker: informer
-// handlers hand it their notifications, and a ticker from Clock drives the scan.
+// and removes them when ctx is done. One goroutine (this one) owns the trackers: informer
+// handlers hand it their notifications, and a ticker from Clock drives the scan. Nodes are
+// watched only when node-not-ready is reported (the eventTypes setting).
 func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running func()) error {
 	events, err := s.Cache.GetInformer(ctx, &eventsv1.Event{})
 	if err != nil {
@@ -308,6 +321,8 @@ func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running f
 	}
 	policy := s.Policy()
 	track := newTracker(policy)
+	owners := newWorkloads(s.Owners, s.Clock, s.Log)
+	track.workloadOf = func(ns string, ref *metav1.OwnerReference) event.Workload { return owners.of(ctx, ns, ref) }
 	inbox := make(chan message, 64)
 	post := func(m message) {
 		select {
@@ -362,14 +377,23 @@ func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running f
 		return fmt.Errorf("watching pods: %w", err)
 	}
 	defer func() { _ = pods.RemoveEventHandler(podReg) }()
+	nodeTrack := newNodeTracker(policy)
+	if s.reports(event.NodeNotReady) {
+		remove, err := s.watchNodes(ctx, post)
+		if err != nil {
+			return err
+		}
+		defer remove()
+	}
 	ticker := s.Clock.NewTicker(policy.ScanInterval())
 	defer ticker.Stop()
 	namespaces := "every namespace with Hooks"
 	if s.settings.namespaces != nil {
 		namespaces = strings.Join(slices.Sorted(maps.Keys(s.settings.namespaces)), ", ")
 	}
-	s.Log.Info("watching Kubernetes events and pods", "window", policy.Window.String(),
+	s.Log.Info("watching Kubernetes events, pods and nodes", "window", policy.Window.String(),
 		"pendingGracePeriod", policy.PendingGrace.String(), "restartRecoveryTime", policy.RestartRecovery.String(),
+		"nodeNotReadyGracePeriod", policy.NodeGrace.String(),
 		"reassertEvery", policy.Reassert().String(), "scanEvery", policy.ScanInterval().String(),
 		"namespaces", namespaces, "eventTypes", s.Info().EventTypes)
 	running()
@@ -389,10 +413,16 @@ func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running f
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C():
-			deliver(track.scan(s.Clock.Now(), s.watches))
+			now := s.Clock.Now()
+			deliver(track.scan(now, s.watches))
+			deliver(nodeTrack.scan(now))
 		case m := <-inbox:
 			now := s.Clock.Now()
 			switch {
+			case m.node != nil:
+				deliver(nodeTrack.nodeSeen(m.node, now))
+			case m.goneNode != nil:
+				deliver(nodeTrack.nodeGone(m.goneNode, now))
 			case m.pod != nil:
 				deliver(track.podSeen(m.old, m.pod, now))
 			case m.gone != nil:
@@ -402,6 +432,48 @@ func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running f
 			}
 		}
 	}
+}
+
+// watchNodes registers handlers on the Node informer that post what the node tracker needs, and
+// returns what removes them. An update between two Ready states is not posted: a Ready Node is
+// not followed, and a Node's status changes at each heartbeat.
+func (s *EventSource) watchNodes(ctx context.Context, post func(message)) (func(), error) {
+	nodes, err := s.Cache.GetInformer(ctx, &corev1.Node{})
+	if err != nil {
+		return nil, fmt.Errorf("getting the nodes informer: %w", err)
+	}
+	reg, err := nodes.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if node, ok := obj.(*corev1.Node); ok {
+				post(message{node: node})
+			}
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			old, ok1 := oldObj.(*corev1.Node)
+			node, ok2 := newObj.(*corev1.Node)
+			if ok1 && ok2 && old.ResourceVersion != node.ResourceVersion && (old.UID != node.UID || notReady(old) || notReady(node)) {
+				post(message{node: node})
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if node, ok := deletedNode(obj); ok {
+				post(message{goneNode: node})
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watching nodes: %w", err)
+	}
+	return func() { _ = nodes.RemoveEventHandler(reg) }, nil
+}
+
+// deletedNode is deletedPod for a Node.
+func deletedNode(obj any) (*corev1.Node, bool) {
+	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	node, ok := obj.(*corev1.Node)
+	return node, ok && node != nil
 }
 
 // deletedPod returns the Pod an informer's deletion is about: the object itself or, for a

@@ -66,20 +66,24 @@ func TestFromEvent(t *testing.T) {
 
 func TestInitTakesTheSettingsItKnowsAndNamesTheOneThatIsWrong(t *testing.T) {
 	tests := []struct {
-		name        string
-		settings    ports.Settings
-		wantErr     string
-		wantGrace   time.Duration
-		wantRecover time.Duration
+		name          string
+		settings      ports.Settings
+		wantErr       string
+		wantGrace     time.Duration
+		wantRecover   time.Duration
+		wantNodeGrace time.Duration
 	}{
-		{"no settings mean the defaults", nil, "", time.Minute, 5 * time.Minute},
-		{"a grace period is a Go duration", ports.Settings{"pendingGracePeriod": "90s"}, "", 90 * time.Second, 5 * time.Minute},
-		{"both settings together", ports.Settings{"pendingGracePeriod": "0s", "restartRecoveryTime": "10m"}, "", 0, 10 * time.Minute},
-		{"a setting with no value takes its default, as with every source", ports.Settings{"pendingGracePeriod": nil}, "", time.Minute, 5 * time.Minute},
-		{"an unknown setting is refused by name", ports.Settings{"pendingGrace": "1m"}, `unknown setting "pendingGrace" (known: eventTypes, namespaces, pendingGracePeriod, restartRecoveryTime)`, 0, 0},
-		{"a duration that does not parse names its setting", ports.Settings{"restartRecoveryTime": "five minutes"}, `setting "restartRecoveryTime": "five minutes" is not a duration`, 0, 0},
-		{"a number is not a duration", ports.Settings{"pendingGracePeriod": 60}, `setting "pendingGracePeriod": 60 is not a duration`, 0, 0},
-		{"a negative duration is refused", ports.Settings{"pendingGracePeriod": "-1m"}, `setting "pendingGracePeriod": "-1m" is negative`, 0, 0},
+		{"no settings mean the defaults", nil, "", time.Minute, 5 * time.Minute, time.Minute},
+		{"a grace period is a Go duration", ports.Settings{"pendingGracePeriod": "90s"}, "", 90 * time.Second, 5 * time.Minute, time.Minute},
+		{"both settings together", ports.Settings{"pendingGracePeriod": "0s", "restartRecoveryTime": "10m"}, "", 0, 10 * time.Minute, time.Minute},
+		{"a node's grace period is a Go duration", ports.Settings{"nodeNotReadyGracePeriod": "3m"}, "", time.Minute, 5 * time.Minute, 3 * time.Minute},
+		{"a setting with no value takes its default, as with every source", ports.Settings{"pendingGracePeriod": nil}, "", time.Minute, 5 * time.Minute, time.Minute},
+		{"an unknown setting is refused by name", ports.Settings{"pendingGrace": "1m"},
+			`unknown setting "pendingGrace" (known: eventTypes, namespaces, nodeNotReadyGracePeriod, pendingGracePeriod, restartRecoveryTime)`, 0, 0, 0},
+		{"a duration that does not parse names its setting", ports.Settings{"restartRecoveryTime": "five minutes"}, `setting "restartRecoveryTime": "five minutes" is not a duration`, 0, 0, 0},
+		{"a number is not a duration", ports.Settings{"pendingGracePeriod": 60}, `setting "pendingGracePeriod": 60 is not a duration`, 0, 0, 0},
+		{"a negative duration is refused", ports.Settings{"pendingGracePeriod": "-1m"}, `setting "pendingGracePeriod": "-1m" is negative`, 0, 0, 0},
+		{"a negative node grace is refused", ports.Settings{"nodeNotReadyGracePeriod": "-1s"}, `setting "nodeNotReadyGracePeriod": "-1s" is negative`, 0, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,8 +98,8 @@ func TestInitTakesTheSettingsItKnowsAndNamesTheOneThatIsWrong(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Init = %v", err)
 			}
-			if p := s.Policy(); p.PendingGrace != tt.wantGrace || p.RestartRecovery != tt.wantRecover || p.Window != 10*time.Minute {
-				t.Fatalf("policy = %+v, want grace %s, recovery %s, window 10m", p, tt.wantGrace, tt.wantRecover)
+			if p := s.Policy(); p.PendingGrace != tt.wantGrace || p.RestartRecovery != tt.wantRecover || p.NodeGrace != tt.wantNodeGrace || p.Window != 10*time.Minute {
+				t.Fatalf("policy = %+v, want grace %s, recovery %s, node grace %s, window 10m", p, tt.wantGrace, tt.wantRecover, tt.wantNodeGrace)
 			}
 		})
 	}
@@ -110,13 +114,14 @@ func TestInitTakesNamespacesAndEventTypes(t *testing.T) {
 		wantTypes string
 		wantErr   string
 	}{
-		{"without eventTypes every kind is reported", nil, "[pod-restart pod-pending oom-kill probe-failed]", ""},
+		{"without eventTypes every kind is reported", nil, "[pod-restart pod-pending oom-kill probe-failed node-not-ready]", ""},
+		{"node-not-ready by its internal name", ports.Settings{"eventTypes": []any{"NodeNotReady", "pod-restart"}}, "[pod-restart node-not-ready]", ""},
 		{"the design's settings load: kinds by their internal names",
 			ports.Settings{"namespaces": []any{"default", "kube-system"}, "eventTypes": []any{"PodRestart", "OOMKill", "ProbeFailed"}},
 			"[pod-restart oom-kill probe-failed]", ""},
 		{"kinds by their event types, repeated", ports.Settings{"eventTypes": []any{"pod-pending", "PodPending", "oom-kill"}}, "[pod-pending oom-kill]", ""},
-		{"an unknown kind is named with the known ones", ports.Settings{"eventTypes": []any{"PodRestart", "NodeNotReady"}}, "",
-			`setting "eventTypes": "NodeNotReady" is not a kind of trouble the source reports (known: PodRestart, PodPending, OOMKill, ProbeFailed, pod-restart, pod-pending, oom-kill, probe-failed)`},
+		{"an unknown kind is named with the known ones", ports.Settings{"eventTypes": []any{"PodRestart", "NodeDiskPressure"}}, "",
+			`setting "eventTypes": "NodeDiskPressure" is not a kind of trouble the source reports (known: PodRestart, PodPending, OOMKill, ProbeFailed, NodeNotReady, pod-restart, pod-pending, oom-kill, probe-failed, node-not-ready)`},
 		{"eventTypes must be a list", ports.Settings{"eventTypes": "PodRestart"}, "",
 			`setting "eventTypes": want a list of event types, such as [a, b], got "PodRestart"`},
 		{"an empty list is refused rather than reporting nothing", ports.Settings{"namespaces": []any{}}, "",
@@ -145,8 +150,8 @@ func TestInitTakesNamespacesAndEventTypes(t *testing.T) {
 			if got := fmt.Sprint(info.EventTypes); got != tt.wantTypes {
 				t.Errorf("Info().EventTypes = %s, want %s", got, tt.wantTypes)
 			}
-			if len(info.InternalTypes) != 4 {
-				t.Errorf("Info().InternalTypes = %v, want all four kinds whatever the setting", info.InternalTypes)
+			if len(info.InternalTypes) != 5 {
+				t.Errorf("Info().InternalTypes = %v, want all five kinds whatever the setting", info.InternalTypes)
 			}
 		})
 	}

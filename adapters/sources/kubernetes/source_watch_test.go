@@ -56,6 +56,19 @@ func (s *recordingSink) about(name string) []string {
 	return out
 }
 
+// eventsAbout is what was delivered about resource name, in order.
+func (s *recordingSink) eventsAbout(name string) []event.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []event.Event
+	for _, e := range s.events {
+		if e.ResourceName == name {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // watching is a running source, its sink, its clock and the cache it reads.
 type watching struct {
 	ns    string
@@ -89,7 +102,8 @@ func startSourceWithHooksIn(t *testing.T, namespaces []string, settings ports.Se
 		index.Upsert(hook.Hook{Ref: hook.Ref{Namespace: n, Name: "all"}})
 	}
 	w := &watching{ns: ns, sink: &recordingSink{}, clock: clocktesting.NewFakeClock(time.Now()), cache: c}
-	src := &kubernetes.EventSource{Cache: c, Filter: index, Clock: w.clock, MaxAge: kubernetes.EventMaxAge(10 * time.Minute), Log: testr.New(t)}
+	src := &kubernetes.EventSource{Cache: c, Filter: index, Clock: w.clock, MaxAge: kubernetes.EventMaxAge(10 * time.Minute), Log: testr.New(t),
+		Owners: kubernetes.NewMetadataOwners(k8s)}
 	for _, f := range tune {
 		f(src)
 	}

@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/khook-dev/khook/domain/event"
@@ -20,7 +21,13 @@ type tracker struct {
 	// deleted remembers pods deleted within the window, by UID: Events about them that arrive
 	// late (the kubelet's last probe failures, say) are not news.
 	deleted map[types.UID]time.Time
+	// workloadOf, when set, says what runs a Pod of a namespace controlled by ref (the source
+	// sets workloads.of); without it an event names the Pod's direct controller.
+	workloadOf func(namespace string, ref *metav1.OwnerReference) event.Workload
 }
+
+// podTypes are the event types about a Pod, in a fixed order.
+var podTypes = []event.Type{event.PodRestart, event.PodPending, event.OOMKill, event.ProbeFailed}
 
 // podKey is how dedup names a pod: namespace and name.
 type podKey struct{ namespace, name string }
@@ -85,6 +92,7 @@ func (t *tracker) podSeen(old, pod *corev1.Pod, now time.Time) []event.Event {
 		if e.Type == event.PodRestart && firing(levels, event.PodRestart) {
 			continue // "crash-looping" says it already, and says more
 		}
+		e = t.climb(e, pod)
 		t.sent(rec, e, now, e.Type == event.PodRestart)
 		out = append(out, e)
 	}
@@ -137,9 +145,11 @@ func (t *tracker) apply(rec *podRecord, typ event.Type, l Level, e event.Event, 
 	switch {
 	case l == Troubled:
 		if r == nil || now.Sub(r.sentAt) >= t.policy.Reassert() {
+			e = t.climb(e, rec.pod)
 			t.sent(rec, e, now, true)
 			return append(out, e)
 		}
+		e.Workload = r.last.Workload // what it was sent with: a re-assertion names the same workload
 		r.last, r.seenAt = e, now
 	case r == nil:
 	case l == Waiting:
@@ -149,9 +159,22 @@ func (t *tracker) apply(rec *podRecord, typ event.Type, l Level, e event.Event, 
 		}
 	case l == Clear && r.level:
 		delete(rec.reports, typ)
-		return append(out, e)
+		return append(out, t.climb(e, rec.pod))
 	}
 	return out
+}
+
+// climb replaces the workload of e, an event about pod, by what runs the pod's controller
+// (workloadOf), when the tracker has a workloadOf. It is called only for what is sent, so that a
+// lookup is made only for trouble.
+func (t *tracker) climb(e event.Event, pod *corev1.Pod) event.Event {
+	if t.workloadOf == nil || pod == nil {
+		return e
+	}
+	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
+		e.Workload = t.workloadOf(pod.Namespace, ref)
+	}
+	return e
 }
 
 // sent notes that trouble e was sent.
@@ -180,11 +203,11 @@ func (t *tracker) podGone(pod *corev1.Pod, now time.Time) []event.Event {
 	}
 	delete(t.pods, k)
 	var out []event.Event
-	for _, typ := range event.KubernetesTypes { // a fixed order
+	for _, typ := range podTypes { // a fixed order
 		r := rec.reports[typ]
 		// Trouble resolved by silence is resolved already once a window has passed.
 		if r != nil && (r.level || now.Sub(r.sentAt) < t.policy.Window) {
-			out = append(out, deletion(k.namespace, k.name, typ, now))
+			out = append(out, t.climb(deletion(pod, typ, now), pod))
 		}
 	}
 	return out
@@ -207,6 +230,10 @@ func (t *tracker) kubeEvent(ev *eventsv1.Event, e event.Event, pod *corev1.Pod, 
 	}
 	k := podKey{namespace: e.Namespace, name: e.ResourceName}
 	rec := t.pods[k]
+	known := pod
+	if known == nil && rec != nil && rec.pod != nil && (ev.Regarding.UID == "" || ev.Regarding.UID == rec.uid) {
+		known = rec.pod // the cache has not got the pod (yet, or any more); the tracker has
+	}
 	if e.Type == event.PodPending {
 		if rec == nil {
 			rec = &podRecord{reports: map[event.Type]*report{}}
@@ -218,6 +245,7 @@ func (t *tracker) kubeEvent(ev *eventsv1.Event, e event.Event, pod *corev1.Pod, 
 		}
 		return nil
 	}
+	e = t.climb(withSubject(e, known), known)
 	if pod != nil {
 		if rec == nil {
 			rec = &podRecord{reports: map[event.Type]*report{}}
