@@ -15,7 +15,7 @@ const MaxMembers = 50
 
 // Suppression says why an incident starts no investigation.
 type Suppression struct {
-	// Reason is one word: backlog (and, to come, silenced, rate-limited, cooldown, inhibited).
+	// Reason is one word: backlog, silenced, rate-limited, cooldown or inhibited.
 	Reason string
 	// Message says by what, for people.
 	Message string
@@ -26,6 +26,14 @@ const (
 	// Backlog: the Hook already has as many open incidents as it may (or an agent as many
 	// waiting deliveries): khook records the incident and starts no investigation.
 	Backlog = "backlog"
+	// Silenced: a Silence held it when its investigation would have started; it starts when
+	// the Silence ends (or is deleted) while the incident still fires.
+	Silenced = "silenced"
+	// RateLimited: a budget (the Hook's, or one of its agents') had no investigation left.
+	RateLimited = "rate-limited"
+	// Cooldown: an investigation of the same subject by the same Hook ended less than the
+	// Hook's cooldown ago.
+	Cooldown = "cooldown"
 	// Inhibited: every member that fired is a Pod on a Node that is not ready (or was not, a
 	// moment ago): the Node's trouble explains it.
 	Inhibited = "inhibited"
@@ -415,6 +423,36 @@ func (r *Registry) Suppress(ref hook.Ref, k Key, s Suppression) (Incident, bool)
 	}
 	cur.Suppressed = s
 	h.suppressedBy[s.Reason]++
+	return cur.clone(), true
+}
+
+// Release lets Hook ref's incident k, suppressed for a reason that may pass (a Silence that
+// ended), start after all: it is live again, unsuppressed and recorded, under name (its
+// investigation's, which an unrecorded incident forgot). It returns a copy, and false when
+// there is no such incident, or it is not suppressed, or it has resolved.
+func (r *Registry) Release(ref hook.Ref, k Key, name string) (Incident, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.hooks[ref]
+	if h == nil {
+		return Incident{}, false
+	}
+	cur := h.byKey[k]
+	if cur == nil || cur.Suppressed.Reason == "" || cur.Resolved {
+		return Incident{}, false
+	}
+	if h.suppressedBy[cur.Suppressed.Reason]--; h.suppressedBy[cur.Suppressed.Reason] <= 0 {
+		delete(h.suppressedBy, cur.Suppressed.Reason)
+	}
+	if cur.Unrecorded { // it forgot its first event: a prompt waits for a member's
+		cur.Partial = true
+	}
+	cur.Suppressed, cur.Unrecorded = Suppression{}, false
+	if cur.Name == "" {
+		cur.Name = name
+	}
+	h.live[k] = cur
+	h.open++
 	return cur.clone(), true
 }
 
