@@ -58,9 +58,9 @@ func newFixtureWith(t *testing.T, opts pipeline.Options, inv *portstest.Investig
 	clk := clocktesting.NewFakeClock(t0)
 	f := &fixture{clock: clk, audit: &portstest.AuditLog{}, status: &portstest.StatusWriter{}, inv: inv, nodes: &fakeNodes{},
 		silences: volume.NewSilences([]string{"khook"}), counted: &heldCounts{}, agent: &portstest.Agent{Clock: clk,
-		OnSend: func(_ context.Context, req ports.AgentRequest, _ int) (ports.Task, error) {
-			return ports.Task{ID: "task-" + req.Agent.Name, State: ports.TaskCompleted, Summary: "done"}, nil
-		}}}
+			OnSend: func(_ context.Context, req ports.AgentRequest, _ int) (ports.Task, error) {
+				return ports.Task{ID: "task-" + req.Agent.Name, State: ports.TaskCompleted, Summary: "done"}, nil
+			}}}
 	if opts.KnownEventTypes == nil {
 		opts.KnownEventTypes = event.KubernetesTypes
 	}
