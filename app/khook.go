@@ -23,7 +23,7 @@ type Khook struct {
 	Reconciler *kubernetes.HookReconciler
 	// Silences keeps the pipeline's Silences in step with the cluster's.
 	Silences *kubernetes.SilenceReconciler
-	Sources    *sources.Router
+	Sources  *sources.Router
 	// Nodes is what the cluster says of its Nodes' readiness now (a ports.Nodes), kept from the
 	// manager's Node informer by a runnable SetupWithManager adds, on every replica.
 	Nodes   *kubesource.NodeStates
