@@ -37,9 +37,14 @@ func stormHook(ns, name string) hook.Hook {
 	return h
 }
 
+// stormEvent is a crash loop of Pod name. It carries the Pod's labels, four as a Deployment's Pod
+// has, in a map of its own as the informer's Pod does: the source shares the informer's map,
+// so what the pipeline holds of them is what it adds to the informer's cache.
 func stormEvent(name string) event.Event {
 	return event.Event{Type: event.PodRestart, ResourceKind: "Pod", Namespace: stormNamespace, ResourceName: name,
-		Reason: "BackOff", Message: "Back-off restarting failed container app in pod " + name, Timestamp: t0, Source: "kubernetes"}
+		Reason: "BackOff", Message: "Back-off restarting failed container app in pod " + name, Timestamp: t0, Source: "kubernetes",
+		Labels: map[string]string{"app.kubernetes.io/name": "web", "app.kubernetes.io/instance": "web-prod",
+			"pod-template-hash": "7d9f8b6c5d", "team": "payments"}}
 }
 
 // stormPipeline holds total Hooks, matching of them in the storm namespace and the rest in
