@@ -90,12 +90,14 @@ func (r *sourcesRunnable) Start(ctx context.Context) error {
 	if !r.mgr.GetCache().WaitForCacheSync(ctx) {
 		return errors.New("event sources: cache did not sync")
 	}
-	// Hooks and their restored state come first, or early events would meet no hook.
+	// Silences first, so that an incident restored as silenced is not let go before they are
+	// known, and what they hold is held from the first event on; then Hooks and their restored
+	// state, or early events would meet no hook.
+	if err := r.k.Silences.LoadAll(ctx); err != nil {
+		return fmt.Errorf("event sources: loading silences: %w", err)
+	}
 	if err := r.k.Reconciler.LoadAll(ctx); err != nil {
 		return fmt.Errorf("event sources: loading hooks: %w", err)
-	}
-	if err := r.k.Silences.LoadAll(ctx); err != nil { // what they hold is held from the first event on
-		return fmt.Errorf("event sources: loading silences: %w", err)
 	}
 	return r.k.runSources(ctx, r.k.Pipeline)
 }

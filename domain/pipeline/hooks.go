@@ -279,6 +279,9 @@ func (p *Pipeline) RestoreHook(h hook.Hook, active []ports.ActiveEvent, investig
 	}
 	p.mu.Unlock()
 	for _, inc := range incidents {
+		if inc.Suppressed.Reason == incident.Silenced && !inc.Resolved {
+			p.resilence(ref, inc.Key) // looked at again: its Silence may have ended meanwhile
+		}
 		var recs []delivery.Record
 		for _, r := range records {
 			if r.Key == inc.Key {

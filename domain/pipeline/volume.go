@@ -186,6 +186,20 @@ func (p *Pipeline) releaseSilenced(ctx context.Context) {
 	}
 }
 
+// resilence notes that a restored incident was held by a Silence: it is looked at again at the
+// next RunDue, and starts if no Silence holds it any more.
+func (p *Pipeline) resilence(ref hook.Ref, k incident.Key) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := p.silenced[ref]
+	if m == nil {
+		m = map[incident.Key]bool{}
+		p.silenced[ref] = m
+	}
+	m[k] = true
+	p.silencesAt = time.Time{}
+}
+
 func (p *Pipeline) unsilence(ref hook.Ref, k incident.Key) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

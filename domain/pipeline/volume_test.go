@@ -267,3 +267,32 @@ func TestDeletingASilenceReleasesWhatItHeld(t *testing.T) {
 }
 
 var _ ports.SilenceCounter = (*heldCounts)(nil)
+
+// khook restarts while a Silence holds an incident, and the Silence ends while it is down: the
+// new process reads the incident back as silenced and starts its investigation, once.
+func TestAnIncidentHeldByASilenceThatEndedWhileKhookWasDownStartsAfterTheRestart(t *testing.T) {
+	h := newHook("apps", "one", onRestart(agentA, "{{.ResourceName}}"))
+	first := newFixture(t, pipeline.Options{}, h)
+	if err := first.p.UpsertSilence(silenceFor("apps", "maintenance", t0, 10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	first.handle(restart)
+	first.flush(t, true)
+
+	second := newFixtureOn(t, first.inv, t0.Add(20*time.Minute)) // the Silence is over
+	if !second.p.RestoreHook(h, first.status.Activity(h.Ref).Events, first.inv.All(h.Ref)) {
+		t.Fatal("nothing restored")
+	}
+	second.p.UpsertHook(context.Background(), h)
+	e := restart
+	e.Timestamp = second.clock.Now()
+	second.handle(e) // still firing
+	second.after(time.Second)
+	if n := second.agent.Count("send", agentA); n != 1 {
+		t.Fatalf("after the restart the agent was told %d times, want once: the Silence that held it is over", n)
+	}
+	second.after(time.Hour)
+	if n := second.agent.Count("send", agentA); n != 1 {
+		t.Fatalf("told %d times an hour later, want once", n)
+	}
+}
