@@ -1,6 +1,7 @@
 package matching
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -15,23 +16,30 @@ func (m *Matches) Select(labels map[string]string) *Matches {
 	if !m.selective {
 		return m
 	}
-	if len(m.Targets) > 64 {
+	if len(m.Targets) > maxMaskedTargets {
 		return m.narrow(labels)
 	}
-	var mask uint64
+	var buf [maxMaskedTargets / 64]uint64
+	mask := buf[:(len(m.Targets)+63)/64]
+	kept := 0
 	for i := range m.Targets {
 		if m.Targets[i].Selector.Matches(labels) {
-			mask |= 1 << i
+			mask[i/64] |= 1 << (i % 64)
+			kept++
 		}
 	}
-	switch {
-	case mask == 0:
+	switch kept {
+	case 0:
 		return nil
-	case mask == allOf(len(m.Targets)):
+	case len(m.Targets):
 		return m
 	}
 	return m.subsets.get(m, mask)
 }
+
+// maxMaskedTargets is how many targets Select narrows through its kept sets; past it (that many
+// Hooks of one event type in one namespace, all selecting), each call makes its own.
+const maxMaskedTargets = 1024
 
 // maxSubsets bounds the narrowed Matches kept for one Matches: the sets of targets its events'
 // labels pick. Hooks select a few kinds of resources, so a handful is the rule.
@@ -41,37 +49,50 @@ const maxSubsets = 64
 type subsets struct {
 	sets *atomic.Uint64 // the index's numbering of narrowed sets
 	mu   sync.Mutex
-	// byMask is replaced, never changed, once published: readers take no lock.
-	byMask atomic.Pointer[map[uint64]*Matches]
+	// kept is replaced, never changed, once published: readers take no lock.
+	kept atomic.Pointer[[]subset]
 }
 
-func (s *subsets) get(m *Matches, mask uint64) *Matches {
-	if cur := s.byMask.Load(); cur != nil {
-		if n, ok := (*cur)[mask]; ok {
-			return n
-		}
+// subset is one kept narrowed Matches and the mask of the targets it holds.
+type subset struct {
+	mask    []uint64
+	matches *Matches
+}
+
+func (s *subsets) get(m *Matches, mask []uint64) *Matches {
+	if n := s.find(mask); n != nil {
+		return n
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur := s.byMask.Load()
-	if cur != nil {
-		if n, ok := (*cur)[mask]; ok {
-			return n
-		}
+	if n := s.find(mask); n != nil {
+		return n
 	}
-	n := s.make(m, func(i int) bool { return mask&(1<<i) != 0 })
-	if cur != nil && len(*cur) >= maxSubsets {
+	n := s.make(m, func(i int) bool { return mask[i/64]&(1<<(i%64)) != 0 })
+	var cur []subset
+	if p := s.kept.Load(); p != nil {
+		cur = *p
+	}
+	if len(cur) >= maxSubsets {
 		return n // not kept: a fresh Set each time, correct but off the dedup's fast path
 	}
-	next := make(map[uint64]*Matches, 1)
-	if cur != nil {
-		for k, v := range *cur {
-			next[k] = v
+	next := append(slices.Clip(cur), subset{mask: slices.Clone(mask), matches: n})
+	s.kept.Store(&next)
+	return n
+}
+
+// find returns the kept Matches of mask, or nil. It allocates nothing.
+func (s *subsets) find(mask []uint64) *Matches {
+	p := s.kept.Load()
+	if p == nil {
+		return nil
+	}
+	for i := range *p {
+		if slices.Equal((*p)[i].mask, mask) {
+			return (*p)[i].matches
 		}
 	}
-	next[mask] = n
-	s.byMask.Store(&next)
-	return n
+	return nil
 }
 
 // make builds the Matches of the targets of m that keep says to keep, with a Set of its own.
@@ -103,11 +124,4 @@ func (m *Matches) narrow(labels map[string]string) *Matches {
 		return nil
 	}
 	return n
-}
-
-func allOf(n int) uint64 {
-	if n == 64 {
-		return ^uint64(0)
-	}
-	return 1<<n - 1
 }

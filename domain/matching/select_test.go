@@ -122,3 +122,27 @@ func popcount(n int) int {
 	}
 	return c
 }
+
+// A namespace with many selecting Hooks (more than a word of them) narrows as cheaply.
+func TestManySelectingHooksNarrowToTheSameSetWithoutAllocating(t *testing.T) {
+	x := matching.NewIndex()
+	for i := range 300 {
+		team := "payments"
+		if i%3 == 0 {
+			team = "search"
+		}
+		x.Upsert(selecting(fmt.Sprintf("h%03d", i), map[string]string{"team": team}))
+	}
+	e := event.Event{Type: event.PodRestart, Namespace: "apps", ResourceName: "web-1"}
+	labels := map[string]string{"team": "payments"}
+	first := x.Match(e).Select(labels)
+	if len(first.Targets) != 200 {
+		t.Fatalf("%d Hooks kept, want the 200 selecting team=payments", len(first.Targets))
+	}
+	if again := x.Match(e).Select(labels); again != first {
+		t.Fatal("the second Select made another Matches")
+	}
+	if n := testing.AllocsPerRun(100, func() { x.Match(e).Select(labels) }); n != 0 {
+		t.Fatalf("a narrowed lookup allocates %.0f times", n)
+	}
+}

@@ -107,6 +107,30 @@ func BenchmarkStorm(b *testing.B) {
 			}
 		})
 	}
+	b.Run("duplicate/100-matching-with-selectors", func(b *testing.B) {
+		// Every Hook selects by label: half take the Pod (team=payments), half leave it out.
+		p := stormPipeline(b, 0, 0)
+		for i := range 100 {
+			h := stormHook(stormNamespace, fmt.Sprintf("hook-%05d", i))
+			team := "payments"
+			if i%2 == 1 {
+				team = "search"
+			}
+			for j := range h.Configurations {
+				h.Configurations[j].Selector = hook.Selector{MatchLabels: map[string]string{"team": team}}
+			}
+			if c := p.UpsertHook(context.Background(), h); !c.Status {
+				b.Fatalf("hook not accepted: %s", c.Message)
+			}
+		}
+		e := stormEvent("web-1")
+		p.Handle(context.Background(), e)
+		p.Wait()
+		b.ReportAllocs()
+		for b.Loop() {
+			p.Handle(context.Background(), e)
+		}
+	})
 	b.Run("new-firing/100-matching", func(b *testing.B) {
 		clk := clocktesting.NewFakeClock(t0) // moved past the window between rounds
 		p := stormPipelineWithClocks(b, 100, 100, clk, clk)
