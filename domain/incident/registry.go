@@ -70,6 +70,8 @@ type Incident struct {
 	Started bool
 
 	firing int // its members firing now (each member's state is in hookIncidents.byMember)
+	// starting: Begin claimed it; Start or Suppress settles it.
+	starting bool
 }
 
 // Open reports whether the incident is still firing.
@@ -392,13 +394,32 @@ func (r *Registry) Live(ref hook.Ref) (live []Incident, suppressedBy map[string]
 	return live, suppressedBy
 }
 
+// Begin claims Hook ref's incident k for its start, if it may start: it is not started,
+// suppressed, resolved, or claimed already. Of callers racing to start one incident, one gets
+// it; the checks that may hold it back run once. It returns a copy. Start or Suppress settles
+// the claim.
+func (r *Registry) Begin(ref hook.Ref, k Key) (Incident, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.hooks[ref]
+	if h == nil {
+		return Incident{}, false
+	}
+	cur := h.byKey[k]
+	if cur == nil || cur.Started || cur.starting || cur.Suppressed.Reason != "" || cur.Resolved {
+		return Incident{}, false
+	}
+	cur.starting = true
+	return cur.clone(), true
+}
+
 // Start marks Hook ref's incident k as started: its agents are to be told.
 func (r *Registry) Start(ref hook.Ref, k Key) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if h := r.hooks[ref]; h != nil {
 		if cur := h.byKey[k]; cur != nil {
-			cur.Started = true
+			cur.Started, cur.starting = true, false
 		}
 	}
 }
@@ -421,7 +442,7 @@ func (r *Registry) Suppress(ref hook.Ref, k Key, s Suppression) (Incident, bool)
 	if !cur.Resolved {
 		h.open--
 	}
-	cur.Suppressed = s
+	cur.Suppressed, cur.starting = s, false
 	h.suppressedBy[s.Reason]++
 	return cur.clone(), true
 }
@@ -453,6 +474,28 @@ func (r *Registry) Release(ref hook.Ref, k Key, name string) (Incident, bool) {
 	}
 	h.live[k] = cur
 	h.open++
+	return cur.clone(), true
+}
+
+// Resuppress changes why Hook ref's suppressed incident k starts no investigation, to s (a
+// Silence that let it go found the Hook's backlog full). It returns a copy, and false when it is
+// not suppressed.
+func (r *Registry) Resuppress(ref hook.Ref, k Key, s Suppression) (Incident, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.hooks[ref]
+	if h == nil {
+		return Incident{}, false
+	}
+	cur := h.byKey[k]
+	if cur == nil || cur.Suppressed.Reason == "" {
+		return Incident{}, false
+	}
+	if h.suppressedBy[cur.Suppressed.Reason]--; h.suppressedBy[cur.Suppressed.Reason] <= 0 {
+		delete(h.suppressedBy, cur.Suppressed.Reason)
+	}
+	cur.Suppressed = s
+	h.suppressedBy[s.Reason]++
 	return cur.clone(), true
 }
 

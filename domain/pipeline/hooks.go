@@ -291,7 +291,7 @@ func (p *Pipeline) RestoreHook(h hook.Hook, active []ports.ActiveEvent, investig
 		if investigation.Finished(inc, recs) {
 			ended := investigation.EndedAt(inc, recs)
 			p.finished(ref, inc.Name, ended)
-			p.investigationEnded(h, inc, ended)
+			p.investigationEnded(h, inc, recs, ended)
 		}
 	}
 	for _, k := range upgraded {

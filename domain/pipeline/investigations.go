@@ -49,7 +49,7 @@ func (p *Pipeline) writeInvestigationOnce(ctx context.Context, h hook.Hook, k in
 		if investigation.Finished(inc, records) {
 			ended := investigation.EndedAt(inc, records)
 			p.finished(h.Ref, inc.Name, ended)
-			p.investigationEnded(h, inc, ended)
+			p.investigationEnded(h, inc, records, ended)
 		}
 		return nil
 	case errors.Is(err, ports.ErrHookGone):

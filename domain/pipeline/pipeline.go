@@ -94,7 +94,7 @@ type Pipeline struct {
 	counts    map[hook.Ref]ports.InvestigationCounts // as each Hook's status last said
 	// silenced holds the incidents Silences held, looked at again when silencesAt comes (zero:
 	// at the next RunDue); held counts them by Silence until the next flush.
-	silenced   map[hook.Ref]map[incident.Key]bool
+	silenced   map[hook.Ref]map[incident.Key]time.Time // held since: zero, or when read back (see resilence)
 	silencesAt time.Time
 	held       map[silenceRef]int64
 	total      ports.InvestigationCounts // over every Hook
@@ -134,7 +134,7 @@ func New(deps Dependencies, opts Options) (*Pipeline, error) {
 		written: map[hook.Ref]ports.Condition{}, problems: map[hook.Ref][]status.Problem{}, told: map[hook.Ref][]event.Key{},
 		backoff: map[hook.Ref]writeBackoff{}, counts: map[hook.Ref]ports.InvestigationCounts{},
 		changed:  make(chan struct{}, 1),
-		silenced: map[hook.Ref]map[incident.Key]bool{}, held: map[silenceRef]int64{},
+		silenced: map[hook.Ref]map[incident.Key]time.Time{}, held: map[silenceRef]int64{},
 		budgets: volume.NewBudgets(opts.Volume.MaxInvestigationsPerAgentPerHour), cooldowns: volume.NewCooldowns(opts.Volume.MaxCooldownEntries),
 	}
 	for _, t := range opts.KnownEventTypes {
@@ -246,6 +246,9 @@ func (p *Pipeline) ended(ctx context.Context, ref hook.Ref, member event.Key, wh
 		return
 	}
 	p.deps.Logger.Info("incident resolved", "hook", ref.String(), "incident", inc.Key.String(), "why", string(why))
+	if inc.Suppressed.Reason == incident.Silenced {
+		p.unsilence(ref, inc.Key) // over: no Silence's end will start it
+	}
 	if inc.Suppressed.Reason == "" {
 		h, _ := p.deps.Index.Get(ref)
 		p.deps.Audit.Record(ctx, ref, ports.AuditRecord{Kind: ports.AuditResolved, Resource: resource, HookUID: h.UID,
@@ -273,6 +276,7 @@ func (p *Pipeline) Sweep(ctx context.Context) {
 	for _, e := range forgotten {
 		if key, gone := p.incidents.Forget(e.Hook, e.Key); gone {
 			p.delivery.Forget(e.Hook, key)
+			p.unsilence(e.Hook, key)
 		}
 	}
 	for _, ref := range changed {

@@ -75,8 +75,8 @@ func (p *Pipeline) startDue(ctx context.Context) {
 // names for its type are told. An incident that resolved while it gathered starts nothing: its
 // trouble was over before anyone would have looked.
 func (p *Pipeline) start(ctx context.Context, h hook.Hook, k incident.Key) {
-	inc, ok := p.incidents.Get(h.Ref, k)
-	if !ok || inc.Started || inc.Suppressed.Reason != "" || inc.Resolved {
+	inc, ok := p.incidents.Begin(h.Ref, k) // one caller starts it, whoever races
+	if !ok {
 		return
 	}
 	if s, sil := p.heldBack(h, inc); s.Reason != "" {
