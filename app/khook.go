@@ -21,7 +21,9 @@ import (
 type Khook struct {
 	Pipeline   *pipeline.Pipeline
 	Reconciler *kubernetes.HookReconciler
-	Sources    *sources.Router
+	// Silences keeps the pipeline's Silences in step with the cluster's.
+	Silences *kubernetes.SilenceReconciler
+	Sources  *sources.Router
 	// Nodes is what the cluster says of its Nodes' readiness now (a ports.Nodes), kept from the
 	// manager's Node informer by a runnable SetupWithManager adds, on every replica.
 	Nodes   *kubesource.NodeStates
@@ -61,6 +63,9 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) (*Kho
 	if err := k.Reconciler.SetupWithManager(mgr, k.Options.ControllerName); err != nil {
 		return nil, fmt.Errorf("app.SetupWithManager: %w", err)
 	}
+	if err := k.Silences.SetupWithManager(mgr, k.Options.ControllerName+"-silences"); err != nil {
+		return nil, fmt.Errorf("app.SetupWithManager: %w", err)
+	}
 	runnables := []manager.Runnable{k.Nodes, &sourcesRunnable{k: k, mgr: mgr}, &loopsRunnable{k: k}}
 	if c := k.storeClock; c != nil {
 		runnables = append(runnables, manager.RunnableFunc(func(ctx context.Context) error { c.Run(ctx); return nil }))
@@ -85,7 +90,12 @@ func (r *sourcesRunnable) Start(ctx context.Context) error {
 	if !r.mgr.GetCache().WaitForCacheSync(ctx) {
 		return errors.New("event sources: cache did not sync")
 	}
-	// Hooks and their restored state come first, or early events would meet no hook.
+	// Silences first, so that an incident restored as silenced is not let go before they are
+	// known, and what they hold is held from the first event on; then Hooks and their restored
+	// state, or early events would meet no hook.
+	if err := r.k.Silences.LoadAll(ctx); err != nil {
+		return fmt.Errorf("event sources: loading silences: %w", err)
+	}
 	if err := r.k.Reconciler.LoadAll(ctx); err != nil {
 		return fmt.Errorf("event sources: loading hooks: %w", err)
 	}

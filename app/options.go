@@ -28,6 +28,7 @@ import (
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/pipeline"
 	"github.com/khook-dev/khook/domain/templating"
+	"github.com/khook-dev/khook/domain/volume"
 	"github.com/khook-dev/khook/ports"
 )
 
@@ -56,6 +57,9 @@ type Options struct {
 	// Inhibition: trouble of Pods on a Node that is not ready (or was, within its grace) starts
 	// no investigation, recorded as inhibited; Disabled turns it off (see pipeline.Inhibition).
 	Inhibition pipeline.Inhibition
+	// Volume: every agent's budget of investigations an hour (none by default); Hooks set their
+	// own limits, and Silences hold what they match (see pipeline.Volume).
+	Volume pipeline.Volume
 
 	// DedupWindow: an event not seen again for this long is resolved (default 10m).
 	DedupWindow time.Duration
@@ -160,6 +164,9 @@ func (o Options) Validate() error {
 	if err := o.Delivery.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("Options.Delivery.%w", err))
 	}
+	if err := o.Volume.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("Options.Volume.%w", err))
+	}
 	if err := o.Investigations.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("Options.Investigations.%w", err))
 	}
@@ -237,6 +244,10 @@ func provideEventMaxAge(o Options) kubesource.EventMaxAge {
 // provideRenderer gives the prompt renderer the app's clock, for its render deadline.
 func provideRenderer(c ports.Clock) *templating.Renderer { return templating.NewRendererWithClock(c) }
 
+// provideSilences holds the Silences the SilenceReconciler loads; those of the cluster event
+// namespaces hold the Hooks of every cluster event namespace.
+func provideSilences(o Options) *volume.Silences { return volume.NewSilences(o.ClusterEventNamespaces) }
+
 func provideIndex(o Options) *matching.Index { return matching.NewIndex(o.ClusterEventNamespaces...) }
 
 // StoreClockResolution is how stale the dedup store's reading of the time may be: it reads the
@@ -282,7 +293,7 @@ func (o Options) agentPolicy() (hook.AgentPolicy, error) {
 
 func providePipeline(index *matching.Index, store *dedup.Store, renderer *templating.Renderer, agent ports.AgentCaller,
 	audit ports.AuditRecorder, status ports.HookStatusWriter, investigations ports.InvestigationStore, clk ports.Clock, metrics ports.Metrics,
-	log logr.Logger, router *sources.Router, nodes *kubesource.NodeStates, o Options) (*pipeline.Pipeline, error) {
+	log logr.Logger, router *sources.Router, nodes *kubesource.NodeStates, silences *volume.Silences, held ports.SilenceCounter, o Options) (*pipeline.Pipeline, error) {
 	known := router.EventTypes() // of the enabled sources, mapped types included
 	policy, err := o.agentPolicy()
 	if err != nil {
@@ -290,8 +301,8 @@ func providePipeline(index *matching.Index, store *dedup.Store, renderer *templa
 	}
 	return pipeline.New(pipeline.Dependencies{
 		Index: index, Store: store, Renderer: renderer, Agent: agent, Audit: audit, Status: status, Investigations: investigations,
-		Clock: clk, Nodes: nodes, Metrics: metrics, Logger: slog.New(logr.ToSlogHandler(log.WithName("pipeline"))),
-	}, pipeline.Options{KnownEventTypes: known, Delivery: o.Delivery, AgentPolicy: policy, Investigations: o.Investigations, Inhibition: o.Inhibition,
+		Clock: clk, Nodes: nodes, Silences: silences, SilenceCounter: held, Metrics: metrics, Logger: slog.New(logr.ToSlogHandler(log.WithName("pipeline"))),
+	}, pipeline.Options{KnownEventTypes: known, Delivery: o.Delivery, AgentPolicy: policy, Investigations: o.Investigations, Inhibition: o.Inhibition, Volume: o.Volume,
 		StatusRetryInitial: o.StatusCoalesceDelay, StatusRetryMax: o.StatusFlushInterval})
 }
 

@@ -32,6 +32,7 @@ var domainSet = wire.NewSet(
 	provideIndex, provideStore, provideRenderer, providePipeline,
 	wire.Bind(new(kubesource.NamespaceFilter), new(*matching.Index)),
 	wire.Bind(new(kubernetes.HookRegistry), new(*pipeline.Pipeline)),
+	provideSilences, wire.Bind(new(kubernetes.SilenceRegistry), new(*pipeline.Pipeline)),
 )
 
 // sourcesSet builds the event source router: the built-in sources, ExtraSources and plugins.
@@ -60,7 +61,7 @@ func buildKhook(ctx context.Context, mgr ctrl.Manager, opts Options) (*Khook, er
 		a2a.ProviderSet,
 		kubernetes.ProviderSet,
 		metricsSet,
-		wire.Struct(new(Khook), "Pipeline", "Reconciler", "Sources", "Nodes", "Log", "Options", "storeClock"),
+		wire.Struct(new(Khook), "Pipeline", "Reconciler", "Silences", "Sources", "Nodes", "Log", "Options", "storeClock"),
 	)
 	return nil, nil
 }

@@ -91,7 +91,12 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 		Cache: cache,
 		Log:   logger,
 	}
-	pipeline, err := providePipeline(index, store, renderer, agentCaller, auditRecorder, statusWriter, investigationStore, v, metricsMetrics, logger, router, nodeStates, opts)
+	silences := provideSilences(opts)
+	silenceStatusWriter := &kubernetes.SilenceStatusWriter{
+		Client: client,
+		Reader: reader,
+	}
+	pipeline, err := providePipeline(index, store, renderer, agentCaller, auditRecorder, statusWriter, investigationStore, v, metricsMetrics, logger, router, nodeStates, silences, silenceStatusWriter, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -101,9 +106,16 @@ func buildKhook(ctx context.Context, mgr controllerruntime.Manager, opts Options
 		Status:         statusWriter,
 		Investigations: investigationStore,
 	}
+	silenceReconciler := &kubernetes.SilenceReconciler{
+		Client:   client,
+		Silences: pipeline,
+		Clock:    v,
+		Reader:   reader,
+	}
 	khook := &Khook{
 		Pipeline:   pipeline,
 		Reconciler: hookReconciler,
+		Silences:   silenceReconciler,
 		Sources:    router,
 		Nodes:      nodeStates,
 		Log:        logger,
@@ -124,7 +136,7 @@ var optionsSet = wire.NewSet(provideClock, provideStoreClock, provideTickerClock
 
 // domainSet builds the pure core.
 var domainSet = wire.NewSet(
-	provideIndex, provideStore, provideRenderer, providePipeline, wire.Bind(new(kubernetes2.NamespaceFilter), new(*matching.Index)), wire.Bind(new(kubernetes.HookRegistry), new(*pipeline.Pipeline)),
+	provideIndex, provideStore, provideRenderer, providePipeline, wire.Bind(new(kubernetes2.NamespaceFilter), new(*matching.Index)), wire.Bind(new(kubernetes.HookRegistry), new(*pipeline.Pipeline)), provideSilences, wire.Bind(new(kubernetes.SilenceRegistry), new(*pipeline.Pipeline)),
 )
 
 // sourcesSet builds the event source router: the built-in sources, ExtraSources and plugins.

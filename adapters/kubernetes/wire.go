@@ -7,7 +7,8 @@ import (
 )
 
 // ProviderSet provides the Hook side from the manager, a client, an API reader, a passive
-// clock, a logger, a ReportingInstance, a HookRegistry and the status and audit metrics.
+// clock, a logger, a ReportingInstance, a HookRegistry, a SilenceRegistry and the status and
+// audit metrics.
 var ProviderSet = wire.NewSet(
 	wire.Struct(new(StatusWriter), "*"),
 	wire.Struct(new(InvestigationStore), "*"),
@@ -16,4 +17,7 @@ var ProviderSet = wire.NewSet(
 	NewAuditRecorder,
 	wire.Bind(new(ports.AuditRecorder), new(*AuditRecorder)),
 	wire.Struct(new(HookReconciler), "*"),
+	wire.Struct(new(SilenceStatusWriter), "*"),
+	wire.Bind(new(ports.SilenceCounter), new(*SilenceStatusWriter)),
+	wire.Struct(new(SilenceReconciler), "Client", "Silences", "Clock", "Reader"),
 )

@@ -137,7 +137,7 @@ func alertJSON(name, state string) string {
 
 func TestPollerReportsFiringAlertsAndResolvesDisappearedOnes(t *testing.T) {
 	api := startAPI(t, alerts(alertJSON("HighLatency", "firing"), alertJSON("DiskFilling", "pending")))
-	src := newSource(t, ports.Settings{"endpoint": api.URL + "/prom/", "interval": "20ms"})
+	src := newSource(t, ports.Settings{"endpoint": api.URL + "/prom/", "interval": "20ms", "timeout": "10s"})
 	sink := &recorder{}
 	w := watch(t, src, sink)
 	w.waitRunning(t)
@@ -190,7 +190,7 @@ func TestPollerReportsFiringAlertsAndResolvesDisappearedOnes(t *testing.T) {
 // firing), or the dedup takes the new firing for an old one and ignores it for a window.
 func TestAnAlertThatResolvesAndFiresAgainStartsAfterItsResolution(t *testing.T) {
 	api := startAPI(t, alerts(alertJSON("HighLatency", "firing")))
-	src := newSource(t, ports.Settings{"endpoint": api.URL + "/prom/", "interval": "20ms"})
+	src := newSource(t, ports.Settings{"endpoint": api.URL + "/prom/", "interval": "20ms", "timeout": "10s"})
 	sink := &recorder{}
 	w := watch(t, src, sink)
 	w.waitRunning(t)
@@ -266,7 +266,7 @@ func TestThePollerPutsTheAlertsValueInItsMetadata(t *testing.T) {
 
 func TestPollerFailsWhenPrometheusDoesNotAnswerAndResolvesAfterARestart(t *testing.T) {
 	api := startAPI(t, alerts(alertJSON("HighLatency", "firing")))
-	src := newSource(t, ports.Settings{"endpoint": api.URL + "/prom", "interval": "20ms"})
+	src := newSource(t, ports.Settings{"endpoint": api.URL + "/prom", "interval": "20ms", "timeout": "10s"})
 	sink := &recorder{}
 	w := watch(t, src, sink)
 	w.waitRunning(t)

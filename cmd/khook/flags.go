@@ -110,6 +110,9 @@ func newFlagSet(c *config, getenv func(string) string) (*flag.FlagSet, error) {
 	countVar(fs, &c.opts.Investigations.Kept, "investigations-kept-per-hook", d.Investigations.Kept, "`number` of finished Investigations kept per Hook, the newest")
 	countVar(fs, &c.opts.Investigations.SuppressedPerMinute, "suppressed-investigations-per-minute", d.Investigations.SuppressedPerMinute, "`number` of suppressed Investigations written per Hook a minute; beyond it they are only counted")
 
+	// Volume: every agent's budget (Hooks set their own in spec.limits).
+	nonNegativeIntVar(fs, &c.opts.Volume.MaxInvestigationsPerAgentPerHour, "max-investigations-per-agent-per-hour", 0, "every agent's budget: at most this `number` of investigations an hour each (a token bucket); past it incidents are recorded as suppressed (rate-limited); 0 sets none")
+
 	// Incidents.
 	fs.BoolVar(&c.inhibit, "inhibit-pod-trouble-on-node-failure", true, "record the trouble of Pods on a Node that is not ready, or was within 5m, as inhibited: it starts no investigation (the Node's does); false investigates it")
 

@@ -253,6 +253,19 @@ func (e *Engine) Snapshot(ref hook.Ref, key incident.Key) (records []Record, int
 	return records, intents
 }
 
+// UnderWay reports whether some record of Hook ref's incident key has not ended: an agent at
+// work on it, or a send still to go.
+func (e *Engine) UnderWay(ref hook.Ref, key incident.Key) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, en := range e.ledger[ref][key] {
+		if !en.rec.State.Final() {
+			return true
+		}
+	}
+	return false
+}
+
 // Records returns every record of Hook ref, ordered by incident and agent.
 func (e *Engine) Records(ref hook.Ref) []Record {
 	e.mu.Lock()

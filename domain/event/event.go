@@ -95,6 +95,13 @@ type Event struct {
 	// Node is the name of the Node the resource is on (a Pod's spec.nodeName), or the Node
 	// itself for trouble of a Node; empty when none or unknown.
 	Node string
+
+	// Labels are the labels of the resource that fired: the Pod's, the Node's, an alert's. A
+	// Hook's selectors match them (see SelectorLabels), whatever the grouping. nil means the
+	// source does not say (a plugin's event, an event restored from a status); a source that
+	// knows the resource has none sets an empty map (KnownLabels). The map is shared with the
+	// source (the informer's Pod, the decoded alert) and read-only: nothing may write to it.
+	Labels map[string]string
 }
 
 // Workload names the object that runs a resource, such as Deployment "web", in the resource's
@@ -113,6 +120,29 @@ func (w Workload) String() string {
 		return ""
 	}
 	return w.Kind + "/" + w.Name
+}
+
+// SelectorLabels are the labels a Hook's selector matches e on: Labels when the source set them
+// (not nil, even when empty), else Metadata, so that a plugin's event offers its metadata as
+// its labels. It allocates nothing; the map is shared and read-only.
+func (e Event) SelectorLabels() map[string]string {
+	if e.Labels != nil {
+		return e.Labels
+	}
+	return e.Metadata
+}
+
+// noLabels is what KnownLabels gives a resource without labels: read-only, like every Labels.
+var noLabels = map[string]string{}
+
+// KnownLabels returns m, the labels of a resource the source knows, as an event's Labels: m
+// itself (not copied), or an empty map when m is nil, so that SelectorLabels does not take
+// Metadata for the labels of a resource that has none.
+func KnownLabels(m map[string]string) map[string]string {
+	if m == nil {
+		return noLabels
+	}
+	return m
 }
 
 // Resolves reports whether e ends trouble rather than reporting it.

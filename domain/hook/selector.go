@@ -3,7 +3,10 @@ package hook
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/khook-dev/khook/domain/event"
 )
 
 // Operator relates a label to the values of a Requirement.
@@ -209,4 +212,35 @@ func isLabelName(s string) bool {
 
 func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// Same says whether s and o select the same resources as written: the same matchLabels, and the
+// same matchExpressions in the same order with the same values.
+func (s Selector) Same(o Selector) bool {
+	if len(s.MatchLabels) != len(o.MatchLabels) || len(s.MatchExpressions) != len(o.MatchExpressions) {
+		return false
+	}
+	for k, v := range s.MatchLabels {
+		if w, ok := o.MatchLabels[k]; !ok || w != v {
+			return false
+		}
+	}
+	for i, r := range s.MatchExpressions {
+		q := o.MatchExpressions[i]
+		if r.Key != q.Key || r.Operator != q.Operator || !slices.Equal(r.Values, q.Values) {
+			return false
+		}
+	}
+	return true
+}
+
+// SelectorOf returns the selector of the configurations of type t: the first one's (the others
+// must say the same, or the pipeline refuses them); the zero Selector when none is of t.
+func SelectorOf(configurations []Configuration, t event.Type) Selector {
+	for _, c := range configurations {
+		if c.EventType == t {
+			return c.Selector
+		}
+	}
+	return Selector{}
 }

@@ -15,7 +15,7 @@ const MaxMembers = 50
 
 // Suppression says why an incident starts no investigation.
 type Suppression struct {
-	// Reason is one word: backlog (and, to come, silenced, rate-limited, cooldown, inhibited).
+	// Reason is one word: backlog, silenced, rate-limited, cooldown or inhibited.
 	Reason string
 	// Message says by what, for people.
 	Message string
@@ -26,6 +26,14 @@ const (
 	// Backlog: the Hook already has as many open incidents as it may (or an agent as many
 	// waiting deliveries): khook records the incident and starts no investigation.
 	Backlog = "backlog"
+	// Silenced: a Silence held it when its investigation would have started; it starts when
+	// the Silence ends (or is deleted) while the incident still fires.
+	Silenced = "silenced"
+	// RateLimited: a budget (the Hook's, or one of its agents') had no investigation left.
+	RateLimited = "rate-limited"
+	// Cooldown: an investigation of the same subject by the same Hook ended less than the
+	// Hook's cooldown ago.
+	Cooldown = "cooldown"
 	// Inhibited: every member that fired is a Pod on a Node that is not ready (or was not, a
 	// moment ago): the Node's trouble explains it.
 	Inhibited = "inhibited"
@@ -62,6 +70,8 @@ type Incident struct {
 	Started bool
 
 	firing int // its members firing now (each member's state is in hookIncidents.byMember)
+	// starting: Begin claimed it; Start or Suppress settles it.
+	starting bool
 }
 
 // Open reports whether the incident is still firing.
@@ -384,13 +394,32 @@ func (r *Registry) Live(ref hook.Ref) (live []Incident, suppressedBy map[string]
 	return live, suppressedBy
 }
 
+// Begin claims Hook ref's incident k for its start, if it may start: it is not started,
+// suppressed, resolved, or claimed already. Of callers racing to start one incident, one gets
+// it; the checks that may hold it back run once. It returns a copy. Start or Suppress settles
+// the claim.
+func (r *Registry) Begin(ref hook.Ref, k Key) (Incident, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.hooks[ref]
+	if h == nil {
+		return Incident{}, false
+	}
+	cur := h.byKey[k]
+	if cur == nil || cur.Started || cur.starting || cur.Suppressed.Reason != "" || cur.Resolved {
+		return Incident{}, false
+	}
+	cur.starting = true
+	return cur.clone(), true
+}
+
 // Start marks Hook ref's incident k as started: its agents are to be told.
 func (r *Registry) Start(ref hook.Ref, k Key) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if h := r.hooks[ref]; h != nil {
 		if cur := h.byKey[k]; cur != nil {
-			cur.Started = true
+			cur.Started, cur.starting = true, false
 		}
 	}
 }
@@ -412,6 +441,58 @@ func (r *Registry) Suppress(ref hook.Ref, k Key, s Suppression) (Incident, bool)
 	delete(h.live, k)
 	if !cur.Resolved {
 		h.open--
+	}
+	cur.Suppressed, cur.starting = s, false
+	h.suppressedBy[s.Reason]++
+	return cur.clone(), true
+}
+
+// Release lets Hook ref's incident k, suppressed for a reason that may pass (a Silence that
+// ended), start after all: it is live again, unsuppressed and recorded, under name (its
+// investigation's, which an unrecorded incident forgot). It returns a copy, and false when
+// there is no such incident, or it is not suppressed, or it has resolved.
+func (r *Registry) Release(ref hook.Ref, k Key, name string) (Incident, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.hooks[ref]
+	if h == nil {
+		return Incident{}, false
+	}
+	cur := h.byKey[k]
+	if cur == nil || cur.Suppressed.Reason == "" || cur.Resolved {
+		return Incident{}, false
+	}
+	if h.suppressedBy[cur.Suppressed.Reason]--; h.suppressedBy[cur.Suppressed.Reason] <= 0 {
+		delete(h.suppressedBy, cur.Suppressed.Reason)
+	}
+	if cur.Unrecorded { // it forgot its first event: a prompt waits for a member's
+		cur.Partial = true
+	}
+	cur.Suppressed, cur.Unrecorded = Suppression{}, false
+	if cur.Name == "" {
+		cur.Name = name
+	}
+	h.live[k] = cur
+	h.open++
+	return cur.clone(), true
+}
+
+// Resuppress changes why Hook ref's suppressed incident k starts no investigation, to s (a
+// Silence that let it go found the Hook's backlog full). It returns a copy, and false when it is
+// not suppressed.
+func (r *Registry) Resuppress(ref hook.Ref, k Key, s Suppression) (Incident, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.hooks[ref]
+	if h == nil {
+		return Incident{}, false
+	}
+	cur := h.byKey[k]
+	if cur == nil || cur.Suppressed.Reason == "" {
+		return Incident{}, false
+	}
+	if h.suppressedBy[cur.Suppressed.Reason]--; h.suppressedBy[cur.Suppressed.Reason] <= 0 {
+		delete(h.suppressedBy, cur.Suppressed.Reason)
 	}
 	cur.Suppressed = s
 	h.suppressedBy[s.Reason]++

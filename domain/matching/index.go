@@ -18,6 +18,9 @@ type Target struct {
 	Configurations []hook.Configuration
 	// Agents are the distinct agents of Configurations, in spec order.
 	Agents []hook.AgentRef
+	// Selector picks, by their labels, the resources whose trouble the Hook takes (the
+	// Configurations agree on it); the zero Selector takes all.
+	Selector hook.Selector
 }
 
 // Matches is what every event of one type in one namespace matches. It is shared and must not
@@ -30,6 +33,10 @@ type Matches struct {
 	Targets []Target
 	// Hooks are the Targets' hooks, in the same order.
 	Hooks []hook.Ref
+
+	// selective: some target has a selector; Select narrows the targets to an event's labels.
+	selective bool
+	subsets   *subsets
 }
 
 // Index holds the current hooks, indexed by namespace and event type. It is safe for concurrent
@@ -40,6 +47,9 @@ type Index struct {
 
 	mu      sync.Mutex // serialises writers
 	lastSet uint64
+	// subsetSets numbers the Matches that Select makes (their Sets have the top bit set, so
+	// they never meet the Sets of newMatches).
+	subsetSets atomic.Uint64
 	// agents counts, for each agent, the indexed Hooks that name it (a Hook naming it in several
 	// configurations counts once). Only writers use it; a lookup never does.
 	agents map[hook.AgentRef]int
@@ -219,7 +229,7 @@ func (x *Index) matchesOf(t event.Type, hooks map[string]hook.Hook) *Matches {
 		if len(configs) == 0 {
 			continue
 		}
-		targets = append(targets, Target{Hook: h.Ref, UID: h.UID, Configurations: configs, Agents: h.AgentsFor(t)})
+		targets = append(targets, Target{Hook: h.Ref, UID: h.UID, Configurations: configs, Agents: h.AgentsFor(t), Selector: hook.SelectorOf(configs, t)})
 	}
 	if len(targets) == 0 {
 		return nil
@@ -233,6 +243,12 @@ func (x *Index) newMatches(targets []Target) *Matches {
 	m := &Matches{Set: x.lastSet, Targets: targets, Hooks: make([]hook.Ref, len(targets))}
 	for i, t := range targets {
 		m.Hooks[i] = t.Hook
+		if !t.Selector.Empty() {
+			m.selective = true
+		}
+	}
+	if m.selective {
+		m.subsets = &subsets{sets: &x.subsetSets}
 	}
 	return m
 }

@@ -68,6 +68,9 @@ func (p *Pipeline) FlushStatus(ctx context.Context, full bool) error {
 		}
 	}
 	p.mu.Unlock()
+	if err := p.countHeld(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

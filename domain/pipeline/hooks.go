@@ -43,6 +43,7 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 	}
 	first := map[typeAgent]int{}
 	grouped := map[event.Type]int{}         // the first configuration of each type with a valid grouping
+	selected := map[event.Type]int{}        // the first configuration of each type with a valid selector
 	prompts := p.deps.Renderer.HookBudget() // the memory the Hook's compiled prompts may hold
 	for i, c := range h.Configurations {
 		field := fmt.Sprintf("spec.eventConfigurations[%d]", i)
@@ -61,6 +62,11 @@ func (p *Pipeline) UpsertHook(ctx context.Context, h hook.Hook) ports.Condition 
 		}
 		first[typeAgent{c.EventType, c.Agent}] = i
 		if problem, bad := groupingProblem(c, i, field, grouped, h.Configurations); bad {
+			problems = append(problems, problem)
+			held = append(held, c)
+			continue
+		}
+		if problem, bad := selectorProblem(c, i, field, selected, h.Configurations); bad {
 			problems = append(problems, problem)
 			held = append(held, c)
 			continue
@@ -131,6 +137,33 @@ func groupingProblem(c hook.Configuration, i int, field string, grouped map[even
 		return status.Problem{Reason: status.ReasonInvalidGrouping, Field: field + ".groupBy", Message: fmt.Sprintf(
 			"groups %s by %s, but spec.eventConfigurations[%d] groups it by %s: configurations of one event type must group alike (one firing is in one incident)",
 			c.EventType, describeGrouping(g), j, describeGrouping(first))}, true
+	}
+	return status.Problem{}, false
+}
+
+// selectorProblem says what is wrong with configuration i's selector (field is its path): one
+// Kubernetes would refuse, or one other than that of the first configuration of its type in
+// selected (a firing exists for a Hook or not: its configurations of one type must select
+// alike). It notes the first configuration of each type.
+func selectorProblem(c hook.Configuration, i int, field string, selected map[event.Type]int, all []hook.Configuration) (status.Problem, bool) {
+	if c.SelectorError != nil {
+		var invalid *hook.InvalidSelectorError
+		if errors.As(c.SelectorError, &invalid) {
+			field += ".selector." + invalid.Field
+		} else {
+			field += ".selector"
+		}
+		return status.Problem{Reason: status.ReasonInvalidSelector, Field: field, Message: c.SelectorError.Error()}, true
+	}
+	j, seen := selected[c.EventType]
+	if !seen {
+		selected[c.EventType] = i
+		return status.Problem{}, false
+	}
+	if !all[j].Selector.Same(c.Selector) {
+		return status.Problem{Reason: status.ReasonInvalidSelector, Field: field + ".selector", Message: fmt.Sprintf(
+			"selects other resources of %s than spec.eventConfigurations[%d]: configurations of one event type must select alike (a firing is the Hook's or not); use another Hook for other resources",
+			c.EventType, j)}, true
 	}
 	return status.Problem{}, false
 }
@@ -246,6 +279,9 @@ func (p *Pipeline) RestoreHook(h hook.Hook, active []ports.ActiveEvent, investig
 	}
 	p.mu.Unlock()
 	for _, inc := range incidents {
+		if inc.Suppressed.Reason == incident.Silenced && !inc.Resolved {
+			p.resilence(ref, inc.Key) // looked at again: its Silence may have ended meanwhile
+		}
 		var recs []delivery.Record
 		for _, r := range records {
 			if r.Key == inc.Key {
@@ -253,7 +289,9 @@ func (p *Pipeline) RestoreHook(h hook.Hook, active []ports.ActiveEvent, investig
 			}
 		}
 		if investigation.Finished(inc, recs) {
-			p.finished(ref, inc.Name, investigation.EndedAt(inc, recs))
+			ended := investigation.EndedAt(inc, recs)
+			p.finished(ref, inc.Name, ended)
+			p.investigationEnded(h, inc, recs, ended)
 		}
 	}
 	for _, k := range upgraded {
@@ -363,7 +401,10 @@ func (p *Pipeline) removeHook(ref hook.Ref) {
 	delete(p.problems, ref)
 	delete(p.told, ref)
 	delete(p.backoff, ref)
+	delete(p.silenced, ref)
 	p.mu.Unlock()
+	p.budgets.ForgetHook(ref)
+	p.cooldowns.ForgetHook(ref)
 }
 
 // agentsChanged tells the metrics which agents a Hook change brought into or out of use: they

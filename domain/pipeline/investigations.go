@@ -47,7 +47,9 @@ func (p *Pipeline) writeInvestigationOnce(ctx context.Context, h hook.Hook, k in
 		p.setVersion(h.Ref, inc.Name, version)
 		intents.Written()
 		if investigation.Finished(inc, records) {
-			p.finished(h.Ref, inc.Name, investigation.EndedAt(inc, records))
+			ended := investigation.EndedAt(inc, records)
+			p.finished(h.Ref, inc.Name, ended)
+			p.investigationEnded(h, inc, records, ended)
 		}
 		return nil
 	case errors.Is(err, ports.ErrHookGone):

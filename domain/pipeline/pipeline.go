@@ -15,6 +15,7 @@ import (
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/status"
 	"github.com/khook-dev/khook/domain/templating"
+	"github.com/khook-dev/khook/domain/volume"
 	"github.com/khook-dev/khook/ports"
 )
 
@@ -29,10 +30,14 @@ type Dependencies struct {
 	Status         ports.HookStatusWriter
 	Investigations ports.InvestigationStore
 	// Nodes tells whether a Node is ready, for Inhibition; nil inhibits nothing.
-	Nodes   ports.Nodes
-	Clock   ports.Clock
-	Metrics ports.Metrics
-	Logger  *slog.Logger
+	Nodes ports.Nodes
+	// Silences hold incidents from starting investigations (see UpsertSilence); nil holds
+	// none. SilenceCounter, optional, counts on each Silence the incidents it held.
+	Silences       *volume.Silences
+	SilenceCounter ports.SilenceCounter
+	Clock          ports.Clock
+	Metrics        ports.Metrics
+	Logger         *slog.Logger
 }
 
 // Options tune the pipeline.
@@ -57,6 +62,9 @@ type Options struct {
 	// Inhibition says whether trouble of Pods on a Node that is not ready starts investigations
 	// (the zero value: it does not; see Inhibition).
 	Inhibition Inhibition
+	// Volume sets the controller-wide volume controls (every agent's budget); Hooks set their
+	// own (hook.Limits), and Silences hold what they match.
+	Volume Volume
 }
 
 // Pipeline runs the use case: match an event to Hooks, deduplicate it, gather each Hook's
@@ -84,8 +92,16 @@ type Pipeline struct {
 	told      map[hook.Ref][]event.Key // restored firings told before the ledger existed
 	backoff   map[hook.Ref]writeBackoff
 	counts    map[hook.Ref]ports.InvestigationCounts // as each Hook's status last said
-	total     ports.InvestigationCounts              // over every Hook
-	changed   chan struct{}
+	// silenced holds the incidents Silences held, looked at again when silencesAt comes (zero:
+	// at the next RunDue); held counts them by Silence until the next flush.
+	silenced   map[hook.Ref]map[incident.Key]time.Time // held since: zero, or when read back (see resilence)
+	silencesAt time.Time
+	held       map[silenceRef]int64
+	total      ports.InvestigationCounts // over every Hook
+	changed    chan struct{}
+
+	budgets   *volume.Budgets
+	cooldowns *volume.Cooldowns
 }
 
 // New returns a pipeline, or an error naming a missing dependency or a wrong option.
@@ -108,13 +124,18 @@ func New(deps Dependencies, opts Options) (*Pipeline, error) {
 		return nil, fmt.Errorf("pipeline: Options.Investigations: %w", err)
 	}
 	opts.Investigations = opts.Investigations.WithDefaults()
+	if err := opts.Volume.Validate(); err != nil {
+		return nil, fmt.Errorf("pipeline: Options.Volume.%w", err)
+	}
 	p := &Pipeline{
 		deps: deps, opts: opts, known: map[event.Type]bool{}, incidents: incident.NewRegistry(),
 		dirty: map[hook.Ref]bool{}, pending: map[hook.Ref]map[incident.Key]bool{}, gathering: map[hook.Ref]map[incident.Key]time.Time{}, versions: map[hook.Ref]map[string]string{},
 		done: map[hook.Ref]map[string]time.Time{}, records: map[hook.Ref]*bucket{},
 		written: map[hook.Ref]ports.Condition{}, problems: map[hook.Ref][]status.Problem{}, told: map[hook.Ref][]event.Key{},
 		backoff: map[hook.Ref]writeBackoff{}, counts: map[hook.Ref]ports.InvestigationCounts{},
-		changed: make(chan struct{}, 1),
+		changed:  make(chan struct{}, 1),
+		silenced: map[hook.Ref]map[incident.Key]time.Time{}, held: map[silenceRef]int64{},
+		budgets: volume.NewBudgets(opts.Volume.MaxInvestigationsPerAgentPerHour), cooldowns: volume.NewCooldowns(opts.Volume.MaxCooldownEntries),
 	}
 	for _, t := range opts.KnownEventTypes {
 		p.known[t] = true
@@ -141,6 +162,12 @@ func (p *Pipeline) Handle(ctx context.Context, e event.Event) {
 		e = e.WithKeyBounded() // an alert's labels are anything: its key must fit the status
 	}
 	m := p.deps.Index.Match(e)
+	if m != nil && !e.Resolves() {
+		// The Hooks whose selectors take the resource. A resolution goes to every Hook: one
+		// that has no firing of it ignores it, and one whose selector the resource's labels
+		// left since it fired still sees its trouble end.
+		m = m.Select(e.SelectorLabels())
+	}
 	if m == nil {
 		p.deps.Metrics.EventHandled(e.Source, e.Type, 0, 0, 0)
 		return
@@ -219,6 +246,9 @@ func (p *Pipeline) ended(ctx context.Context, ref hook.Ref, member event.Key, wh
 		return
 	}
 	p.deps.Logger.Info("incident resolved", "hook", ref.String(), "incident", inc.Key.String(), "why", string(why))
+	if inc.Suppressed.Reason == incident.Silenced {
+		p.unsilence(ref, inc.Key) // over: no Silence's end will start it
+	}
 	if inc.Suppressed.Reason == "" {
 		h, _ := p.deps.Index.Get(ref)
 		p.deps.Audit.Record(ctx, ref, ports.AuditRecord{Kind: ports.AuditResolved, Resource: resource, HookUID: h.UID,
@@ -231,6 +261,7 @@ func (p *Pipeline) ended(ctx context.Context, ref hook.Ref, member event.Key, wh
 // time has come (retries, polls of followed tasks, investigation deadlines).
 func (p *Pipeline) RunDue(ctx context.Context) {
 	p.startDue(ctx)
+	p.releaseSilenced(ctx)
 	p.delivery.RunDue()
 }
 
@@ -245,6 +276,7 @@ func (p *Pipeline) Sweep(ctx context.Context) {
 	for _, e := range forgotten {
 		if key, gone := p.incidents.Forget(e.Hook, e.Key); gone {
 			p.delivery.Forget(e.Hook, key)
+			p.unsilence(e.Hook, key)
 		}
 	}
 	for _, ref := range changed {

@@ -20,6 +20,7 @@ import (
 	"github.com/khook-dev/khook/domain/pipeline"
 	"github.com/khook-dev/khook/domain/status"
 	"github.com/khook-dev/khook/domain/templating"
+	"github.com/khook-dev/khook/domain/volume"
 	"github.com/khook-dev/khook/ports"
 	"github.com/khook-dev/khook/ports/portstest"
 )
@@ -40,6 +41,9 @@ type fixture struct {
 	status *portstest.StatusWriter
 	inv    *portstest.Investigations
 	nodes  *fakeNodes
+	// silences hold incidents (none unless a test adds some); counted records what they held.
+	silences *volume.Silences
+	counted  *heldCounts
 }
 
 func newFixture(t *testing.T, opts pipeline.Options, hooks ...hook.Hook) *fixture {
@@ -52,16 +56,18 @@ func newFixture(t *testing.T, opts pipeline.Options, hooks ...hook.Hook) *fixtur
 func newFixtureWith(t *testing.T, opts pipeline.Options, inv *portstest.Investigations, hooks ...hook.Hook) *fixture {
 	t.Helper()
 	clk := clocktesting.NewFakeClock(t0)
-	f := &fixture{clock: clk, audit: &portstest.AuditLog{}, status: &portstest.StatusWriter{}, inv: inv, nodes: &fakeNodes{}, agent: &portstest.Agent{Clock: clk,
-		OnSend: func(_ context.Context, req ports.AgentRequest, _ int) (ports.Task, error) {
-			return ports.Task{ID: "task-" + req.Agent.Name, State: ports.TaskCompleted, Summary: "done"}, nil
-		}}}
+	f := &fixture{clock: clk, audit: &portstest.AuditLog{}, status: &portstest.StatusWriter{}, inv: inv, nodes: &fakeNodes{},
+		silences: volume.NewSilences([]string{"khook"}), counted: &heldCounts{}, agent: &portstest.Agent{Clock: clk,
+			OnSend: func(_ context.Context, req ports.AgentRequest, _ int) (ports.Task, error) {
+				return ports.Task{ID: "task-" + req.Agent.Name, State: ports.TaskCompleted, Summary: "done"}, nil
+			}}}
 	if opts.KnownEventTypes == nil {
 		opts.KnownEventTypes = event.KubernetesTypes
 	}
 	p, err := pipeline.New(pipeline.Dependencies{
 		Index: matching.NewIndex(), Store: dedup.NewStore(f.clock, 10*time.Minute), Renderer: templating.NewRenderer(),
 		Agent: f.agent, Audit: f.audit, Status: f.status, Investigations: f.inv, Nodes: f.nodes, Clock: f.clock,
+		Silences: f.silences, SilenceCounter: f.counted,
 	}, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -75,28 +75,30 @@ func (p *Pipeline) startDue(ctx context.Context) {
 // names for its type are told. An incident that resolved while it gathered starts nothing: its
 // trouble was over before anyone would have looked.
 func (p *Pipeline) start(ctx context.Context, h hook.Hook, k incident.Key) {
-	inc, ok := p.incidents.Get(h.Ref, k)
-	if !ok || inc.Started || inc.Suppressed.Reason != "" || inc.Resolved {
+	inc, ok := p.incidents.Begin(h.Ref, k) // one caller starts it, whoever races
+	if !ok {
 		return
 	}
-	if s := p.heldBack(h, inc); s.Reason != "" {
+	if s, sil := p.heldBack(h, inc); s.Reason != "" {
 		if inc, ok := p.incidents.Suppress(h.Ref, k, s); ok {
 			p.deps.Metrics.IncidentSuppressed(s.Reason)
-			p.markInvestigation(h.Ref, k) // written as it opened: it says now why nothing was sent
 			p.markDirty(h.Ref)
-			p.deps.Audit.Record(ctx, h.Ref, ports.AuditRecord{Kind: ports.AuditSuppressed, Warning: true, Resource: subjectResource(k), HookUID: h.UID,
-				Message: fmt.Sprintf("%s: no investigation started (%s): %s", k.Describe(), s.Reason, s.Message)})
+			if sil != nil {
+				p.silence(h.Ref, k, *sil)
+			}
 			p.deps.Logger.Info("incident suppressed", "hook", h.Ref.String(), "incident", k.String(), "reason", s.Reason, "why", s.Message)
 			p.noteInhibited(h, inc)
+			if !p.mayRecord(h.Ref) { // a storm of held incidents costs a bounded number of writes
+				p.incidents.Unrecord(h.Ref, k)
+				return
+			}
+			p.markInvestigation(h.Ref, k) // written as it opened: it says now why nothing was sent
+			p.deps.Audit.Record(ctx, h.Ref, ports.AuditRecord{Kind: ports.AuditSuppressed, Warning: true, Resource: subjectResource(k), HookUID: h.UID,
+				Message: fmt.Sprintf("%s: no investigation started (%s): %s", k.Describe(), s.Reason, s.Message)})
 		}
 		return
 	}
 	p.incidents.Start(h.Ref, k)
 	p.markInvestigation(h.Ref, k)
 	p.delivery.Ensure(delivery.Firing{Hook: h.Ref, HookUID: h.UID, Key: k, FirstSeen: inc.StartedAt, Resource: subjectResource(k)}, false)
-}
-
-// heldBack says why incident inc of Hook h must start no investigation, if a check says so.
-func (p *Pipeline) heldBack(h hook.Hook, inc incident.Incident) incident.Suppression {
-	return p.inhibited(h, inc)
 }

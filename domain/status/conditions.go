@@ -21,6 +21,7 @@ const (
 	ReasonAgentNotAllowed  = "AgentNotAllowed"
 	ReasonDuplicateAgent   = "DuplicateConfiguration"
 	ReasonInvalidGrouping  = "InvalidGrouping"
+	ReasonInvalidSelector  = "InvalidSelector"
 
 	ReasonDelivering       = "Delivering"
 	ReasonAgentNotFound    = "AgentNotFound"

@@ -87,12 +87,16 @@ func (c *Cooldowns) Allows(h hook.Ref, subject Subject, cooldown time.Duration, 
 func (c *Cooldowns) ForgetHook(h hook.Ref) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	found := false
 	for k := range c.ended {
 		if k.hook == h {
 			delete(c.ended, k)
+			found = true
 		}
 	}
-	c.compact()
+	if found { // a Hook without a cooldown (most) costs a scan, not a rebuild
+		c.compact()
+	}
 }
 
 // Len is how many ended investigations Cooldowns remembers.

@@ -97,6 +97,9 @@ func BoundedFingerprint(fp string) string {
 //	                    name), within the bounds above: the priority keys (alertname,
 //	                    namespace, pod, severity, summary, description, runbook_url) first,
 //	                    then the other labels and the other annotations by name
+//	Labels              the labels, for Hook selectors: a's own map (shared, not copied) when
+//	                    it fits event.LabelsFit, else as event.BoundedLabels leaves them (a
+//	                    value longer than a label value stands as event.LabelValueTooLong)
 //
 // Values are cut at a character boundary to the bounds above (and copied, so that a cut value
 // does not hold the whole text it came from). Event mappings may then change Type, Severity,
@@ -121,6 +124,7 @@ func (a Alert) Event(source string, typ event.Type) event.Event {
 		Severity:     field(a.Labels, meta, "severity"),
 		Description:  annotation(a, meta, "description"),
 		Metadata:     meta,
+		Labels:       event.BoundedLabels(event.KnownLabels(a.Labels)),
 	}
 	if pod := field(a.Labels, meta, "pod"); pod != "" {
 		e.ResourceName, e.ResourceKind = pod, "Pod"

@@ -35,6 +35,7 @@ func TestAlertEvent(t *testing.T) {
 				SourceType: "KubePodCrashLooping", Severity: "warning", Description: "It restarted 5 times",
 				Metadata: map[string]string{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "api-0", "severity": "warning",
 					"summary": "api-0 is crash looping", "description": "It restarted 5 times"},
+				Labels: map[string]string{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "api-0", "severity": "warning"},
 			},
 		},
 		{
@@ -49,6 +50,7 @@ func TestAlertEvent(t *testing.T) {
 				Message: "etcd has no leader", Timestamp: start, Source: "alertmanager", Fingerprint: "f00", SourceType: "EtcdNoLeader",
 				Description: "etcd has no leader",
 				Metadata:    map[string]string{"alertname": "EtcdNoLeader", "description": "etcd has no leader"},
+				Labels:      map[string]string{"alertname": "EtcdNoLeader"},
 			},
 		},
 		{
@@ -57,7 +59,7 @@ func TestAlertEvent(t *testing.T) {
 			want: event.Event{
 				Type: "alert-firing", ResourceKind: "Alert", ResourceName: "Up", Reason: "Up", Message: "Up is firing",
 				Timestamp: start, Source: "alertmanager", Fingerprint: alert.Fingerprint(map[string]string{"alertname": "Up", "job": "x"}),
-				SourceType: "Up", Metadata: map[string]string{"alertname": "Up", "job": "x"},
+				SourceType: "Up", Metadata: map[string]string{"alertname": "Up", "job": "x"}, Labels: map[string]string{"alertname": "Up", "job": "x"},
 			},
 		},
 	}
@@ -242,4 +244,52 @@ func heapInUse() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
+}
+
+// An alert's labels are its event's labels, which Hook selectors match: its own map when they
+// fit, bounded without changing a selector's answer when they do not; its annotations are not
+// labels.
+func TestAnAlertsLabelsAreItsEventsLabels(t *testing.T) {
+	long := strings.Repeat("x", event.MaxLabelValueBytes+1)
+	many := map[string]string{"alertname": "Many"}
+	for i := range event.MaxLabels {
+		many[fmt.Sprintf("l%02d", i)] = "v"
+	}
+	tests := []struct {
+		name   string
+		labels map[string]string
+		want   map[string]string
+		shared bool
+	}{
+		{"labels that fit are the alert's own map", map[string]string{"alertname": "HighLatency", "team": "payments", "tier": "critical"},
+			map[string]string{"alertname": "HighLatency", "team": "payments", "tier": "critical"}, true},
+		{"a value longer than a label value stands as too long", map[string]string{"alertname": "Slow", "url": long},
+			map[string]string{"alertname": "Slow", "url": event.LabelValueTooLong}, false},
+		{"beyond the count, the first labels by name are kept", many, func() map[string]string {
+			m := map[string]string{"alertname": "Many"}
+			for i := range event.MaxLabels - 1 {
+				m[fmt.Sprintf("l%02d", i)] = "v"
+			}
+			return m
+		}(), false},
+		{"an alert without labels has none", nil, map[string]string{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := alert.Alert{Labels: tt.labels, Annotations: map[string]string{"summary": "it is slow", "owner": "team-a"}}
+			e := a.Event("alertmanager", "alert-firing")
+			if !reflect.DeepEqual(e.Labels, tt.want) {
+				t.Fatalf("labels = %v, want %v", e.Labels, tt.want)
+			}
+			if got := e.SelectorLabels(); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("selectors see %v, want %v (the annotations are not labels)", got, tt.want)
+			}
+			if same := reflect.ValueOf(e.Labels).UnsafePointer() == reflect.ValueOf(tt.labels).UnsafePointer(); same != tt.shared {
+				t.Fatalf("the event shares the alert's map: %v, want %v", same, tt.shared)
+			}
+			if v, ok := e.Metadata["url"]; ok && v != long {
+				t.Fatalf("the metadata lost the long value: %q", v)
+			}
+		})
+	}
 }

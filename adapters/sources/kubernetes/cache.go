@@ -34,8 +34,9 @@ func CacheByObject() map[client.Object]cache.ByObject {
 // TransformPod is a cache transform (toolscache.TransformFunc) that keeps of a Pod what khook
 // reads and drops the rest, managed fields included:
 //
-//	metadata  name, namespace, uid, resourceVersion, creationTimestamp, deletionTimestamp, and
-//	          the controller's owner reference (apiVersion, kind, name, uid, controller)
+//	metadata  name, namespace, uid, resourceVersion, creationTimestamp, deletionTimestamp,
+//	          labels, and the controller's owner reference (apiVersion, kind, name, uid,
+//	          controller)
 //	spec      nodeName, schedulingGates, and the name and restartPolicy of the sidecars (init
 //	          containers with restartPolicy Always); regular and other init containers go
 //	status    phase; the PodScheduled and ContainersReady conditions (type, status, reason,
@@ -43,10 +44,12 @@ func CacheByObject() map[client.Object]cache.ByObject {
 //	          restartCount, state (waiting reason; running startedAt; terminated exitCode,
 //	          reason, finishedAt) and lastState.terminated (the same three)
 //
-// Labels, annotations, owner references other than the controller's, images, resources,
-// volumes, environment, IPs, termination messages and ephemeral containers are dropped. The
-// node and the controller say which node and which workload a Pod's trouble belongs to
-// (event.Event's Node and Workload). It changes the Pod in place
+// Annotations, owner references other than the controller's, images, resources, volumes,
+// environment, IPs, termination messages and ephemeral containers are dropped. The node and the
+// controller say which node and which workload a Pod's trouble belongs to (event.Event's Node
+// and Workload); the labels are what Hook selectors match (event.Event's Labels, which share
+// the map kept here: a Deployment's Pod has four to ten labels, a few hundred bytes). It changes
+// the Pod in place
 // (client-go allows it: the transform sees the object first), is idempotent, unwraps a
 // toolscache.DeletedFinalStateUnknown, and strips only the managed fields of anything else.
 func TransformPod(obj any) (any, error) {
@@ -59,7 +62,7 @@ func TransformPod(obj any) (any, error) {
 	}
 	m := &pod.ObjectMeta
 	pod.ObjectMeta = metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
-		CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp, OwnerReferences: controllerRef(m.OwnerReferences)}
+		CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp, Labels: m.Labels, OwnerReferences: controllerRef(m.OwnerReferences)}
 	pod.Spec = corev1.PodSpec{NodeName: pod.Spec.NodeName, SchedulingGates: pod.Spec.SchedulingGates, InitContainers: sidecars(pod.Spec.InitContainers)}
 	pod.Status = corev1.PodStatus{
 		Phase:                 pod.Status.Phase,
@@ -115,7 +118,7 @@ func TransformEvent(obj any) (any, error) {
 // Annotations, the spec (taints, pod CIDRs, provider ID), the other conditions, heartbeat
 // times, capacity, addresses, images (often the largest part: every image the node has pulled)
 // and the node info are dropped. The labels are small and few Nodes are cached; they are kept
-// for what selects Nodes by label. It changes the Node in place, is idempotent, unwraps a
+// for what selects Nodes by label (event.Event's Labels of node-not-ready share the map). It changes the Node in place, is idempotent, unwraps a
 // toolscache.DeletedFinalStateUnknown, and strips only the managed fields of anything else.
 func TransformNode(obj any) (any, error) {
 	node, ok := unwrap(obj).(*corev1.Node)

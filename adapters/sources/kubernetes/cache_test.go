@@ -99,6 +99,7 @@ func TestTransformPodKeepsWhatKhookReads(t *testing.T) {
 		{"the creation time survives", func(p *corev1.Pod) any { return p.CreationTimestamp }},
 		{"the deletion time survives", func(p *corev1.Pod) any { return p.DeletionTimestamp }},
 		{"the node name survives", func(p *corev1.Pod) any { return p.Spec.NodeName }},
+		{"the labels survive", func(p *corev1.Pod) any { return p.Labels }},
 		{"the controller's API version, kind, name and UID survive", func(p *corev1.Pod) any {
 			if ref := metav1.GetControllerOf(p); ref != nil {
 				return []any{ref.APIVersion, ref.Kind, ref.Name, ref.UID, *ref.Controller}
@@ -162,7 +163,7 @@ func TestTransformPodDropsWhatKhookDoesNotRead(t *testing.T) {
 		read func(*corev1.Pod) any
 	}{
 		{"managed fields go", func(p *corev1.Pod) any { return p.ManagedFields }},
-		{"labels and annotations go", func(p *corev1.Pod) any { return []any{p.Labels, p.Annotations} }},
+		{"annotations go", func(p *corev1.Pod) any { return p.Annotations }},
 		{"owners other than the controller, finalizers and the generate name go", func(p *corev1.Pod) any {
 			var others []metav1.OwnerReference
 			for _, r := range p.OwnerReferences {
@@ -389,7 +390,7 @@ func TestTransformsTolerateWhatTheyDoNotReduce(t *testing.T) {
 			if !ok || tomb.Key != "apps/web" {
 				t.Fatalf("got %#v, want the tombstone", out)
 			}
-			if pod, ok := kubernetes.DeletedPod(tomb); !ok || pod.Labels != nil || pod.UID == "" {
+			if pod, ok := kubernetes.DeletedPod(tomb); !ok || pod.Annotations != nil || pod.UID == "" {
 				t.Fatalf("the tombstone's pod is %#v, want it reduced", pod)
 			}
 		}},

@@ -86,12 +86,12 @@ func nodeReady(node *corev1.Node) *corev1.NodeCondition {
 }
 
 // nodeEvent is the start of every event about node: the Node is the resource, cluster-wide (no
-// namespace: it reaches the Hooks of the cluster event namespaces), and its own node; the
-// condition's reason and message.
+// namespace: it reaches the Hooks of the cluster event namespaces), and its own node; its labels
+// (the cache's map, shared); the condition's reason and message.
 func nodeEvent(node *corev1.Node, cond *corev1.NodeCondition) event.Event {
 	return event.Event{
 		Type: event.NodeNotReady, ResourceKind: "Node", ResourceName: node.Name, Node: node.Name, Source: SourceName,
-		Reason: cond.Reason, Message: cond.Message,
+		Reason: cond.Reason, Message: cond.Message, Labels: event.KnownLabels(node.Labels),
 	}
 }
 
@@ -100,5 +100,6 @@ func nodeDeletion(node *corev1.Node, now time.Time) event.Event {
 	return event.Event{
 		Type: event.NodeNotReady, ResourceKind: "Node", ResourceName: node.Name, Node: node.Name, Source: SourceName,
 		Reason: reasonNodeDeleted, Message: "node deleted", Timestamp: now, Resolution: event.Deleted,
+		Labels: event.KnownLabels(node.Labels),
 	}
 }

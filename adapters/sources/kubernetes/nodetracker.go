@@ -66,6 +66,7 @@ func (t *nodeTracker) evaluate(rec *nodeRecord, now time.Time) []event.Event {
 	case l == Waiting:
 		if r != nil && now.Sub(r.sentAt) >= t.policy.Reassert() {
 			r.sentAt = now
+			r.last.Labels = event.KnownLabels(rec.node.Labels) // as the Node has them now
 			return []event.Event{r.last}
 		}
 	default: // Clear: Ready again

@@ -253,8 +253,8 @@ func FromPodChange(old, pod *corev1.Pod, now time.Time) []event.Event {
 // FromPodEvent is FromEvent for an Event about a Pod, with what the informer's cache knows of
 // that Pod (nil when it knows nothing): a probe failure on a pod being deleted is the kubelet
 // stopping it, not trouble; an Event about an earlier pod of the same name (another UID) is
-// about a pod that is gone. The event names the Pod's node and direct controller (see
-// podEvent) when the Pod is known.
+// about a pod that is gone. The event names the Pod's node and direct controller and carries its
+// labels (see podEvent) when the Pod is known, and no labels when it is not.
 func FromPodEvent(ev *eventsv1.Event, pod *corev1.Pod) (event.Event, bool) {
 	e, ok := FromEvent(ev)
 	if !ok || ignoredForPod(ev, e, pod) {
@@ -414,14 +414,16 @@ func podEvent(pod *corev1.Pod, t event.Type) event.Event {
 }
 
 // withSubject sets on e, an event about pod (nil: unknown, e is returned as it is), the node pod
-// is bound to and its direct controller as the workload: the owner reference marked controller
-// (ownerReferences[0] may be another owner), none when it has none. The tracker follows a
-// ReplicaSet or a Job up to its own controller (owners.go); the pure decisions stop here.
+// is bound to, its labels (the cache's map, shared: see event.Event's Labels), and its direct
+// controller as the workload: the owner reference marked controller (ownerReferences[0] may be
+// another owner), none when it has none. The tracker follows a ReplicaSet or a Job up to its
+// own controller (owners.go); the pure decisions stop here.
 func withSubject(e event.Event, pod *corev1.Pod) event.Event {
 	if pod == nil {
 		return e
 	}
 	e.Node = pod.Spec.NodeName
+	e.Labels = event.KnownLabels(pod.Labels)
 	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
 		e.Workload = event.Workload{Kind: ref.Kind, Name: ref.Name}
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -428,6 +429,9 @@ func (s *EventSource) Watch(ctx context.Context, sink ports.EventSink, running f
 			case m.gone != nil:
 				deliver(track.podGone(m.gone, now))
 			case m.ev != nil:
+				if m.ev.Regarding.Kind == "Node" {
+					m.news.Labels = s.nodeLabels(ctx, m.ev.Regarding.Name)
+				}
 				deliver(track.kubeEvent(m.ev, m.news, s.podOf(ctx, m.ev), now))
 			}
 		}
@@ -508,19 +512,38 @@ func (s *EventSource) news(ev *eventsv1.Event) (event.Event, bool) {
 	return e, s.MaxAge <= 0 || s.Clock.Since(e.Timestamp) <= time.Duration(s.MaxAge)
 }
 
-// podOf returns the Pod an Event is about as the cache has it, or nil.
+// shared asks the cache for its own object, not a deep copy: the source only reads what it gets
+// (nothing in this package writes to a Pod or a Node but the cache transforms, before the
+// object is stored), so a Pod's labels are the cache's map, not a copy per Event.
+var shared = &client.GetOptions{UnsafeDisableDeepCopy: ptr.To(true)}
+
+// podOf returns the Pod an Event is about as the cache has it (shared: read it only), or nil.
 func (s *EventSource) podOf(ctx context.Context, ev *eventsv1.Event) *corev1.Pod {
 	if ev.Regarding.Kind != "Pod" || ev.Regarding.Namespace == "" {
 		return nil
 	}
 	var pod corev1.Pod
-	if err := s.Cache.Get(ctx, client.ObjectKey{Namespace: ev.Regarding.Namespace, Name: ev.Regarding.Name}, &pod); err != nil {
+	if err := s.Cache.Get(ctx, client.ObjectKey{Namespace: ev.Regarding.Namespace, Name: ev.Regarding.Name}, &pod, shared); err != nil {
 		if !apierrors.IsNotFound(err) {
 			s.Log.Error(err, "reading the pod an event is about", "pod", ev.Regarding.Namespace+"/"+ev.Regarding.Name)
 		}
 		return nil
 	}
 	return &pod
+}
+
+// nodeLabels returns the labels of Node name (an OOMKilling Event is about a Node) as the cache
+// has them, shared, and none when the cache does not have the Node. The Node informer runs on
+// every replica anyway (NodeStates).
+func (s *EventSource) nodeLabels(ctx context.Context, name string) map[string]string {
+	var node corev1.Node
+	if err := s.Cache.Get(ctx, client.ObjectKey{Name: name}, &node, shared); err != nil {
+		if !apierrors.IsNotFound(err) {
+			s.Log.Error(err, "reading the node an event is about", "node", name)
+		}
+		return event.KnownLabels(nil)
+	}
+	return event.KnownLabels(node.Labels)
 }
 
 // crossNamespace reports whether ev, which lives in one namespace, is about an object of another.
@@ -542,7 +565,9 @@ var probeMessage = regexp.MustCompile(`(?i)\b(liveness|readiness|startup) probe\
 //	OOMKilling (from the node's kernel monitor)               → oom-kill
 //
 // Anything else, such as Killing ("Stopping container", sent on every pod deletion), or
-// BackOff pulling an image, is not trouble khook reports.
+// BackOff pulling an image, is not trouble khook reports. The event carries no labels (an empty
+// Labels, not nil: its Metadata are not its object's labels); FromPodEvent and the source add
+// the labels of the Pod or the Node from the cache.
 func FromEvent(ev *eventsv1.Event) (event.Event, bool) {
 	t, ok := troubleOf(ev)
 	if !ok {
@@ -559,6 +584,7 @@ func FromEvent(ev *eventsv1.Event) (event.Event, bool) {
 	return event.Event{
 		Type: t, ResourceKind: kind, ResourceName: ev.Regarding.Name, Namespace: ns,
 		Reason: ev.Reason, Message: ev.Note, Timestamp: timeOfEvent(ev), Source: SourceName, Metadata: meta,
+		Labels: event.KnownLabels(nil), // an Event does not say its object's labels: the source adds them from its cache
 	}, true
 }
 

@@ -155,6 +155,7 @@ func (t *tracker) apply(rec *podRecord, typ event.Type, l Level, e event.Event, 
 	case l == Waiting:
 		if now.Sub(r.sentAt) >= t.policy.Reassert() {
 			r.sentAt = now
+			r.last.Labels = event.KnownLabels(rec.pod.Labels) // as the Pod has them now
 			return append(out, r.last)
 		}
 	case l == Clear && r.level:
