@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
@@ -418,6 +419,18 @@ func TestAnEventAboutAnObjectOfAnotherNamespaceIsDroppedAndCounted(t *testing.T)
 		Regarding: corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: teamB, Name: "victim"},
 	}
 	create(t, forged)
+	// The same through the core/v1 API is refused by the API server itself (involvedObject must
+	// be in the Event's namespace): only events.k8s.io's regarding needs khook's check.
+	forgedV1 := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Namespace: teamA, GenerateName: "forged-v1-"},
+		InvolvedObject: corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: teamB, Name: "victim"},
+		Reason:         "BackOff", Message: "Back-off restarting failed container app in pod victim",
+		Type: corev1.EventTypeWarning, Source: corev1.EventSource{Component: "kubelet", Host: "node-1"},
+		FirstTimestamp: metav1.NewTime(w.clock.Now()), LastTimestamp: metav1.NewTime(w.clock.Now()), Count: 1,
+	}
+	if err := k8s.Create(context.Background(), forgedV1); !apierrors.IsInvalid(err) {
+		t.Fatalf("creating a core/v1 Event in %s about a pod of %s: %v, want it refused as invalid", teamA, teamB, err)
+	}
 	w.kubeEvent(t, "sentinel", "", "BackOff", "Back-off restarting failed container app in pod sentinel", w.clock.Now())
 	w.waitFor(t, "sentinel", "pod-restart sentinel trouble")
 	if got := w.sink.about("victim"); len(got) != 0 {
