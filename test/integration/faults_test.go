@@ -601,6 +601,11 @@ func TestAHookDeletedAndRecreatedWhileKhookCannotSeeItStartsAfresh(t *testing.T)
 		return nil
 	})
 
+	// khook has the new Hook (it wrote the new object's Accepted condition): an event it took
+	// before would count for the old Hook it still held, and web-1 would wait for its next
+	// re-assertion.
+	waitAccepted(t, ns, "replaced")
+
 	// The trouble goes on, and more arrives: both are news for the new Hook, told with its prompt.
 	create(t, backOffEvent(ns, "web-1"))
 	create(t, backOffEvent(ns, "web-2"))
