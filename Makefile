@@ -59,7 +59,13 @@ test: verify chart alerting ## Every test, with the race detector, on a real API
 	echo "KUBEBUILDER_ASSETS=$$assets KHOOK_CONTROLPLANE_ASSETS=$$controlplane"; \
 	KUBEBUILDER_ASSETS="$$assets" KHOOK_CONTROLPLANE_ASSETS="$$controlplane" KHOOK_HELM="$$(./hack/helm.sh)" \
 	KHOOK_CHART_MANIFEST="$(CURDIR)/bin/chart.yaml" KHOOK_CHART_ALL_MANIFEST="$(CURDIR)/bin/chart-all.yaml" \
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -p $(TEST_PARALLELISM) $(SLOW_TEST_PACKAGES) $$($(GO) list ./... | grep -v $(foreach p,$(SLOW_TEST_PACKAGES),-e '$(patsubst ./%,%,$(p))$$'))
+
+# The packages that take longest (real API servers and a control plane, mostly waiting on them)
+# start first, and more packages run at once than there are cores: a warm make test is then
+# about as long as the slowest package.
+SLOW_TEST_PACKAGES := ./test/integration ./test/e2e ./test/controlplane ./cmd/khook
+TEST_PARALLELISM ?= 4
 
 .PHONY: demo
 demo: ## Run khook end to end locally: control plane, echo agent, sample Hook and Event.

@@ -109,13 +109,16 @@ func TestAnUpgradeMovesThePreviousReleasesLedgerToInvestigationsAndSendsNothingA
 			t.Fatalf("%s got %d messages about %s, want only the previous release's", c.agent, n, c.pod)
 		}
 	}
-	var list v1alpha2.InvestigationList
-	if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
-	if len(list.Items) != 3 { // web-1, db-0 and the sentinel
-		t.Fatalf("%d investigations, want one per firing (3)", len(list.Items))
-	}
+	eventually(t, 30*time.Second, func() error { // the sentinel's is written a moment after its send
+		var list v1alpha2.InvestigationList
+		if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		if len(list.Items) != 3 { // web-1, db-0 and the sentinel
+			return fmt.Errorf("%d investigations, want one per firing (3)", len(list.Items))
+		}
+		return nil
+	})
 }
 
 // tellAsThePreviousRelease sends agent the firing of pod as the previous release did, and waits
