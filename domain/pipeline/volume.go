@@ -83,13 +83,7 @@ func (p *Pipeline) heldBack(h hook.Hook, inc incident.Incident) (incident.Suppre
 // candidate is incident inc of Hook h as the volume controls see it: its subject, its first
 // member's labels, and the agents h would tell.
 func (p *Pipeline) candidate(h hook.Hook, inc incident.Incident) volume.Candidate {
-	labels := inc.First.SelectorLabels()
-	if len(inc.Members) > 0 {
-		if e, ok := p.deps.Store.Get(h.Ref, inc.Members[0]); ok && !e.Partial {
-			labels = e.LastEvent.SelectorLabels()
-		}
-	}
-	return candidateOf(h, inc, labels)
+	return candidateOf(h, inc, p.candidateLabels(h.Ref, inc))
 }
 
 func candidateOf(h hook.Hook, inc incident.Incident, labels map[string]string) volume.Candidate {
@@ -114,6 +108,8 @@ func (p *Pipeline) seenSince(ref hook.Ref, inc incident.Incident, since time.Tim
 	return nil, false
 }
 
+// candidateLabels are the labels of inc's first member as last seen, or of the event that opened
+// it.
 func (p *Pipeline) candidateLabels(ref hook.Ref, inc incident.Incident) map[string]string {
 	if len(inc.Members) > 0 {
 		if e, ok := p.deps.Store.Get(ref, inc.Members[0]); ok && !e.Partial {
