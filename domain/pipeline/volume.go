@@ -312,6 +312,22 @@ func (p *Pipeline) countHeld(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// spentBefore takes from the budgets what the investigations of h that started within the last
+// hour, read back after a restart, took from them: a restart or a new leader does not refill them.
+func (p *Pipeline) spentBefore(h hook.Hook, incidents []incident.Incident) {
+	now := p.deps.Clock.Now()
+	started := make([]incident.Incident, 0, len(incidents))
+	for _, inc := range incidents {
+		if inc.Started && now.Sub(inc.StartedAt) < time.Hour {
+			started = append(started, inc)
+		}
+	}
+	sort.Slice(started, func(i, j int) bool { return started[i].StartedAt.Before(started[j].StartedAt) })
+	for _, inc := range started {
+		p.budgets.Spent(candidateOf(h, inc, nil), h.Limits.MaxInvestigationsPerHour, inc.StartedAt, now)
+	}
+}
+
 // investigationEnded notes that Hook h's started investigation of incident inc, with records,
 // ended at at: a new incident of its subject waits out the Hook's cooldown. An investigation no
 // agent took up (its sends failed, or the trouble ended first) investigated nothing, and starts
