@@ -70,6 +70,10 @@ type EventSnapshot struct {
 	Description  string
 	Metadata     map[string]string
 	Tags         map[string]string
+	// Workload, Node and Labels: what runs the resource, where, and its labels (see event.Event).
+	WorkloadKind, WorkloadName string
+	Node                       string
+	Labels                     map[string]string
 }
 
 // Delivery is one agent's line in the ledger of a firing.

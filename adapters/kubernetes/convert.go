@@ -151,16 +151,26 @@ func fromAPISnapshot(ev *v1alpha2.EventSnapshot) *ports.EventSnapshot {
 	if ev == nil {
 		return nil
 	}
-	return &ports.EventSnapshot{ResourceKind: ev.ResourceKind, Reason: ev.Reason, Message: ev.Message, Timestamp: timeOf(ev.Timestamp),
-		Source: ev.Source, SourceType: ev.SourceType, Severity: ev.Severity, Description: ev.Description, Metadata: ev.Metadata, Tags: ev.Tags}
+	s := &ports.EventSnapshot{ResourceKind: ev.ResourceKind, Reason: ev.Reason, Message: ev.Message, Timestamp: timeOf(ev.Timestamp),
+		Source: ev.Source, SourceType: ev.SourceType, Severity: ev.Severity, Description: ev.Description, Metadata: ev.Metadata, Tags: ev.Tags,
+		Node: ev.Node, Labels: ev.Labels}
+	if w := ev.Workload; w != nil {
+		s.WorkloadKind, s.WorkloadName = w.Kind, w.Name
+	}
+	return s
 }
 
 func toAPISnapshot(ev *ports.EventSnapshot) *v1alpha2.EventSnapshot {
 	if ev == nil {
 		return nil
 	}
-	return &v1alpha2.EventSnapshot{ResourceKind: ev.ResourceKind, Reason: ev.Reason, Message: ev.Message, Timestamp: metaTimeOf(ev.Timestamp),
-		Source: ev.Source, SourceType: ev.SourceType, Severity: ev.Severity, Description: ev.Description, Metadata: ev.Metadata, Tags: ev.Tags}
+	s := &v1alpha2.EventSnapshot{ResourceKind: ev.ResourceKind, Reason: ev.Reason, Message: ev.Message, Timestamp: metaTimeOf(ev.Timestamp),
+		Source: ev.Source, SourceType: ev.SourceType, Severity: ev.Severity, Description: ev.Description, Metadata: ev.Metadata, Tags: ev.Tags,
+		Node: ev.Node, Labels: ev.Labels}
+	if ev.WorkloadKind != "" || ev.WorkloadName != "" {
+		s.Workload = &v1alpha2.WorkloadReference{Kind: ev.WorkloadKind, Name: ev.WorkloadName}
+	}
+	return s
 }
 
 func fromAPIDelivery(d v1alpha2.Delivery) ports.Delivery {

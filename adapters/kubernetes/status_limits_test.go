@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -31,10 +32,14 @@ func hostile(i int) event.Event {
 		Reason: strings.Repeat("<", 600), Message: strings.Repeat("<&>", 3000), Timestamp: t0, Source: "alertmanager",
 		Fingerprint: strings.Repeat("f", 300) + fmt.Sprint(i), SourceType: strings.Repeat("\u2028", 300), Severity: strings.Repeat("&", 600),
 		Description: strings.Repeat("\x01", 600), Metadata: map[string]string{}, Tags: map[string]string{}}
+	labels := map[string]string{}
 	for k := range 80 {
 		e.Metadata[fmt.Sprintf("label-%02d-%s", k, strings.Repeat("<", 500))] = strings.Repeat(">", 600)
 		e.Tags[fmt.Sprintf("tag-%02d", k)] = strings.Repeat("&", 600)
+		labels[fmt.Sprintf("example.com/%s-%02d", strings.Repeat("l", 58), k)] = strings.Repeat("v", 63)
 	}
+	e.Labels = event.BoundedLabels(labels) // as a source bounds them
+	e.Workload, e.Node = event.Workload{Kind: strings.Repeat("<", 600), Name: strings.Repeat("w", 253)}, strings.Repeat("n", 253)
 	return e.WithKeyBounded() // as the pipeline takes it
 }
 
@@ -102,5 +107,14 @@ func TestHostileValuesNeverMakeAHooksStatusOrAnInvestigationUnwritable(t *testin
 	inv.Version = v
 	if _, err := store.Save(context.Background(), inv); err != nil {
 		t.Fatalf("the API server refused the investigation's second write: %v", err)
+	}
+	back, found, err := store.Get(context.Background(), ref, inv.Name)
+	if err != nil || !found || back.Event == nil {
+		t.Fatalf("reading the investigation back: %v (found %v)", err, found)
+	}
+	// The labels come last in the snapshot's budget (prompts read metadata and tags): a hostile
+	// event's fill it; whatever was kept is read back.
+	if s := back.Event; s.WorkloadName != e.Workload.Name || s.Node != e.Node || !maps.Equal(s.Labels, inv.Event.Labels) {
+		t.Fatalf("the investigation kept workload %q, node %q and %d labels of its event; want them as written", s.WorkloadName, s.Node, len(s.Labels))
 	}
 }

@@ -243,6 +243,26 @@ type EventSnapshot struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	Tags map[string]string `json:"tags,omitempty"`
+	// Workload is what runs the resource (a Pod's Deployment, StatefulSet, CronJob…), when known.
+	// +optional
+	Workload *WorkloadReference `json:"workload,omitempty"`
+	// Node is the Node the resource runs on (a Pod's), or the Node itself for a Node's trouble.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Node string `json:"node,omitempty"`
+	// Labels are the labels of the resource that fired (what selectors and Silences match), as
+	// far as the snapshot's size allows.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// WorkloadReference names the object that runs a resource, in the resource's namespace.
+type WorkloadReference struct {
+	// +kubebuilder:validation:MaxLength=512
+	Kind string `json:"kind"`
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
 }
 
 // DeliveryState is where telling one agent of one firing stands.

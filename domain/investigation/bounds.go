@@ -40,9 +40,13 @@ func snapshotOf(e event.Event) *ports.EventSnapshot {
 		Severity:     cut(e.Severity, MaxKeptLabelValue),
 		Description:  cut(e.Description, MaxKeptLabelValue),
 	}
+	if len(e.Workload.Name) <= event.MaxResourceNameLength && len(e.Node) <= event.MaxResourceNameLength {
+		s.WorkloadKind, s.WorkloadName, s.Node = cut(e.Workload.Kind, MaxKeptLabelValue), e.Workload.Name, e.Node
+	}
 	budget := MaxKeptEventBytes - snapshotSize(s)
 	s.Metadata, budget = bounded(e.Metadata, budget)
-	s.Tags, _ = bounded(e.Tags, budget)
+	s.Tags, budget = bounded(e.Tags, budget)
+	s.Labels, _ = bounded(e.Labels, budget) // last: prompts read metadata and tags
 	return s
 }
 
@@ -144,13 +148,16 @@ func nextAttempt(r delivery.Record) time.Time {
 }
 
 func snapshotSize(s *ports.EventSnapshot) int {
-	const snapshotFields = 230
+	const snapshotFields = 300
 	n := snapshotFields + jsonLen(s.ResourceKind) + jsonLen(s.Reason) + jsonLen(s.Message) + jsonLen(s.Source) + jsonLen(s.SourceType) +
-		jsonLen(s.Severity) + jsonLen(s.Description)
+		jsonLen(s.Severity) + jsonLen(s.Description) + jsonLen(s.WorkloadKind) + jsonLen(s.WorkloadName) + jsonLen(s.Node)
 	for k, v := range s.Metadata {
 		n += jsonLen(k) + jsonLen(v) + 2
 	}
 	for k, v := range s.Tags {
+		n += jsonLen(k) + jsonLen(v) + 2
+	}
+	for k, v := range s.Labels {
 		n += jsonLen(k) + jsonLen(v) + 2
 	}
 	return n

@@ -24,7 +24,8 @@ var (
 
 func anIncident() incident.Incident {
 	e := event.Event{Type: event.PodRestart, ResourceKind: "Pod", Namespace: "apps", ResourceName: "web-1", Reason: "BackOff", Message: "crashing",
-		Timestamp: t0, Source: "kubernetes", Metadata: map[string]string{"container": "app"}}
+		Timestamp: t0, Source: "kubernetes", Metadata: map[string]string{"container": "app"},
+		Workload: event.Workload{Kind: "Deployment", Name: "web"}, Node: "node-1", Labels: map[string]string{"app": "web", "tier": "critical"}}
 	key := incident.KeyOf(e, hook.Grouping{By: hook.ByResource})
 	return incident.Incident{Key: key, Name: incident.InvestigationName("h", "uid", key, t0), StartedAt: t0, First: e, Members: []event.Key{e.Key()},
 		MemberCount: 1, LastSeen: t0}

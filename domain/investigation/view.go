@@ -96,6 +96,7 @@ func Read(inv ports.Investigation) (incident.Incident, []delivery.Record) {
 	if s := inv.Event; s != nil {
 		first.ResourceKind, first.Reason, first.Message, first.Source, first.SourceType = s.ResourceKind, s.Reason, s.Message, s.Source, s.SourceType
 		first.Severity, first.Description, first.Metadata, first.Tags = s.Severity, s.Description, s.Metadata, s.Tags
+		first.Workload, first.Node, first.Labels = event.Workload{Kind: s.WorkloadKind, Name: s.WorkloadName}, s.Node, s.Labels
 		if !s.Timestamp.IsZero() {
 			first.Timestamp = s.Timestamp
 		}

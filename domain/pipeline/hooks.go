@@ -257,11 +257,15 @@ func (p *Pipeline) RestoreHook(h hook.Hook, active []ports.ActiveEvent, investig
 	if !ok && len(incidents) == 0 {
 		return false
 	}
-	if !p.incidents.Restore(ref, incidents, func(inc incident.Incident, member event.Key) bool {
+	restored := p.incidents.Restore(ref, incidents, func(inc incident.Incident, member event.Key) bool {
 		e, ok := p.deps.Store.Get(ref, member)
 		return ok && e.State == dedup.Firing
-	}) && !ok {
+	})
+	if !restored && !ok {
 		return false
+	}
+	if restored {
+		p.spentBefore(h, incidents)
 	}
 	p.deps.Metrics.FiringEntries(firing)
 	p.delivery.Restore(ref, records)

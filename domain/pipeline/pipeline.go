@@ -96,9 +96,12 @@ type Pipeline struct {
 	// at the next RunDue); held counts them by Silence until the next flush.
 	silenced   map[hook.Ref]map[incident.Key]time.Time // held since: zero, or when read back (see resilence)
 	silencesAt time.Time
-	held       map[silenceRef]int64
-	total      ports.InvestigationCounts // over every Hook
-	changed    chan struct{}
+	// silencesGen counts the changes that make silencesAt zero, so that a look that began before
+	// one does not put off the look it asks for.
+	silencesGen uint64
+	held        map[silenceRef]int64
+	total       ports.InvestigationCounts // over every Hook
+	changed     chan struct{}
 
 	budgets   *volume.Budgets
 	cooldowns *volume.Cooldowns

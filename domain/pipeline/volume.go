@@ -162,6 +162,7 @@ func (p *Pipeline) RemoveSilence(namespace, name string) {
 func (p *Pipeline) silencesChanged() {
 	p.mu.Lock()
 	p.silencesAt = time.Time{} // at once
+	p.silencesGen++
 	p.mu.Unlock()
 }
 
@@ -177,6 +178,7 @@ func (p *Pipeline) releaseSilenced(ctx context.Context) {
 	now := p.deps.Clock.Now()
 	p.mu.Lock()
 	due := p.silencesAt.IsZero() || !now.Before(p.silencesAt)
+	gen := p.silencesGen
 	p.mu.Unlock()
 	if !due {
 		return
@@ -192,7 +194,7 @@ func (p *Pipeline) releaseSilenced(ctx context.Context) {
 	}
 	var all []held
 	p.mu.Lock()
-	if p.silencesAt.IsZero() || !now.Before(p.silencesAt) {
+	if p.silencesGen == gen { // else a Silence changed since NextChange: look again at the next RunDue
 		p.silencesAt = next
 	}
 	for ref, m := range p.silenced {
@@ -250,7 +252,7 @@ func (p *Pipeline) releaseSilenced(ctx context.Context) {
 	}
 	if waiting { // look again soon: a sighting, or its Hook loaded, is what lets them go
 		p.mu.Lock()
-		if at := now.Add(silenceRecheck); p.silencesAt.IsZero() || at.Before(p.silencesAt) {
+		if at := now.Add(silenceRecheck); !p.silencesAt.IsZero() && at.Before(p.silencesAt) {
 			p.silencesAt = at
 		}
 		p.mu.Unlock()
@@ -274,6 +276,7 @@ func (p *Pipeline) resilence(ref hook.Ref, k incident.Key) {
 	}
 	m[k] = now // released only once its trouble is seen again from now on
 	p.silencesAt = time.Time{}
+	p.silencesGen++
 }
 
 func (p *Pipeline) unsilence(ref hook.Ref, k incident.Key) {
@@ -307,6 +310,22 @@ func (p *Pipeline) countHeld(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// spentBefore takes from the budgets what the investigations of h that started within the last
+// hour, read back after a restart, took from them: a restart or a new leader does not refill them.
+func (p *Pipeline) spentBefore(h hook.Hook, incidents []incident.Incident) {
+	now := p.deps.Clock.Now()
+	started := make([]incident.Incident, 0, len(incidents))
+	for _, inc := range incidents {
+		if inc.Started && now.Sub(inc.StartedAt) < time.Hour {
+			started = append(started, inc)
+		}
+	}
+	sort.Slice(started, func(i, j int) bool { return started[i].StartedAt.Before(started[j].StartedAt) })
+	for _, inc := range started {
+		p.budgets.Spent(candidateOf(h, inc, nil), h.Limits.MaxInvestigationsPerHour, inc.StartedAt, now)
+	}
 }
 
 // investigationEnded notes that Hook h's started investigation of incident inc, with records,

@@ -194,3 +194,38 @@ func TestAnIncidentStartsOnceWhateverRacesToStartIt(t *testing.T) {
 		t.Fatalf("%d of %d incidents rate-limited under a budget of %d", r, n, n)
 	}
 }
+
+// A Hook's budget is spent across a restart: the new process reads back the investigations
+// started within the hour and takes their tokens, so a restart is not a way round the budget.
+func TestARestartDoesNotRefillAHooksBudget(t *testing.T) {
+	h := newHook("apps", "budget", onRestart(agentA, "{{.ResourceName}}"))
+	h.Limits.MaxInvestigationsPerHour = 2
+	first := newFixture(t, pipeline.Options{}, h)
+	for i := range 2 {
+		first.handle(crashOf(fmt.Sprintf("app-%d", i), fmt.Sprintf("app-%d-x", i)))
+	}
+	first.flush(t, true)
+
+	second := newFixtureOn(t, first.inv, t0.Add(10*time.Minute))
+	if !second.p.RestoreHook(h, first.status.Activity(h.Ref).Events, first.inv.All(h.Ref)) {
+		t.Fatal("nothing restored")
+	}
+	second.p.UpsertHook(context.Background(), h)
+	e := crashOf("later", "later-x")
+	e.Timestamp = second.clock.Now()
+	second.handle(e)
+	second.flush(t, true)
+	if n := second.agent.Count("send", agentA); n != 0 {
+		t.Fatalf("after the restart the agent was told %d times, want none: the Hook's 2 an hour were spent", n)
+	}
+	if n := second.status.Activity(h.Ref).Investigations.SuppressedBy["rate-limited"]; n != 1 {
+		t.Fatalf("%d incidents rate-limited after the restart, want 1", n)
+	}
+	second.clock.Step(time.Hour)
+	e2 := crashOf("much-later", "much-later-x")
+	e2.Timestamp = second.clock.Now()
+	second.handle(e2)
+	if n := second.agent.Count("send", agentA); n != 1 {
+		t.Fatalf("an hour later the agent was told %d times, want once: the budget refilled", n)
+	}
+}

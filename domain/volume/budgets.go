@@ -85,6 +85,30 @@ func (b *Budgets) Take(c Candidate, hookLimit int, now time.Time) (ok bool, exha
 	return true, ""
 }
 
+// Spent records that an investigation of c started at at, before this process kept the budgets
+// (a restart, a new leader): its tokens are taken from c's Hook's bucket and its agents' as they
+// were then, so that a new leader's buckets are as spent as the last leader's. Unlike Take it
+// never refuses; a bucket is never owed more than an hour of refill. Call it in the order the
+// investigations started.
+func (b *Budgets) Spent(c Candidate, hookLimit int, at, now time.Time) {
+	t, most := at.UnixNano(), now.Add(time.Hour).UnixNano()
+	spend := func(full int64, limit int) int64 {
+		return min(max(full, t)+int64(time.Hour)/int64(limit), most)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if hookLimit > 0 {
+		b.hooks.m[c.Hook] = spend(b.hooks.m[c.Hook], hookLimit)
+	}
+	if b.perAgent > 0 {
+		for i, a := range c.Agents {
+			if !seenBefore(c.Agents[:i], a) {
+				b.agents.m[a] = spend(b.agents.m[a], b.perAgent)
+			}
+		}
+	}
+}
+
 // take is the generic cell rate algorithm for a bucket of limit tokens an hour that is full
 // again at full (Unix nanoseconds; 0 for a bucket never used): whether it holds a token at now,
 // and the moment it is full again once that token is taken.
