@@ -29,17 +29,19 @@ func (p *Pipeline) backlogged(t matching.Target, open int) incident.Suppression 
 	return incident.Suppression{}
 }
 
-// suppressed records an incident that starts no investigation: counted, and — as far as the
-// Hook's allowance for such records goes — written as a suppressed investigation and one audit
-// Event. A storm of distinct trouble past the backlog thus costs a bounded number of writes.
-func (p *Pipeline) suppressed(ctx context.Context, t matching.Target, inc incident.Incident) {
+// suppressed records incident inc of Hook ref (of UID uid), which starts no investigation:
+// counted, and — as far as the Hook's allowance for such records goes — written as a suppressed
+// investigation and one audit Event. A storm of held or backlogged trouble thus costs a bounded
+// number of writes.
+func (p *Pipeline) suppressed(ctx context.Context, ref hook.Ref, uid string, inc incident.Incident) {
 	p.deps.Metrics.IncidentSuppressed(inc.Suppressed.Reason)
-	if !p.mayRecord(t.Hook) {
-		p.incidents.Unrecord(t.Hook, inc.Key)
+	p.markDirty(ref)
+	if !p.mayRecord(ref) {
+		p.incidents.Unrecord(ref, inc.Key)
 		return
 	}
-	p.markInvestigation(t.Hook, inc.Key)
-	p.deps.Audit.Record(ctx, t.Hook, ports.AuditRecord{Kind: ports.AuditSuppressed, Warning: true, Resource: subjectResource(inc.Key), HookUID: t.UID,
+	p.markInvestigation(ref, inc.Key)
+	p.deps.Audit.Record(ctx, ref, ports.AuditRecord{Kind: ports.AuditSuppressed, Warning: true, Resource: subjectResource(inc.Key), HookUID: uid,
 		Message: fmt.Sprintf("%s: no investigation started (%s): %s", inc.Key.Describe(), inc.Suppressed.Reason, inc.Suppressed.Message)})
 }
 

@@ -217,7 +217,7 @@ func (p *Pipeline) fire(ctx context.Context, t matching.Target, e event.Event, f
 	}
 	subject := subjectResource(key)
 	if inc.Suppressed.Reason != "" {
-		p.suppressed(ctx, t, inc)
+		p.suppressed(ctx, t.Hook, t.UID, inc)
 		return
 	}
 	if p.deps.Logger.Enabled(ctx, slog.LevelInfo) {

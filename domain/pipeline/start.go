@@ -2,20 +2,18 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"time"
 
 	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/domain/hook"
 	"github.com/khook-dev/khook/domain/incident"
-	"github.com/khook-dev/khook/ports"
 )
 
 // An incident opens when its first member fires, then gathers the members that fire with it for
 // its Hook's group wait; only then does its investigation start — or a check holds it back (the
-// Node it runs on is not ready), and it is recorded as suppressed instead. Members that fire
-// later join it and start nothing new.
+// Node it runs on is not ready, a Silence, a cooldown, a budget: see heldBack), and it is
+// recorded as suppressed instead. Members that fire later join it and start nothing new.
 
 // gather makes Hook ref's incident k wait until due before it starts.
 func (p *Pipeline) gather(ref hook.Ref, k incident.Key, due time.Time) {
@@ -58,7 +56,7 @@ func (p *Pipeline) startDue(ctx context.Context) {
 		}
 	}
 	p.mu.Unlock()
-	sort.Slice(ready, func(i, j int) bool { // the first to open starts first
+	sort.Slice(ready, func(i, j int) bool { // in a stable order
 		if ready[i].ref != ready[j].ref {
 			return ready[i].ref.String() < ready[j].ref.String()
 		}
@@ -81,20 +79,12 @@ func (p *Pipeline) start(ctx context.Context, h hook.Hook, k incident.Key) {
 	}
 	if s, sil := p.heldBack(h, inc); s.Reason != "" {
 		if inc, ok := p.incidents.Suppress(h.Ref, k, s); ok {
-			p.deps.Metrics.IncidentSuppressed(s.Reason)
-			p.markDirty(h.Ref)
 			if sil != nil {
 				p.silence(h.Ref, k, *sil)
 			}
 			p.deps.Logger.Info("incident suppressed", "hook", h.Ref.String(), "incident", k.String(), "reason", s.Reason, "why", s.Message)
 			p.noteInhibited(h, inc)
-			if !p.mayRecord(h.Ref) { // a storm of held incidents costs a bounded number of writes
-				p.incidents.Unrecord(h.Ref, k)
-				return
-			}
-			p.markInvestigation(h.Ref, k) // written as it opened: it says now why nothing was sent
-			p.deps.Audit.Record(ctx, h.Ref, ports.AuditRecord{Kind: ports.AuditSuppressed, Warning: true, Resource: subjectResource(k), HookUID: h.UID,
-				Message: fmt.Sprintf("%s: no investigation started (%s): %s", k.Describe(), s.Reason, s.Message)})
+			p.suppressed(ctx, h.Ref, h.UID, inc) // its investigation says now why nothing was sent
 		}
 		return
 	}

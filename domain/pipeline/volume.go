@@ -14,7 +14,6 @@ import (
 	"github.com/khook-dev/khook/domain/incident"
 	"github.com/khook-dev/khook/domain/matching"
 	"github.com/khook-dev/khook/domain/volume"
-	"github.com/khook-dev/khook/ports"
 )
 
 // When an incident's investigation would start, the volume controls are asked after the
@@ -234,11 +233,7 @@ func (p *Pipeline) releaseSilenced(ctx context.Context) {
 		if s := p.backlogged(t, p.incidents.OpenCount(h.Ref)); s.Reason != "" {
 			if inc, ok := p.incidents.Resuppress(h.Ref, x.key, s); ok {
 				p.deps.Logger.Info("a silence no longer holds an incident, but its Hook's backlog is full", "hook", h.Ref.String(), "incident", x.key.String(), "why", s.Message)
-				p.deps.Metrics.IncidentSuppressed(s.Reason)
-				p.markDirty(h.Ref)
-				p.markInvestigation(h.Ref, x.key)
-				p.deps.Audit.Record(ctx, h.Ref, ports.AuditRecord{Kind: ports.AuditSuppressed, Warning: true, Resource: subjectResource(inc.Key), HookUID: h.UID,
-					Message: fmt.Sprintf("%s: no investigation started (%s): %s", inc.Key.Describe(), s.Reason, s.Message)})
+				p.suppressed(ctx, h.Ref, h.UID, inc)
 			}
 			continue
 		}
