@@ -275,14 +275,19 @@ func (h *hookIncidents) forget(cur *Incident) {
 		}
 	}
 	if cur.Suppressed.Reason != "" {
-		if h.suppressedBy[cur.Suppressed.Reason]--; h.suppressedBy[cur.Suppressed.Reason] == 0 {
-			delete(h.suppressedBy, cur.Suppressed.Reason)
-		}
+		h.uncount(cur.Suppressed.Reason)
 		return
 	}
 	delete(h.live, cur.Key)
 	if !cur.Resolved {
 		h.open--
+	}
+}
+
+// uncount takes one incident off the suppressed ones counted for reason.
+func (h *hookIncidents) uncount(reason string) {
+	if h.suppressedBy[reason]--; h.suppressedBy[reason] <= 0 {
+		delete(h.suppressedBy, reason)
 	}
 }
 
@@ -462,9 +467,7 @@ func (r *Registry) Release(ref hook.Ref, k Key, name string) (Incident, bool) {
 	if cur == nil || cur.Suppressed.Reason == "" || cur.Resolved {
 		return Incident{}, false
 	}
-	if h.suppressedBy[cur.Suppressed.Reason]--; h.suppressedBy[cur.Suppressed.Reason] <= 0 {
-		delete(h.suppressedBy, cur.Suppressed.Reason)
-	}
+	h.uncount(cur.Suppressed.Reason)
 	if cur.Unrecorded { // it forgot its first event: a prompt waits for a member's
 		cur.Partial = true
 	}
@@ -491,9 +494,7 @@ func (r *Registry) Resuppress(ref hook.Ref, k Key, s Suppression) (Incident, boo
 	if cur == nil || cur.Suppressed.Reason == "" {
 		return Incident{}, false
 	}
-	if h.suppressedBy[cur.Suppressed.Reason]--; h.suppressedBy[cur.Suppressed.Reason] <= 0 {
-		delete(h.suppressedBy, cur.Suppressed.Reason)
-	}
+	h.uncount(cur.Suppressed.Reason)
 	cur.Suppressed = s
 	h.suppressedBy[s.Reason]++
 	return cur.clone(), true

@@ -3,10 +3,10 @@ package investigation
 import (
 	"sort"
 	"time"
-	"unicode/utf8"
 
 	"github.com/khook-dev/khook/domain/delivery"
 	"github.com/khook-dev/khook/domain/event"
+	"github.com/khook-dev/khook/domain/text"
 	"github.com/khook-dev/khook/ports"
 )
 
@@ -31,17 +31,17 @@ const (
 // metadata and tags (by name) as far as MaxKeptEventBytes, encoded, allows.
 func snapshotOf(e event.Event) *ports.EventSnapshot {
 	s := &ports.EventSnapshot{
-		ResourceKind: cut(e.ResourceKind, MaxKeptLabelValue),
-		Reason:       cut(e.Reason, MaxKeptLabelValue),
+		ResourceKind: text.Cut(e.ResourceKind, MaxKeptLabelValue),
+		Reason:       text.Cut(e.Reason, MaxKeptLabelValue),
 		Message:      cutEncoded(e.Message, MaxKeptMessage, MaxKeptEventBytes/2),
 		Timestamp:    seconds(e.Timestamp),
-		Source:       cut(e.Source, MaxKeptLabelValue),
-		SourceType:   cut(e.SourceType, MaxKeptLabelValue),
-		Severity:     cut(e.Severity, MaxKeptLabelValue),
-		Description:  cut(e.Description, MaxKeptLabelValue),
+		Source:       text.Cut(e.Source, MaxKeptLabelValue),
+		SourceType:   text.Cut(e.SourceType, MaxKeptLabelValue),
+		Severity:     text.Cut(e.Severity, MaxKeptLabelValue),
+		Description:  text.Cut(e.Description, MaxKeptLabelValue),
 	}
 	if len(e.Workload.Name) <= event.MaxResourceNameLength && len(e.Node) <= event.MaxResourceNameLength {
-		s.WorkloadKind, s.WorkloadName, s.Node = cut(e.Workload.Kind, MaxKeptLabelValue), e.Workload.Name, e.Node
+		s.WorkloadKind, s.WorkloadName, s.Node = text.Cut(e.Workload.Kind, MaxKeptLabelValue), e.Workload.Name, e.Node
 	}
 	budget := MaxKeptEventBytes - snapshotSize(s)
 	s.Metadata, budget = bounded(e.Metadata, budget)
@@ -66,8 +66,8 @@ func bounded(m map[string]string, budget int) (map[string]string, int) {
 		if len(out) == MaxKeptLabels {
 			break
 		}
-		key, value := cut(k, MaxKeptLabelValue), cut(m[k], MaxKeptLabelValue)
-		n := jsonLen(key) + jsonLen(value) + 2
+		key, value := text.Cut(k, MaxKeptLabelValue), text.Cut(m[k], MaxKeptLabelValue)
+		n := text.JSONLen(key) + text.JSONLen(value) + 2
 		if n > budget {
 			break
 		}
@@ -83,53 +83,11 @@ func bounded(m map[string]string, budget int) (map[string]string, int) {
 // cutEncoded cuts s to at most n bytes, and further until its JSON encoding takes at most
 // encoded bytes, on a UTF-8 boundary.
 func cutEncoded(s string, n, encoded int) string {
-	s = cut(s, n)
-	for jsonLen(s) > encoded {
-		s = cut(s, len(s)*encoded/jsonLen(s))
+	s = text.Cut(s, n)
+	for text.JSONLen(s) > encoded {
+		s = text.Cut(s, len(s)*encoded/text.JSONLen(s))
 	}
 	return s
-}
-
-// jsonLen is the length of s as encoding/json writes it, quotes included: '"' and '\\' and
-// the control characters \b \f \n \r \t take two bytes; '<', '>', '&', other control
-// characters, U+2028, U+2029 and each byte of invalid UTF-8 take six.
-func jsonLen(s string) int {
-	n := 2
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t':
-				n += 2
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				n += 6
-			default:
-				n++
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
-			n += 6
-		default:
-			n += size
-		}
-		i += size
-	}
-	return n
-}
-
-// cut shortens s to at most n bytes on a UTF-8 boundary.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 func seconds(t time.Time) time.Time {
@@ -149,16 +107,16 @@ func nextAttempt(r delivery.Record) time.Time {
 
 func snapshotSize(s *ports.EventSnapshot) int {
 	const snapshotFields = 300
-	n := snapshotFields + jsonLen(s.ResourceKind) + jsonLen(s.Reason) + jsonLen(s.Message) + jsonLen(s.Source) + jsonLen(s.SourceType) +
-		jsonLen(s.Severity) + jsonLen(s.Description) + jsonLen(s.WorkloadKind) + jsonLen(s.WorkloadName) + jsonLen(s.Node)
+	n := snapshotFields + text.JSONLen(s.ResourceKind) + text.JSONLen(s.Reason) + text.JSONLen(s.Message) + text.JSONLen(s.Source) + text.JSONLen(s.SourceType) +
+		text.JSONLen(s.Severity) + text.JSONLen(s.Description) + text.JSONLen(s.WorkloadKind) + text.JSONLen(s.WorkloadName) + text.JSONLen(s.Node)
 	for k, v := range s.Metadata {
-		n += jsonLen(k) + jsonLen(v) + 2
+		n += text.JSONLen(k) + text.JSONLen(v) + 2
 	}
 	for k, v := range s.Tags {
-		n += jsonLen(k) + jsonLen(v) + 2
+		n += text.JSONLen(k) + text.JSONLen(v) + 2
 	}
 	for k, v := range s.Labels {
-		n += jsonLen(k) + jsonLen(v) + 2
+		n += text.JSONLen(k) + text.JSONLen(v) + 2
 	}
 	return n
 }

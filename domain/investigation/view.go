@@ -7,6 +7,7 @@ import (
 	"github.com/khook-dev/khook/domain/event"
 	"github.com/khook-dev/khook/domain/hook"
 	"github.com/khook-dev/khook/domain/incident"
+	"github.com/khook-dev/khook/domain/text"
 	"github.com/khook-dev/khook/ports"
 )
 
@@ -21,7 +22,7 @@ func View(ref hook.Ref, hookUID string, groupBy hook.GroupBy, inc incident.Incid
 		Name: inc.Name, Hook: ref, HookUID: hookUID,
 		EventType: string(inc.Key.Type), Subject: ports.Subject{Kind: s.Kind, Namespace: s.Namespace, Name: s.Name, Fingerprint: s.Fingerprint},
 		GroupBy: string(groupBy), StartedAt: seconds(inc.StartedAt),
-		Phase: string(PhaseOf(inc, records)), Reason: inc.Suppressed.Reason, Message: cut(inc.Suppressed.Message, 1024),
+		Phase: string(PhaseOf(inc, records)), Reason: inc.Suppressed.Reason, Message: text.Cut(inc.Suppressed.Message, 1024),
 		MemberCount: inc.MemberCount, LastSeen: seconds(inc.LastSeen),
 	}
 	if !inc.Partial {
@@ -124,7 +125,7 @@ func Agents(inv ports.Investigation) string {
 	for _, d := range inv.Deliveries {
 		names = append(names, d.Agent)
 	}
-	return cut(strings.Join(names, ", "), 1024)
+	return text.Cut(strings.Join(names, ", "), 1024)
 }
 
 // Summary is the start of the first answer an agent gave, for kubectl get: a completed one
@@ -133,7 +134,7 @@ func Summary(inv ports.Investigation) string {
 	for _, completed := range []bool{true, false} {
 		for _, d := range inv.Deliveries {
 			if d.Summary != "" && (!completed || d.State == string(delivery.Completed)) {
-				return cut(oneLine(d.Summary), maxSummary)
+				return text.Cut(oneLine(d.Summary), maxSummary)
 			}
 		}
 	}

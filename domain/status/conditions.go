@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/khook-dev/khook/domain/delivery"
+	"github.com/khook-dev/khook/domain/text"
 	"github.com/khook-dev/khook/ports"
 )
 
@@ -49,7 +50,7 @@ func Accepted(problems []Problem) ports.Condition {
 	for i, p := range problems {
 		msgs[i] = p.String()
 	}
-	return ports.Condition{Type: ConditionAccepted, Status: false, Reason: problems[0].Reason, Message: cut(strings.Join(msgs, "; "), MaxConditionMessage)}
+	return ports.Condition{Type: ConditionAccepted, Status: false, Reason: problems[0].Reason, Message: text.Cut(strings.Join(msgs, "; "), MaxConditionMessage)}
 }
 
 // Delivering returns the Delivering condition of a Hook's ledger: false while some agent cannot
@@ -100,7 +101,7 @@ func Delivering(records []delivery.Record) ports.Condition {
 		msgs = append(msgs, fmt.Sprintf("agent %s (%d firing%s): %s", a, p.firings, plural(p.firings), p.why))
 	}
 	return ports.Condition{Type: ConditionDelivering, Status: false, Reason: byAgent[agents[0]].reason,
-		Message: cut(strings.Join(msgs, "; "), maxConditionMessage)}
+		Message: text.Cut(strings.Join(msgs, "; "), maxConditionMessage)}
 }
 
 // maxConditionMessage keeps the Delivering message readable and well within the API's limit.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/khook-dev/khook/domain/dedup"
 	"github.com/khook-dev/khook/domain/event"
+	"github.com/khook-dev/khook/domain/text"
 	"github.com/khook-dev/khook/ports"
 )
 
@@ -84,8 +85,8 @@ func Summary(entries []dedup.Entry, notified func(event.Key) Notified, firing, t
 // bound: field names and times are counted at their longest).
 func EncodedSize(a ports.ActiveEvent) int {
 	const fields = 420 // names, quotes and punctuation of every field, and its five times
-	return fields + jsonLen(a.EventType) + jsonLen(a.Namespace) + jsonLen(a.ResourceName) + jsonLen(a.Fingerprint) +
-		jsonLen(a.ResolvedReason) + jsonLen(a.Investigation)
+	return fields + text.JSONLen(a.EventType) + text.JSONLen(a.Namespace) + text.JSONLen(a.ResourceName) + text.JSONLen(a.Fingerprint) +
+		text.JSONLen(a.ResolvedReason) + text.JSONLen(a.Investigation)
 }
 
 // moreInteresting orders entries for the cap: firing before resolved, the most recently seen
